@@ -1,0 +1,23 @@
+"""Errors a user can cause and fix.
+
+Everything the kit raises for a user's mistake (a wrong path, an empty image
+folder, a size the network cannot take, a dataset that cannot be fetched
+offline) is a `KitError`. Its message names the thing and the fix; the CLI
+prints it on one line and exits with status 2 instead of a traceback.
+"""
+
+
+class KitError(Exception):
+    """A problem the user can fix; the message says how."""
+
+
+class ConfigError(KitError, ValueError):
+    """An experiment file or a `--set` override that does not make sense."""
+
+
+class DataError(KitError, ValueError):
+    """A dataset that is missing, empty, corrupt or does not fit the network."""
+
+
+class ImageSizeError(KitError, ValueError):
+    """An image whose size the network cannot take."""
