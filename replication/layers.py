@@ -1,0 +1,224 @@
+"""The paper's building blocks (CycleGAN paper §7.2, after Johnson et al.).
+
+Notation, as in the paper and shared/SPEC.md:
+  c7s1-k  ReflectionPad(3), Conv 7x7 stride 1, k filters, InstanceNorm, ReLU
+  dk      Conv 3x3 stride 2 (zero pad 1), k filters, InstanceNorm, ReLU
+  Rk      residual block of two 3x3 convs with reflection padding
+  uk      fractional-strided conv 3x3 stride 1/2, k filters, InstanceNorm, ReLU
+  Ck      Conv 4x4 stride 2 (zero pad 1), k filters, InstanceNorm, LeakyReLU(0.2)
+
+Conventions of the official code, which the paper's numbers came from:
+instance norm has no learned scale or offset (eps 1e-5), so convs keep their
+biases; batch norm has scale and offset, so convs before it have no bias;
+weights are drawn from N(0, 0.02) and biases start at 0. Padding is explicit
+(never Keras' 'same'), so every output pixel sits where PyTorch puts it.
+
+Each block is a function `block(x, ...) -> y` on Keras tensors, so a network
+reads as its spec string: `x = c7s1(x, 64); x = d(x, 128); ...`.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+NORMS = ("instance", "batch", "none")
+
+
+def conv_init():
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+
+# ---------------------------------------------------------------- layers
+
+
+@keras.saving.register_keras_serializable(package="replication")
+class ReflectionPadding2D(keras.layers.Layer):
+    """Pads height and width by mirroring, without repeating the edge (PyTorch's ReflectionPad2d)."""
+
+    def __init__(self, padding: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = int(padding)
+
+    def call(self, x):
+        p = self.padding
+        return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+
+    def compute_output_shape(self, shape):
+        grow = lambda n: None if n is None else n + 2 * self.padding  # noqa: E731
+        return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+@keras.saving.register_keras_serializable(package="replication")
+class InputSizeCheck(keras.layers.Layer):
+    """Passes images through; refuses sizes the fully convolutional network cannot take.
+
+    A generator with k stride-2 steps needs height and width that are
+    multiples of 2**k (and at least `minimum`), or its skip connections and
+    output no longer line up with the input.
+    """
+
+    def __init__(self, multiple: int, minimum: int, **kwargs):
+        super().__init__(**kwargs)
+        self.multiple = int(multiple)
+        self.minimum = int(minimum)
+
+    def call(self, x):
+        height, width = x.shape[1], x.shape[2]
+        if height is not None and width is not None:
+            check_image_size(height, width, self.multiple, self.minimum)
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "multiple": self.multiple, "minimum": self.minimum}
+
+
+def check_image_size(height: int, width: int, multiple: int, minimum: int) -> None:
+    from replication.errors import ImageSizeError
+
+    if height % multiple or width % multiple or height < minimum or width < minimum:
+        down = lambda n: max(minimum, n // multiple * multiple)  # noqa: E731
+        raise ImageSizeError(
+            f"Image size {height}x{width} does not fit this generator: height and width must be "
+            f"multiples of {multiple} and at least {minimum} (e.g. {down(height)}x{down(width)} "
+            f"or {down(height) + multiple}x{down(width) + multiple})."
+        )
+
+
+def instance_norm(name=None):
+    """Instance norm without learned scale/offset, eps 1e-5, always computed in float32.
+
+    GroupNormalization with one group per channel normalises each channel of
+    each image over its height and width, which is instance norm.
+    """
+    return keras.layers.GroupNormalization(
+        groups=-1, epsilon=1e-5, center=False, scale=False, dtype="float32", name=name
+    )
+
+
+def batch_norm(name=None):
+    # PyTorch BatchNorm2d defaults (momentum 0.1 there is 0.9 here), weight ~ N(1, 0.02) as in the
+    # reference init_weights.
+    return keras.layers.BatchNormalization(
+        momentum=0.9,
+        epsilon=1e-5,
+        gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02),
+        name=name,
+    )
+
+
+def norm_layer(norm: str, name=None):
+    if norm == "instance":
+        return instance_norm(name)
+    if norm == "batch":
+        return batch_norm(name)
+    if norm == "none":
+        return None
+    from replication.errors import ConfigError
+
+    raise ConfigError(f"Unknown norm '{norm}': choose one of {', '.join(NORMS)}.")
+
+
+def conv_bias(norm: str) -> bool:
+    """Batch norm brings its own offset; instance norm (without one) and no norm need the conv bias."""
+    return norm != "batch"
+
+
+def normalize(x, norm: str):
+    layer = norm_layer(norm)
+    return x if layer is None else layer(x)
+
+
+def conv(x, filters, kernel, stride=1, zero_pad=0, reflect_pad=0, bias=True):
+    """A convolution with explicit padding, as PyTorch pads it."""
+    if reflect_pad:
+        x = ReflectionPadding2D(reflect_pad)(x)
+    if zero_pad:
+        x = keras.layers.ZeroPadding2D(zero_pad)(x)
+    return keras.layers.Conv2D(
+        filters, kernel, strides=stride, padding="valid", use_bias=bias,
+        kernel_initializer=conv_init(), bias_initializer="zeros",
+    )(x)
+
+
+def conv_transpose(x, filters, kernel, stride=2, padding=1, output_padding=0, bias=True):
+    """PyTorch's ConvTranspose2d(kernel, stride, padding, output_padding).
+
+    A 'valid' transposed conv puts input pixel i at output rows s*i .. s*i+k-1;
+    PyTorch shifts that by -padding and keeps (n-1)*s - 2*padding + k +
+    output_padding rows. Cropping `padding` rows before and
+    `padding - output_padding` after gives exactly that. (Keras' 'same' is
+    one pixel off for kernel 3, stride 2.)
+    """
+    x = keras.layers.Conv2DTranspose(
+        filters, kernel, strides=stride, padding="valid", use_bias=bias,
+        kernel_initializer=conv_init(), bias_initializer="zeros",
+    )(x)
+    after = padding - output_padding
+    return keras.layers.Cropping2D(((padding, after), (padding, after)))(x)
+
+
+def relu(x):
+    return keras.layers.ReLU()(x)
+
+
+def leaky_relu(x):
+    return keras.layers.LeakyReLU(negative_slope=0.2)(x)
+
+
+# ---------------------------------------------------------------- the paper's blocks
+
+
+def c7s1(x, k, norm="instance"):
+    """c7s1-k: 7x7 Convolution-InstanceNorm-ReLU, stride 1, reflection padding 3 (paper §7.2)."""
+    x = conv(x, k, 7, reflect_pad=3, bias=conv_bias(norm))
+    return relu(normalize(x, norm))
+
+
+def d(x, k, norm="instance"):
+    """dk: 3x3 Convolution-InstanceNorm-ReLU, stride 2, zero padding 1 (paper §7.2)."""
+    x = conv(x, k, 3, stride=2, zero_pad=1, bias=conv_bias(norm))
+    return relu(normalize(x, norm))
+
+
+def R(x, k, norm="instance"):  # noqa: N802  (the paper's name)
+    """Rk: residual block, two 3x3 convs with k filters and reflection padding; no ReLU after the sum (paper §7.2)."""
+    y = conv(x, k, 3, reflect_pad=1, bias=conv_bias(norm))
+    y = relu(normalize(y, norm))
+    y = conv(y, k, 3, reflect_pad=1, bias=conv_bias(norm))
+    y = normalize(y, norm)
+    return keras.layers.Add()([x, y])
+
+
+def u(x, k, norm="instance", upsample="transpose"):
+    """uk: 3x3 fractional-strided Convolution-InstanceNorm-ReLU, stride 1/2 (paper §7.2).
+
+    upsample="transpose" is the paper's layer (ConvTranspose2d(3, 2, padding 1,
+    output_padding 1)); "resize_conv" is nearest-neighbour resize then a 3x3
+    conv, which avoids checkerboard artefacts (Odena et al. 2016) with the
+    same number of parameters.
+    """
+    if upsample == "transpose":
+        x = conv_transpose(x, k, 3, stride=2, padding=1, output_padding=1, bias=conv_bias(norm))
+    elif upsample == "resize_conv":
+        x = keras.layers.UpSampling2D(2, interpolation="nearest")(x)
+        x = conv(x, k, 3, reflect_pad=1, bias=conv_bias(norm))
+    else:
+        from replication.errors import ConfigError
+
+        raise ConfigError(f"Unknown upsample '{upsample}': choose 'transpose' or 'resize_conv'.")
+    return relu(normalize(x, norm))
+
+
+def C(x, k, stride=2, norm="instance"):  # noqa: N802  (the paper's name)
+    """Ck: 4x4 Convolution-InstanceNorm-LeakyReLU(0.2), zero padding 1 (paper §7.2). norm="none" for C64."""
+    x = conv(x, k, 4, stride=stride, zero_pad=1, bias=conv_bias(norm))
+    return leaky_relu(normalize(x, norm))
+
+
+def to_float32(x, name=None):
+    """Network outputs leave in float32, whatever the mixed-precision policy computed inside."""
+    return keras.layers.Activation("linear", dtype="float32", name=name)(x)

@@ -1,0 +1,128 @@
+"""The paper's networks as Keras functional models (CycleGAN paper §7.2; pix2pix §6.1).
+
+Each function returns a `keras.Model` on NHWC float images in [-1, 1] of any
+size the architecture takes. Generators end in tanh and discriminators in raw
+scores; both leave the model in float32 under a mixed-precision policy.
+Trainable parameter counts match the official PyTorch code exactly (asserted
+in tests/test_networks.py against shared/SPEC.md).
+"""
+
+from __future__ import annotations
+
+import keras
+
+from replication.layers import (
+    InputSizeCheck,
+    C,
+    R,
+    c7s1,
+    conv,
+    conv_bias,
+    conv_transpose,
+    d,
+    leaky_relu,
+    normalize,
+    relu,
+    to_float32,
+    u,
+)
+
+
+def resnet_generator(n_blocks=9, ngf=64, upsample="transpose", norm="instance", channels=3):
+    """c7s1-64, d128, d256, R256 x n_blocks, u128, u64, c7s1-3 (paper §7.2).
+
+    n_blocks=9 for 256x256 training images, 6 for 128x128. Two stride-2
+    steps: height and width must be multiples of 4 (and at least 8).
+    """
+    image = keras.Input(shape=(None, None, channels), name="image")
+    x = InputSizeCheck(multiple=4, minimum=8)(image)
+    x = c7s1(x, ngf, norm)
+    x = d(x, 2 * ngf, norm)
+    x = d(x, 4 * ngf, norm)
+    for _ in range(n_blocks):
+        x = R(x, 4 * ngf, norm)
+    x = u(x, 2 * ngf, norm, upsample)
+    x = u(x, ngf, norm, upsample)
+    # c7s1-3 without norm, then tanh (paper §7.2)
+    x = conv(x, channels, 7, reflect_pad=3, bias=True)
+    x = keras.layers.Activation("tanh", dtype="float32", name="tanh")(x)
+    return keras.Model(image, x, name=f"resnet_{n_blocks}blocks_generator")
+
+
+def unet_generator(num_downs=8, ngf=64, norm="batch", channels=3, dropout=0.5):
+    """pix2pix's U-Net (`unet_256` with num_downs=8, `unet_128` with 7), as the reference code builds it.
+
+    Encoder: Conv 4x4 stride 2 (pad 1) - norm - LeakyReLU(0.2) with filters
+    64-128-256-512-512-...; no norm on the first conv nor on the innermost.
+    Decoder: ReLU - ConvTranspose 4x4 stride 2 (pad 1) - norm, concatenated
+    with the mirrored encoder output; dropout 0.5 in the num_downs - 5
+    decoder steps of the intermediate 512-filter levels; tanh at the end.
+    Height and width must be multiples of 2**num_downs.
+    """
+    if num_downs < 5:
+        from replication.errors import ConfigError
+
+        raise ConfigError(f"unet_generator needs num_downs >= 5 (got {num_downs}).")
+    bias = conv_bias(norm)
+    filters = [ngf, 2 * ngf, 4 * ngf] + [8 * ngf] * (num_downs - 3)  # encoder output of each level
+    image = keras.Input(shape=(None, None, channels), name="image")
+    x = InputSizeCheck(multiple=2**num_downs, minimum=2**num_downs)(image)
+
+    skips = []
+    x = conv(x, filters[0], 4, stride=2, zero_pad=1, bias=bias)  # outermost: no norm
+    for level in range(1, num_downs):
+        skips.append(x)
+        innermost = level == num_downs - 1
+        x = conv(leaky_relu(x), filters[level], 4, stride=2, zero_pad=1, bias=bias)
+        if not innermost:
+            x = normalize(x, norm)
+
+    for level in reversed(range(1, num_downs)):
+        x = conv_transpose(relu(x), filters[level - 1], 4, stride=2, padding=1, bias=bias)
+        x = normalize(x, norm)
+        if 4 <= level <= num_downs - 2:  # the intermediate 512-filter levels
+            x = keras.layers.Dropout(dropout)(x)
+        x = keras.layers.Concatenate()([skips[level - 1], x])
+
+    x = conv_transpose(relu(x), channels, 4, stride=2, padding=1, bias=True)
+    x = keras.layers.Activation("tanh", dtype="float32", name="tanh")(x)
+    return keras.Model(image, x, name=f"unet_{2**num_downs}_generator")
+
+
+def patchgan_discriminator(n_layers=3, ndf=64, in_channels=3, norm="instance"):
+    """C64-C128-C256-C512 then a 1-channel conv: the 70x70 PatchGAN for n_layers=3 (paper §7.2).
+
+    n_layers=1 gives a 16x16 receptive field, 5 gives 286x286 (ImageGAN at
+    286 input). The last C uses stride 1; all convs pad 1 with zeros, so a
+    256x256 input gives a 30x30 map of scores. No sigmoid: LSGAN takes raw
+    scores and the vanilla loss takes logits. in_channels=6 is pix2pix's
+    conditional form (input and output concatenated).
+    """
+    image = keras.Input(shape=(None, None, in_channels), name="image")
+    x = C(image, ndf, norm="none")  # no norm on C64
+    for n in range(1, n_layers):
+        x = C(x, ndf * min(2**n, 8), stride=2, norm=norm)
+    x = C(x, ndf * min(2**n_layers, 8), stride=1, norm=norm)
+    x = conv(x, 1, 4, zero_pad=1, bias=True)
+    return keras.Model(image, to_float32(x, name="scores"), name=f"patchgan_{n_layers}layers_discriminator")
+
+
+def pixel_discriminator(ndf=64, in_channels=3, norm="instance"):
+    """PixelGAN (1x1 PatchGAN): Conv1x1(64) - LeakyReLU - Conv1x1(128) - norm - LeakyReLU - Conv1x1(1)."""
+    image = keras.Input(shape=(None, None, in_channels), name="image")
+    x = leaky_relu(conv(image, ndf, 1, bias=True))
+    x = leaky_relu(normalize(conv(x, 2 * ndf, 1, bias=conv_bias(norm)), norm))
+    x = conv(x, 1, 1, bias=conv_bias(norm))
+    return keras.Model(image, to_float32(x, name="scores"), name="pixel_discriminator")
+
+
+def size_multiple(model: keras.Model) -> int:
+    """The number a generator's input height and width must be multiples of."""
+    for layer in model.layers:
+        if isinstance(layer, InputSizeCheck):
+            return layer.multiple
+    return 1
+
+
+def trainable_parameter_count(model: keras.Model) -> int:
+    return int(sum(w.numpy().size for w in model.trainable_weights))
