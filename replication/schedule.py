@@ -1,0 +1,41 @@
+"""The learning rate per epoch (paper §4): constant, then linear decay towards zero.
+
+Training runs `epochs + epochs_decay` epochs. The rate is `base_lr` for the
+first `epochs` of them, then falls by `base_lr / (epochs_decay + 1)` per epoch.
+This is the reference code's `lambda_rule` (with its `epoch_count` = 1), with
+`epoch` counted from 0:
+
+    factor = 1 - max(0, epoch + 1 - epochs) / (epochs_decay + 1)
+
+so epochs 0 .. epochs-1 get `base_lr`, epoch `epochs` gets
+`base_lr * epochs_decay / (epochs_decay + 1)`, and the last epoch,
+`epochs + epochs_decay - 1`, gets `base_lr / (epochs_decay + 1)`: the rate
+never reaches exactly zero. With the paper's 100 + 100 epochs and lr 0.0002
+the last epoch trains at 0.0002 / 101. `epochs_decay` 0 keeps the rate
+constant throughout.
+"""
+
+from __future__ import annotations
+
+from replication.errors import ConfigError
+
+
+def total_epochs(epochs: int, epochs_decay: int) -> int:
+    """How many epochs training runs: the constant ones, then the decaying ones."""
+    return epochs + epochs_decay
+
+
+def decay_factor(epoch: int, epochs: int, epochs_decay: int) -> float:
+    """The multiplier on the base learning rate in 0-based `epoch` (the reference `lambda_rule`)."""
+    if epochs < 0 or epochs_decay < 0:
+        raise ConfigError(f"train.epochs and train.epochs_decay must be 0 or more; got {epochs} and {epochs_decay}.")
+    if not 0 <= epoch < total_epochs(epochs, epochs_decay):
+        raise ValueError(
+            f"epoch {epoch} is outside training: epochs run from 0 to {total_epochs(epochs, epochs_decay) - 1}."
+        )
+    return 1.0 - max(0, epoch + 1 - epochs) / float(epochs_decay + 1)
+
+
+def learning_rate(base_lr: float, epoch: int, epochs: int, epochs_decay: int) -> float:
+    """The learning rate for 0-based `epoch`: `base_lr` for `epochs` epochs, then linear decay (paper §4)."""
+    return base_lr * decay_factor(epoch, epochs, epochs_decay)
