@@ -1,0 +1,303 @@
+"""Sources: TFDS (mocked, and the real path offline), folders, the cityscapes zip, pix2pix archives, `data download`."""
+
+import functools
+import hashlib
+import http.server
+import io
+import socket
+import tarfile
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from replication import data
+from replication.cli import main
+from replication.data import sources
+from replication.data.testing import gradient_image, save
+from replication.errors import DataError
+
+
+def _online(host="efrosgans.eecs.berkeley.edu") -> bool:
+    try:
+        socket.getaddrinfo(host, 443)
+        return True
+    except OSError:
+        return False
+
+
+# ------------------------------------------------------------------ TFDS
+
+
+def test_tfds_source_with_mock_data(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    cfg = dict(source="tfds", name="horse2zebra", data_dir=str(tmp_path), preprocess="resize_and_crop",
+               load_size=16, crop_size=12, batch_size=2, seed=0)
+    with tfds.testing.mock_data(num_examples=5):  # random small sizes, random labels
+        ds = data.unpaired(cfg)
+        batches = list(ds.epoch(0).as_numpy_iterator())
+        a, b = ds.samples(3)
+        tests = list(data.test_images(cfg, "A", multiple=2).as_numpy_iterator())
+    assert ds.steps_per_epoch == 2 and len(batches) == 2  # 5 // 2, whatever the labels say
+    for x, y in batches:
+        assert x.shape == y.shape == (2, 12, 12, 3)
+        assert x.min() >= -1 and x.max() <= 1 and x.std() > 0.1  # random pixels, not a constant
+    assert a.shape == b.shape == (3, 12, 12, 3)
+    assert [n.decode() for _, n in tests] == [f"{i:05d}.png" for i in range(5)]
+    assert len({x.shape for x, _ in tests}) > 1  # the mock's sizes vary; nothing assumes 256x256
+    assert all(x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0 for x, _ in tests)
+
+
+def test_tfds_unknown_name_says_what_is_known(tmp_path):
+    with pytest.raises(DataError) as err:
+        data.unpaired(dict(source="tfds", name="horse2unicorn", data_dir=str(tmp_path)))
+    msg = str(err.value)
+    assert "cycle_gan/horse2unicorn" in msg and "horse2zebra" in msg and "data.source: folder" in msg
+
+
+def test_tfds_cityscapes_points_to_the_cityscapes_source(tmp_path):
+    with pytest.raises(DataError, match="data.source: cityscapes"):
+        data.unpaired(dict(source="tfds", name="cityscapes", data_dir=str(tmp_path)))
+
+
+@pytest.mark.skipif(_online(), reason="this machine has a network: the real download would start")
+def test_real_tfds_load_fails_only_for_lack_of_network(tmp_path, monkeypatch):
+    """The real TFDS path (no mock) gets as far as the HTTP request; the kit turns the failure into advice."""
+    import requests
+    from tensorflow_datasets.core.download import downloader
+
+    monkeypatch.setattr(downloader, "MAX_RETRIES", 0)  # TFDS would retry for minutes
+    monkeypatch.setattr(sources, "check_reachable", lambda url, timeout=10.0: None)  # let TFDS itself try
+    with pytest.raises(DataError) as err:
+        data.unpaired(dict(source="tfds", name="horse2zebra", data_dir=str(tmp_path)))
+    msg = str(err.value)
+    assert "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/horse2zebra.zip" in msg
+    assert "data.source: folder" in msg and "data.data_dir" in msg and str(tmp_path) in msg
+    chain, cause = [], err.value.__cause__
+    while cause is not None:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    assert any(isinstance(c, requests.exceptions.ConnectionError) for c in chain), chain  # the network, ...
+    assert not any(isinstance(c, ImportError) for c in chain)  # ... not a missing module
+
+
+@pytest.mark.skipif(_online(), reason="this machine has a network")
+def test_offline_download_fails_in_seconds_with_advice(tmp_path):
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(DataError) as err:
+        data.unpaired(dict(source="tfds", name="apple2orange", data_dir=str(tmp_path)))
+    assert time.monotonic() - start < 30
+    assert "cannot reach efrosgans.eecs.berkeley.edu" in str(err.value)
+    assert "data.source: folder" in str(err.value)
+
+
+# ------------------------------------------------------------------ folders
+
+
+def test_folder_source_nested_any_extension_ignores_non_images(tmp_path):
+    root = tmp_path / "paintings"
+    files = {
+        "trainA": ["a.jpg", "b.jpeg", "sub/c.png", "sub/deeper/d.bmp", "e.webp", "F.JPG"],
+        "trainB": ["x.png", "y.png"],
+        "testA": ["t.png"],
+        "testB": ["u.png"],
+    }
+    for split, names in files.items():
+        for name in names:
+            save(root / split / name, np.full((10, 10, 3), 128, np.uint8))
+    (root / "trainA" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1\0")
+    (root / "trainA" / "README.txt").write_text("credits")
+    (root / "trainA" / "sub" / "Thumbs.db").write_bytes(b"\xd0\xcf")
+    ds = data.unpaired(dict(source="folder", root=str(root), preprocess="resize_and_crop", load_size=10,
+                            crop_size=8, batch_size=1))
+    assert ds.train_a.names == sorted(files["trainA"])
+    assert ds.steps_per_epoch == 6 and ds.skipped == []
+
+
+# ------------------------------------------------------------------ the cityscapes zip
+
+
+def _cityscapes_zip(path: Path, n_train=3, n_test=2) -> str:
+    """A tiny cityscapes.zip as published: cityscapes/trainA (photos), trainB (label maps), same names."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for split, n in (("train", n_train), ("test", n_test)):
+            for i in range(n):
+                for dom in "AB":
+                    img = io.BytesIO()
+                    from PIL import Image
+
+                    Image.fromarray(np.full((12, 12, 3), 20 * i + (100 if dom == "B" else 0), np.uint8)).save(img, "JPEG")
+                    zf.writestr(f"cityscapes/{split}{dom}/{i}_{dom}.jpg", img.getvalue())
+    path.write_bytes(buf.getvalue())
+    return hashlib.sha256(buf.getvalue()).hexdigest()
+
+
+def _city_cfg(tmp_path, url, sha):
+    return dict(source="cityscapes", data_dir=str(tmp_path / "data"), download_url=url, download_sha256=sha,
+                preprocess="resize_and_crop", load_size=12, crop_size=8, batch_size=1)
+
+
+def test_cityscapes_zip_is_checked_unpacked_once_and_read_as_folders(tmp_path):
+    archive = tmp_path / "mirror" / "cityscapes.zip"
+    archive.parent.mkdir()
+    sha = _cityscapes_zip(archive)
+    cfg = _city_cfg(tmp_path, archive.as_uri(), sha)
+    ds = data.unpaired(cfg)
+    assert ds.steps_per_epoch == 3
+    root = tmp_path / "data" / "cityscapes"
+    assert sorted(p.name for p in root.iterdir()) == ["testA", "testB", "trainA", "trainB"]
+    assert (tmp_path / "data" / "cityscapes.zip").read_bytes() == archive.read_bytes()
+    # photos and label maps of the test set still correspond one to one
+    names_a = [n.decode() for _, n in data.test_images(cfg, "A", 4).as_numpy_iterator()]
+    names_b = [n.decode() for _, n in data.test_images(cfg, "B", 4).as_numpy_iterator()]
+    assert [n.replace("_A", "") for n in names_a] == [n.replace("_B", "") for n in names_b] == ["0.jpg", "1.jpg"]
+    pairs = data.paired(cfg)  # the same files, paired by name, for pix2pix
+    a, b = pairs.samples(2)
+    np.testing.assert_allclose(b.numpy() - a.numpy(), 100 / 127.5, atol=0.1)
+    archive.unlink()  # unpacked once: no download needed any more
+    assert data.unpaired(cfg).steps_per_epoch == 3
+
+
+def test_cityscapes_defaults_are_the_published_file():
+    assert data.CITYSCAPES_URL == "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/cityscapes.zip"
+    checksums = Path(pytest.importorskip("tensorflow_datasets").__file__).parent / "url_checksums" / "cycle_gan.txt"
+    line = [ln for ln in checksums.read_text().splitlines() if ln.startswith(data.CITYSCAPES_URL)][0]
+    _, size, sha, _ = line.split("\t")
+    assert sha == data.CITYSCAPES_SHA256 and int(size) == sources.CITYSCAPES_BYTES == 279_601_602
+
+
+@pytest.fixture
+def loopback(tmp_path):
+    """An HTTP server on 127.0.0.1 serving tmp_path/www."""
+    www = tmp_path / "www"
+    www.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield www, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_over_http_and_checksum_mismatch(tmp_path, loopback):
+    www, base = loopback
+    sha = _cityscapes_zip(www / "cityscapes.zip")
+    wrong = "0" * 64
+    cfg = _city_cfg(tmp_path, f"{base}/cityscapes.zip", wrong)
+    with pytest.raises(DataError) as err:
+        data.unpaired(cfg)
+    msg = str(err.value)
+    assert f"{base}/cityscapes.zip" in msg and sha in msg and wrong in msg and "discarded" in msg
+    assert list((tmp_path / "data").iterdir()) == []  # nothing half-written is left behind
+    ds = data.unpaired(dict(cfg, download_sha256=sha))
+    assert ds.steps_per_epoch == 3
+
+
+def test_a_failed_download_says_what_was_tried_and_how_to_use_a_local_copy(tmp_path):
+    url = (tmp_path / "nowhere" / "cityscapes.zip").as_uri()
+    with pytest.raises(DataError) as err:
+        data.unpaired(_city_cfg(tmp_path, url, None))
+    msg = str(err.value)
+    assert url in msg and "by hand" in msg and "data.source: folder" in msg
+    assert not (tmp_path / "data" / "cityscapes.zip").exists()
+
+
+def test_a_wrong_file_already_in_place_is_refused(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "cityscapes.zip").write_bytes(b"not the zip")
+    with pytest.raises(DataError, match="cityscapes.zip exists but its sha256"):
+        data.unpaired(dict(source="cityscapes", data_dir=str(tmp_path / "data")))
+
+
+def test_an_archive_without_the_layout_is_refused(tmp_path):
+    archive = tmp_path / "bad.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("cityscapes/photos/0.jpg", b"x")
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    with pytest.raises(DataError, match="trainA"):
+        data.unpaired(_city_cfg(tmp_path, archive.as_uri(), sha))
+    assert not (tmp_path / "data" / "cityscapes").exists()
+
+
+# ------------------------------------------------------------------ pix2pix archives
+
+
+def _pix2pix_tar(path: Path, name="facades", wide=True):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for split, n in (("train", 4), ("val", 2), ("test", 2)):
+            for i in range(n):
+                a = gradient_image(16, 16)
+                pair = np.concatenate([a, 255 - a], axis=1) if wide else a
+                img = io.BytesIO()
+                from PIL import Image
+
+                Image.fromarray(pair).save(img, "PNG")
+                info = tarfile.TarInfo(f"{name}/{split}/{i + 1}.png")
+                info.size = len(img.getvalue())
+                tf.addfile(info, io.BytesIO(img.getvalue()))
+    path.write_bytes(buf.getvalue())
+
+
+def test_pix2pix_archive_is_downloaded_unpacked_and_split_in_halves(tmp_path):
+    archive = tmp_path / "facades.tar.gz"
+    _pix2pix_tar(archive)
+    cfg = dict(source="pix2pix", name="facades", data_dir=str(tmp_path / "data"), download_url=archive.as_uri(),
+               preprocess="resize_and_crop", load_size=20, crop_size=16, flip=True, batch_size=2)
+    ds = data.paired(cfg)
+    assert ds.steps_per_epoch == 2
+    assert (tmp_path / "data" / "pix2pix" / "facades" / "train" / "1.png").exists()
+    for a, b in ds.epoch(0).as_numpy_iterator():
+        assert a.shape == b.shape == (2, 16, 16, 3)
+        np.testing.assert_allclose(b, -a, atol=1e-5)  # aligned: B is the negative of A
+    a, b = ds.samples(5)
+    assert a.shape == (2, 16, 16, 3)  # test/ has 2 pairs
+    unpaired = data.unpaired(cfg)  # the same halves as two unpaired domains, for CycleGAN
+    assert unpaired.steps_per_epoch == 2
+
+
+def test_pix2pix_archive_that_is_not_side_by_side_is_refused(tmp_path):
+    archive = tmp_path / "maps.tar.gz"
+    _pix2pix_tar(archive, name="maps", wide=False)
+    with pytest.raises(DataError, match="twice as wide"):
+        data.paired(dict(source="pix2pix", name="maps", data_dir=str(tmp_path / "data"),
+                         download_url=archive.as_uri()))
+
+
+def test_unknown_pix2pix_name(tmp_path):
+    with pytest.raises(DataError, match="edges2shoes"):
+        data.paired(dict(source="pix2pix", name="edges2cats", data_dir=str(tmp_path)))
+
+
+def test_tfds_is_refused_for_pix2pix(tmp_path):
+    with pytest.raises(DataError, match="unpaired"):
+        data.paired(dict(source="tfds", name="facades", data_dir=str(tmp_path)))
+
+
+# ------------------------------------------------------------------ `data download`
+
+
+def test_data_download_of_an_experiment_file(tmp_path, capsys):
+    archive = tmp_path / "cityscapes.zip"
+    sha = _cityscapes_zip(archive)
+    experiment = tmp_path / "mycity.yaml"
+    experiment.write_text(
+        "data:\n  source: cityscapes\n"
+        f"  data_dir: {tmp_path / 'store'}\n  download_url: {archive.as_uri()}\n  download_sha256: {sha}\n"
+    )
+    assert main(["data", "download", str(experiment)]) == 0
+    assert str(tmp_path / "store" / "cityscapes") in capsys.readouterr().out
+    assert (tmp_path / "store" / "cityscapes" / "testB" / "1_B.jpg").exists()
+
+
+def test_data_download_of_an_unknown_name_is_a_one_line_error(capsys):
+    assert main(["data", "download", "horse2unicorn"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: 'horse2unicorn' is neither an experiment") and "pix2pix/facades" in err
