@@ -1,12 +1,18 @@
 # The replication kit's commands. Every target installs what it needs first.
+#   make demo          train on the embedded synthetic dataset (offline, CPU, minutes)
+#   make test          the test suite
+#   make horse2zebra   (apple2orange, summer2winter, monet2photo, cityscapes) a paper run
+# Extra settings for a run: make horse2zebra SET="train.epochs=50 data.batch_size=4"
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 RUN := $(PY) -m replication
 SET ?=
+OVERRIDES = $(foreach s,$(SET),--set $(s))
+SYNTHETIC := data/synthetic
 
-.PHONY: install test demo bench figures horse2zebra apple2orange summer2winter cityscapes monet2photo clean-venv
+.PHONY: install test demo horse2zebra apple2orange summer2winter cityscapes monet2photo clean-venv
 
 install: $(INSTALLED)
 
@@ -17,7 +23,34 @@ $(INSTALLED): requirements.txt
 	touch $@
 
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q
+
+$(SYNTHETIC)/synthetic.json: | $(INSTALLED)
+	$(RUN) data synthetic $(SYNTHETIC)
+
+demo: install $(SYNTHETIC)/synthetic.json
+	$(RUN) train demo $(OVERRIDES)
+
+# A paper run: fetch its data (once), then train or resume it in runs/<name>/.
+horse2zebra: install
+	$(RUN) data download horse2zebra
+	$(RUN) train horse2zebra $(OVERRIDES)
+
+apple2orange: install
+	$(RUN) data download apple2orange
+	$(RUN) train apple2orange $(OVERRIDES)
+
+summer2winter: install
+	$(RUN) data download summer2winter_yosemite
+	$(RUN) train summer2winter_yosemite $(OVERRIDES)
+
+monet2photo: install
+	$(RUN) data download monet2photo
+	$(RUN) train monet2photo $(OVERRIDES)
+
+cityscapes: install
+	$(RUN) data download cityscapes
+	$(RUN) train cityscapes $(OVERRIDES)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,13 +1,12 @@
 """Command line: `python -m replication COMMAND ...`.
 
-Commands:
-  train EXPERIMENT [--set key=value ...] [--fresh] [--run-dir DIR]
-  translate (--run RUN_DIR | --model FILE.keras) --input DIR --output DIR --direction AtoB|BtoA
+  train EXPERIMENT [--set section.key=value ...] [--fresh] [--run-dir DIR] [--until-step N]
+  translate (--run RUN_DIR | --model FILE.keras) --input DIR --output DIR [--direction AtoB|BtoA]
   data synthetic OUT_DIR [--seed N] [--size 64]
   data check PATH
   data download EXPERIMENT
 
-A `KitError` (a mistake the user can fix) ends in one line on stderr and exit
+A mistake the user can fix (a `KitError`) ends in one line on stderr and exit
 status 2, never a traceback.
 """
 
@@ -19,9 +18,56 @@ import sys
 from replication.errors import KitError
 
 
+def add_train(commands) -> None:
+    parser = commands.add_parser("train", help="train (or resume) an experiment from experiments/")
+    parser.add_argument("experiment", help="a name in experiments/ (horse2zebra, demo, ...) or a .yaml path")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set train.epochs=5 (repeatable)")
+    parser.add_argument("--run-dir", help="where the run lives (default runs/<experiment>)")
+    parser.add_argument("--fresh", action="store_true", help="start over; the old run is moved aside, not deleted")
+    parser.add_argument("--until-step", type=int, help="stop with a checkpoint after this many steps")
+    parser.set_defaults(run=run_train)
+
+
+def run_train(args) -> int:
+    from replication import config as config_lib
+    from replication.training import train
+
+    config = config_lib.resolve(args.experiment, args.overrides)
+    try:
+        path = train(config, run_dir=args.run_dir, fresh=args.fresh, until_step=args.until_step)
+    except KeyboardInterrupt:
+        print("interrupted; the checkpoint is saved. Run the same command to resume.", file=sys.stderr)
+        return 130
+    print(f"run folder: {path}  (losses.csv, samples/, checkpoints/, export/, run.log)")
+    return 0
+
+
+def add_translate(commands) -> None:
+    parser = commands.add_parser("translate", help="translate a folder of images with a trained generator")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", dest="run_dir", help="a run folder written by train")
+    source.add_argument("--model", help="a generator .keras file")
+    parser.add_argument("--input", required=True, help="folder of images")
+    parser.add_argument("--output", required=True, help="folder for the translated images (same names)")
+    parser.add_argument("--direction", default="AtoB", choices=["AtoB", "BtoA"])
+    parser.set_defaults(run=run_translate)
+
+
+def run_translate(args) -> int:
+    from replication.translate import load_generator, translate_folder
+
+    generator = load_generator(args.run_dir, args.model, args.direction)
+    written = translate_folder(generator, args.input, args.output)
+    print(f"translated {len(written)} images into {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m replication", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m replication", description="CycleGAN replication kit")
     commands = parser.add_subparsers(dest="command", required=True)
+    add_train(commands)
+    add_translate(commands)
     from replication.data import commands as data_commands
 
     data_commands.add_commands(commands)
@@ -29,8 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0
     except KitError as err:

@@ -1,0 +1,275 @@
+"""The training loop: generic over any model with named losses and named sample images.
+
+A model plugs in with `loss_names`, `train_step(a, b, step)`,
+`set_learning_rate(lr)`, `sample_images(a, b)`, `checkpoint_items()` and
+`export(folder)` (see replication/cyclegan.py). The loop owns the run folder,
+the compiled step, the learning-rate schedule, logs, samples, checkpoints,
+resume and interruption.
+
+A run lives in `runs/<experiment>/` (or `--run-dir`):
+  config.yaml      the resolved configuration      versions.json  TF, Keras, kit, Python
+  losses.csv       every `log_every` steps          tensorboard/   the same scalars
+  run.log          what happened, in words          checkpoints/   latest two + every_epoch/
+  samples/         epoch_NNN.png and .npz           export/        G_AtoB.keras, F_BtoA.keras
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import replication
+from replication import config as config_lib
+from replication import data as data_lib
+from replication import figures, schedule
+from replication.checkpoints import Checkpoints
+from replication.cyclegan import CycleGAN
+from replication.errors import ConfigError, KitError
+from replication.io import atomic_write_text
+from replication.logs import LossLog, ProgressBar, TextLog
+
+# Keys a resumed run may change: they alter how long it trains and what it records, not what it is.
+RESUMABLE_CHANGES = {
+    "train.epochs", "train.epochs_decay", "train.log_every", "train.save_epoch_freq",
+    "train.jit_compile", "train.n_samples",
+}
+
+
+class TrainingDiverged(KitError):
+    """A loss became NaN or infinite."""
+
+
+class RunFolder:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.config = self.path / "config.yaml"
+        self.versions = self.path / "versions.json"
+        self.losses = self.path / "losses.csv"
+        self.log = self.path / "run.log"
+        self.tensorboard = self.path / "tensorboard"
+        self.checkpoints = self.path / "checkpoints"
+        self.samples = self.path / "samples"
+        self.export = self.path / "export"
+
+    def move_aside(self) -> Path | None:
+        """`--fresh`: keep the old run under a dated name instead of deleting it."""
+        if not self.path.exists():
+            return None
+        aside = self.path.with_name(f"{self.path.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.move(str(self.path), str(aside))
+        return aside
+
+    def prepare(self, config: dict) -> None:
+        """Save the resolved config; a resumed run must be the same experiment as the saved one."""
+        if self.config.exists():
+            changed = sorted(k for k in differing_keys(config_lib.load(self.config), config) if k not in RESUMABLE_CHANGES)
+            if changed and self.checkpoints.exists():
+                raise ConfigError(
+                    f"{self.path} holds a run with a different configuration ({', '.join(changed)}). "
+                    "Resume it with the same settings, start over with --fresh (the old run is moved "
+                    "aside, not deleted), or choose another folder with --run-dir."
+                )
+        self.path.mkdir(parents=True, exist_ok=True)
+        config_lib.save(config, self.config)
+        atomic_write_text(self.versions, json.dumps(versions(), indent=2) + "\n")
+
+
+def differing_keys(a: dict, b: dict, prefix: str = "") -> set:
+    keys = set()
+    for key in set(a) | set(b):
+        left, right = a.get(key), b.get(key)
+        if isinstance(left, dict) and isinstance(right, dict):
+            keys |= differing_keys(left, right, f"{prefix}{key}.")
+        elif left != right:
+            keys.add(f"{prefix}{key}")
+    return keys
+
+
+def versions() -> dict:
+    return {
+        "replication": replication.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+    }
+
+
+def use_mixed_precision(setting) -> bool:
+    """`auto`: mixed_float16 where there is a GPU (CPUs have no fast float16)."""
+    if setting == "auto":
+        return bool(tf.config.list_physical_devices("GPU"))
+    if isinstance(setting, bool):
+        return setting
+    raise ConfigError(f"train.mixed_precision must be auto, true or false, not {setting!r}.")
+
+
+def make_strategy(train_cfg: dict) -> tf.distribute.Strategy:
+    if train_cfg["strategy"] == "default":
+        return tf.distribute.get_strategy()
+    if train_cfg["strategy"] == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    raise ConfigError(f"train.strategy must be 'default' or 'mirrored', not {train_cfg['strategy']!r}.")
+
+
+def compile_step(model, strategy: tf.distribute.Strategy, jit_compile: bool):
+    """One tf.function for the whole step on every replica; losses come back averaged over replicas."""
+    if jit_compile and strategy.num_replicas_in_sync > 1:
+        raise ConfigError("train.jit_compile does not work with several replicas here; set train.jit_compile=false.")
+    replica_step = tf.function(model.train_step, jit_compile=True) if jit_compile else model.train_step
+
+    @tf.function
+    def step(a, b, step_index):
+        per_replica = strategy.run(replica_step, args=(a, b, step_index))
+        return {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None) for name, value in per_replica.items()}
+
+    return step
+
+
+class StopRequest:
+    """Ctrl-C or SIGTERM ask the loop to stop after the current step (with a checkpoint).
+
+    A second Ctrl-C stops at once.
+    """
+
+    def __init__(self):
+        self.signal_name = None
+        self.previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self.handle)
+        return self
+
+    def handle(self, signum, frame):
+        if self.signal_name is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | None = None, strategy=None) -> Path:
+    """Train (or resume) the run of `config`; returns its folder.
+
+    until_step: stop with a checkpoint once this many steps are done (a later
+    call resumes exactly where it stopped).
+    """
+    run = RunFolder(run_dir or Path("runs") / config["name"])
+    aside = run.move_aside() if fresh else None
+    run.prepare(config)
+    log = TextLog(run.log)
+    if aside:
+        log(f"--fresh: the previous run was moved to {aside}")
+    train_cfg = config["train"]
+    mixed = use_mixed_precision(train_cfg["mixed_precision"])
+    strategy = strategy or make_strategy(train_cfg)
+    if config["data"]["batch_size"] % strategy.num_replicas_in_sync:
+        raise ConfigError(
+            f"data.batch_size {config['data']['batch_size']} must be a multiple of the "
+            f"{strategy.num_replicas_in_sync} replicas."
+        )
+
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16" if mixed else "float32")
+    try:
+        keras.utils.set_random_seed(train_cfg["seed"])
+        data = data_lib.unpaired(config["data"])
+        if data.skipped:
+            log(f"left out {len(data.skipped)} images that failed to decode: {', '.join(data.skipped)}")
+        with strategy.scope():
+            model = CycleGAN(config, mixed_precision=mixed)
+            checkpoints = Checkpoints(run.checkpoints, model.checkpoint_items(), train_cfg["save_epoch_freq"])
+        restored = checkpoints.restore_latest()
+        loop = Loop(config, run, model, data, checkpoints, strategy, log)
+        log(
+            f"{'resumed from ' + restored if restored else 'started'} at step {checkpoints.step}: "
+            f"{loop.steps_per_epoch} steps per epoch, {loop.total_epochs} epochs, mixed precision "
+            f"{'on' if mixed else 'off'}, {strategy.num_replicas_in_sync} replica(s)"
+        )
+        loop.run(checkpoints.step, until_step)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    return run.path
+
+
+class Loop:
+    def __init__(self, config, run, model, data, checkpoints, strategy, log):
+        train_cfg = config["train"]
+        self.train_cfg, self.run_folder, self.model, self.data = train_cfg, run, model, data
+        self.checkpoints, self.strategy, self.log = checkpoints, strategy, log
+        self.steps_per_epoch = data.steps_per_epoch
+        if train_cfg["max_steps_per_epoch"]:
+            self.steps_per_epoch = min(self.steps_per_epoch, int(train_cfg["max_steps_per_epoch"]))
+        self.total_epochs = train_cfg["epochs"] + train_cfg["epochs_decay"]
+        self.step_fn = compile_step(model, strategy, train_cfg["jit_compile"])
+        self.losses = LossLog(run.losses, model.loss_names, run.tensorboard)
+        self.samples = data.samples(train_cfg["n_samples"])
+
+    def learning_rate(self, epoch: int) -> float:
+        cfg = self.train_cfg
+        return schedule.learning_rate(cfg["lr"], epoch, cfg["epochs"], cfg["epochs_decay"])
+
+    def run(self, step: int, until_step: int | None) -> None:
+        self.losses.resume_at(step)
+        with StopRequest() as stop:
+            for epoch in range(step // self.steps_per_epoch, self.total_epochs):
+                step = self.run_epoch(epoch, step, until_step, stop)
+                if stop.signal_name or (until_step is not None and step >= until_step):
+                    self.checkpoints.save(step, step // self.steps_per_epoch)
+                    reason = f"on {stop.signal_name}" if stop.signal_name else f"at step {until_step} as asked"
+                    self.log(f"stopped {reason}; checkpoint saved at step {step}. Run the same command again to resume.")
+                    if stop.signal_name:
+                        raise KeyboardInterrupt
+                    return
+                self.end_epoch(epoch, step)
+        paths = self.model.export(self.run_folder.export)
+        self.log(f"finished: generators exported to {', '.join(str(p) for p in paths.values())}")
+
+    def run_epoch(self, epoch: int, step: int, until_step, stop) -> int:
+        lr = self.learning_rate(epoch)
+        self.model.set_learning_rate(lr)
+        first = step - epoch * self.steps_per_epoch
+        batches = self.data.epoch(epoch, start=first).take(self.steps_per_epoch - first)
+        bar = ProgressBar(epoch + 1, self.total_epochs, self.steps_per_epoch, start=first)
+        for a, b in self.strategy.experimental_distribute_dataset(batches):
+            losses = self.step_fn(a, b, tf.constant(step, tf.int64))
+            values = {name: float(value) for name, value in losses.items()}
+            self.check_finite(values, step + 1)
+            step += 1
+            if step % self.train_cfg["log_every"] == 0:
+                self.losses.write(step, epoch + 1, values, lr)
+            bar.update(step - epoch * self.steps_per_epoch, values)
+            if stop.signal_name or (until_step is not None and step >= until_step):
+                break
+        return step
+
+    def check_finite(self, values: dict, step: int) -> None:
+        bad = [name for name, value in values.items() if not math.isfinite(value)]
+        if bad:
+            latest = self.checkpoints.latest.latest_checkpoint or "none yet"
+            raise TrainingDiverged(
+                f"Loss {', '.join(f'{n}={values[n]}' for n in bad)} at step {step}: training diverged. "
+                f"Nothing was saved after it; the last good checkpoint is {latest}. Try a lower "
+                "train.lr, or train.mixed_precision=false."
+            )
+
+    def end_epoch(self, epoch: int, step: int) -> None:
+        self.checkpoints.save_epoch_end(step, epoch + 1)
+        images = self.model.sample_images(*self.samples)
+        figures.save_samples(images, self.run_folder.samples / f"epoch_{epoch + 1:03d}")

@@ -1,0 +1,337 @@
+"""The CycleGAN step and the training loop: losses, XLA, mixed precision, replicas,
+logs, checkpoints, exact resume, interruption, divergence, export."""
+
+import csv
+import os
+import signal
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from replication import config as config_lib
+from replication import data as data_lib
+from replication import schedule
+from replication.checkpoints import Checkpoints
+from replication.cyclegan import CycleGAN
+from replication.errors import ConfigError
+from replication.training import Loop, TrainingDiverged, compile_step, train
+
+SIZE = 32
+
+
+def tiny_config(root=None, *overrides):
+    """The demo experiment shrunk to 32x32 images and a few filters."""
+    return config_lib.resolve(
+        "demo",
+        [
+            f"data.root={root}", f"data.load_size={SIZE + 4}", f"data.crop_size={SIZE}",
+            "model.ngf=4", "model.ndf=4", "model.n_blocks=1",
+            "train.pool_size=3", "train.epochs=2", "train.epochs_decay=1", "train.log_every=1",
+            "train.n_samples=2", "train.max_steps_per_epoch=3", "train.save_epoch_freq=1",
+            "train.jit_compile=false", "train.mixed_precision=false",
+            *overrides,
+        ],
+    )
+
+
+def images(seed, batch=1):
+    return tf.random.stateless_uniform((batch, SIZE, SIZE, 3), (seed, 1), -1.0, 1.0)
+
+
+def build(config, strategy=None, mixed=False):
+    keras.utils.set_random_seed(0)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        return CycleGAN(config, mixed_precision=mixed)
+
+
+def weights(model):
+    return [w.numpy() for w in model.generator_variables + model.discriminator_variables]
+
+
+def run_steps(model, n, strategy=None, jit=False, batch=1):
+    strategy = strategy or tf.distribute.get_strategy()
+    step = compile_step(model, strategy, jit)
+    out = []
+    for i in range(n):
+        a, b = images(2 * i, batch), images(2 * i + 1, batch)
+        if strategy.num_replicas_in_sync > 1:
+            dataset = tf.data.Dataset.from_tensors((a, b))
+            a, b = next(iter(strategy.experimental_distribute_dataset(dataset)))
+        out.append({k: v.numpy() for k, v in step(a, b, tf.constant(i, tf.int64)).items()})
+    return out
+
+
+def assert_same_training(expected, got, steps, lr=0.0002):
+    """Weights after the same steps computed two ways agree up to float rounding, as Adam sees it.
+
+    Adam divides by sqrt(v): where a gradient is ~0, rounding differences can flip an
+    update's sign, so a few weights may differ by up to 2 * lr per step. Anything
+    larger, or widespread, is a real difference.
+    """
+    diff = np.concatenate([np.abs(e - g).ravel() for e, g in zip(expected, got)])
+    assert diff.max() <= 2 * lr * steps
+    assert np.mean(diff > 1e-5) < 0.01
+
+
+def test_step_returns_the_eight_named_finite_losses_and_updates_every_network():
+    model = build(tiny_config())
+    before = weights(model)
+    losses = run_steps(model, 2)
+    assert set(losses[-1]) == {"D_X", "G", "cycle_X", "idt_X", "D_Y", "F", "cycle_Y", "idt_Y"}
+    assert all(np.isfinite(v) and v.dtype == np.float32 for v in losses[-1].values())
+    assert losses[-1]["idt_X"] > 0
+    changed = [not np.array_equal(b, a) for b, a in zip(before, weights(model))]
+    assert all(changed)
+
+
+def test_identity_weight_zero_removes_the_identity_terms():
+    model = build(tiny_config(None, "loss.lambda_identity=0"))
+    losses = run_steps(model, 1)[0]
+    assert losses["idt_X"] == 0.0 and losses["idt_Y"] == 0.0
+
+
+def test_step_losses_match_a_hand_computation_before_the_update():
+    model = build(tiny_config(None, "train.lr=0"))  # lr 0: weights stay, so we can recompute
+    a, b = images(0), images(1)
+    got = run_steps(model, 1)[0]
+    fake_b, fake_a = model.G(a), model.F(b)
+    lsgan = lambda s, t: np.mean((s.numpy() - t) ** 2)  # noqa: E731
+    np.testing.assert_allclose(got["G"], lsgan(model.D_Y(fake_b), 1), rtol=1e-5)
+    np.testing.assert_allclose(got["cycle_X"], 10 * np.mean(np.abs(model.F(fake_b) - a)), rtol=1e-5)
+    np.testing.assert_allclose(got["idt_Y"], 5 * np.mean(np.abs(model.G(b) - b)), rtol=1e-5)
+    # the buffer is still filling, so D sees this step's fakes; the D objective is halved
+    expected_d_y = 0.5 * (lsgan(model.D_Y(b), 1) + lsgan(model.D_Y(fake_b), 0))
+    np.testing.assert_allclose(got["D_Y"], expected_d_y, rtol=1e-5)
+
+
+def test_jit_compiled_step_matches_the_plain_step():
+    plain, compiled = build(tiny_config()), build(tiny_config())
+    compiled_losses = run_steps(compiled, 2, jit=True)
+    plain_losses = run_steps(plain, 2)
+    for name in plain_losses[-1]:
+        np.testing.assert_allclose(compiled_losses[-1][name], plain_losses[-1][name], rtol=1e-4, atol=1e-5)
+    assert_same_training(weights(plain), weights(compiled), steps=2)
+
+
+def test_mixed_precision_step_gives_float32_losses_and_updates_weights(mixed_precision):
+    model = build(tiny_config(), mixed=True)
+    assert isinstance(model.optimizer_G, keras.optimizers.LossScaleOptimizer)
+    assert model.G.layers[-2].compute_dtype == "float16"  # the last conv, before tanh
+    before = weights(model)
+    losses = run_steps(model, 6)
+    assert all(v.dtype == np.float32 and np.isfinite(v) for v in losses[-1].values())
+    # Dynamic loss scaling starts at 2**15 and skips the updates whose float16 gradients
+    # overflow, halving the scale each time, until the gradients fit.
+    assert float(model.optimizer_G.dynamic_scale.numpy()) < 2**15
+    assert any(not np.array_equal(b, a) for b, a in zip(before, weights(model)))
+
+
+def test_two_replicas_of_batch_one_equal_one_replica_of_batch_two():
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    config = tiny_config(None, "data.batch_size=2")
+    single, double = build(config), build(config, mirrored)
+    assert isinstance(double.G.trainable_variables[0].value, tf.distribute.DistributedValues)
+    for s, d in zip(weights(single), weights(double)):
+        np.testing.assert_array_equal(s, d)
+    single_losses = run_steps(single, 2, batch=2)
+    double_losses = run_steps(double, 2, mirrored, batch=2)
+    for name in single_losses[-1]:
+        np.testing.assert_allclose(double_losses[-1][name], single_losses[-1][name], rtol=1e-4, atol=1e-6)
+    assert_same_training(weights(single), weights(double), steps=2)
+
+
+def test_jit_with_several_replicas_is_refused_clearly():
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    model = build(tiny_config(None, "data.batch_size=2"), mirrored)
+    with pytest.raises(ConfigError, match="jit_compile"):
+        compile_step(model, mirrored, jit_compile=True)
+
+
+# ---------------------------------------------------------------- the loop, end to end
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory):
+    return data_lib.write_synthetic(tmp_path_factory.mktemp("data") / "synthetic", seed=0, size=SIZE, n_train=8, n_test=2)
+
+
+@pytest.fixture(scope="module")
+def straight_run(synthetic_root, tmp_path_factory):
+    """3 epochs of 3 steps, trained in one go."""
+    run_dir = tmp_path_factory.mktemp("runs") / "straight"
+    return train(tiny_config(synthetic_root), run_dir=run_dir)
+
+
+def loss_rows(run_dir):
+    with open(run_dir / "losses.csv", newline="") as f:
+        return [{k: v for k, v in row.items() if k != "wall_time"} for row in csv.DictReader(f)]
+
+
+def exported_weights(run_dir):
+    return [w for name in ("G_AtoB", "F_BtoA") for w in keras.models.load_model(run_dir / "export" / f"{name}.keras").get_weights()]
+
+
+def test_run_folder_describes_itself(straight_run, synthetic_root):
+    config = tiny_config(synthetic_root)
+    assert config_lib.load(straight_run / "config.yaml") == config
+    assert "tensorflow" in (straight_run / "versions.json").read_text()
+    rows = loss_rows(straight_run)
+    assert [int(r["step"]) for r in rows] == list(range(1, 10))
+    assert list(rows[0]) == ["step", "epoch", "D_X", "G", "cycle_X", "idt_X", "D_Y", "F", "cycle_Y", "idt_Y", "lr"]
+    # the schedule, per epoch: 2 constant epochs, then 1 of linear decay
+    for row in rows:
+        assert float(row["lr"]) == pytest.approx(schedule.learning_rate(0.0002, int(row["epoch"]) - 1, 2, 1))
+    assert float(rows[-1]["lr"]) == pytest.approx(0.0001)
+    assert any((straight_run / "tensorboard").iterdir())
+    assert "finished" in (straight_run / "run.log").read_text()
+
+
+def test_every_epoch_saves_the_same_test_images_translated(straight_run):
+    for epoch in (1, 2, 3):
+        assert (straight_run / "samples" / f"epoch_{epoch:03d}.png").exists()
+        with np.load(straight_run / "samples" / f"epoch_{epoch:03d}.npz") as raw:
+            assert sorted(raw.files) == sorted(CycleGAN.sample_names)
+            assert raw["fake_B"].shape == (2, SIZE, SIZE, 3)
+            first_real = raw["real_A"] if epoch == 1 else first_real
+            np.testing.assert_array_equal(raw["real_A"], first_real)
+
+
+def test_checkpoints_keep_the_latest_two_and_one_every_save_epoch_freq(straight_run):
+    state = tf.train.get_checkpoint_state(str(straight_run / "checkpoints"))
+    assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == ["ckpt-6", "ckpt-9"]
+    kept = tf.train.get_checkpoint_state(str(straight_run / "checkpoints" / "every_epoch"))
+    assert [os.path.basename(p) for p in kept.all_model_checkpoint_paths] == ["epoch-1", "epoch-2", "epoch-3"]
+
+
+def test_exported_generators_load_without_the_kit_config_and_translate(straight_run):
+    generator = keras.models.load_model(straight_run / "export" / "G_AtoB.keras")
+    assert generator.dtype_policy.name == "float32"
+    assert generator(images(0)).shape == (1, SIZE, SIZE, 3)
+
+
+def test_resume_is_exact(straight_run, synthetic_root, tmp_path):
+    config = tiny_config(synthetic_root)
+    train(config, run_dir=tmp_path, until_step=4)  # stops inside epoch 2
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-4")
+    assert len(loss_rows(tmp_path)) == 4
+    train(config, run_dir=tmp_path)
+    assert loss_rows(tmp_path) == loss_rows(straight_run)
+    for resumed, straight in zip(exported_weights(tmp_path), exported_weights(straight_run)):
+        np.testing.assert_array_equal(resumed, straight)
+    assert "resumed from" in (tmp_path / "run.log").read_text()
+
+
+def test_sigterm_stops_after_the_step_with_a_checkpoint_and_the_run_resumes(synthetic_root, tmp_path, monkeypatch):
+    import replication.training as training
+
+    real_compile = training.compile_step
+
+    def compile_and_signal_at_step_2(*args):
+        step_fn = real_compile(*args)
+
+        def step(a, b, index):
+            out = step_fn(a, b, index)
+            if int(index) == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return out
+
+        return step
+
+    monkeypatch.setattr(training, "compile_step", compile_and_signal_at_step_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(synthetic_root), run_dir=tmp_path)
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-2")
+    assert "stopped on SIGTERM" in (tmp_path / "run.log").read_text()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
+
+    monkeypatch.setattr(training, "compile_step", real_compile)
+    train(tiny_config(synthetic_root, "train.epochs=1", "train.epochs_decay=0"), run_dir=tmp_path)
+    assert [int(r["step"]) for r in loss_rows(tmp_path)] == [1, 2, 3]
+
+
+def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(synthetic_root, tmp_path, monkeypatch):
+    import replication.training as training
+
+    real_compile = training.compile_step
+
+    def compile_diverging_at_step_5(*args):
+        step_fn = real_compile(*args)
+
+        def step(a, b, index):
+            out = step_fn(a, b, index)
+            return {**out, "D_X": tf.constant(float("nan"))} if int(index) == 4 else out
+
+        return step
+
+    monkeypatch.setattr(training, "compile_step", compile_diverging_at_step_5)
+    with pytest.raises(TrainingDiverged, match=r"D_X=nan at step 5.*ckpt-3"):
+        train(tiny_config(synthetic_root), run_dir=tmp_path)
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-3")
+
+
+def test_a_save_interrupted_by_an_exception_leaves_the_previous_checkpoint_usable(tmp_path, monkeypatch):
+    from tensorflow.python.checkpoint import checkpoint_management
+
+    weight = tf.Variable(1.0)
+    checkpoints = Checkpoints(tmp_path, {"weight": weight}, save_epoch_freq=0)
+    first = checkpoints.save(step=1, epoch=0)
+    weight.assign(2.0)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint_management, "update_checkpoint_state_internal", crash)
+    with pytest.raises(OSError):
+        checkpoints.save(step=2, epoch=0)
+    monkeypatch.undo()
+
+    again = Checkpoints(tmp_path, {"weight": tf.Variable(0.0)}, save_epoch_freq=0)
+    assert again.latest.latest_checkpoint == first
+    assert again.restore_latest() == first
+    assert again.step == 1 and float(again.checkpoint.weight.numpy()) == 1.0
+
+
+def test_fresh_moves_the_old_run_aside_and_a_changed_config_is_refused(synthetic_root, tmp_path):
+    from replication.training import RunFolder
+
+    run = RunFolder(tmp_path / "run")
+    run.prepare(tiny_config(synthetic_root))
+    (run.checkpoints).mkdir()
+    with pytest.raises(ConfigError, match=r"model.ngf.*--fresh"):
+        run.prepare(tiny_config(synthetic_root, "model.ngf=8"))
+    run.prepare(tiny_config(synthetic_root, "train.epochs=5"))  # training longer is a resume
+    aside = run.move_aside()
+    assert aside.name.startswith("run.old-") and (aside / "config.yaml").exists()
+    assert not run.path.exists()
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_translate_a_folder_at_its_own_size_keeping_names(straight_run, tmp_path, capsys):
+    from PIL import Image
+
+    from replication.cli import main
+
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    Image.new("RGB", (42, 37), (200, 10, 10)).save(tmp_path / "in" / "red.png")
+    Image.new("RGB", (32, 32), (10, 200, 10)).save(tmp_path / "in" / "sub" / "green.jpg")
+    assert main(["translate", "--run", str(straight_run), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]) == 0
+    assert Image.open(tmp_path / "out" / "red.png").size == (40, 36)  # rounded down to multiples of 4
+    assert Image.open(tmp_path / "out" / "sub" / "green.jpg").size == (32, 32)
+    model = straight_run / "export" / "F_BtoA.keras"
+    assert main(["translate", "--model", str(model), "--direction", "BtoA", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out2")]) == 0
+
+
+def test_user_errors_end_in_one_line_and_status_2(tmp_path, capsys):
+    from replication.cli import main
+
+    assert main(["translate", "--run", str(tmp_path / "nope"), "--input", str(tmp_path), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "not a run folder" in err
+    assert main(["train", "demo", "--set", "train.epoch=3"]) == 2
+    assert "Did you mean 'epochs'" in capsys.readouterr().err
+    assert main(["train", "demo", "--set", f"data.root={tmp_path / 'missing'}", "--run-dir", str(tmp_path / "r")]) == 2
+    assert "missing" in capsys.readouterr().err
