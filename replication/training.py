@@ -230,14 +230,17 @@ class Loop:
         with StopRequest() as stop:
             for epoch in range(step // self.steps_per_epoch, self.total_epochs):
                 step = self.run_epoch(epoch, step, until_step, stop)
+                completed = step == (epoch + 1) * self.steps_per_epoch
+                if completed:
+                    self.end_epoch(epoch, step)  # saves a checkpoint too
                 if stop.signal_name or (until_step is not None and step >= until_step):
-                    self.checkpoints.save(step, step // self.steps_per_epoch)
+                    if not completed:
+                        self.checkpoints.save(step, epoch)
                     reason = f"on {stop.signal_name}" if stop.signal_name else f"at step {until_step} as asked"
                     self.log(f"stopped {reason}; checkpoint saved at step {step}. Run the same command again to resume.")
                     if stop.signal_name:
                         raise KeyboardInterrupt
                     return
-                self.end_epoch(epoch, step)
         paths = self.model.export(self.run_folder.export)
         self.log(f"finished: generators exported to {', '.join(str(p) for p in paths.values())}")
 

@@ -213,6 +213,8 @@ def test_exported_generators_load_without_the_kit_config_and_translate(straight_
 
 def test_resume_is_exact(straight_run, synthetic_root, tmp_path):
     config = tiny_config(synthetic_root)
+    train(config, run_dir=tmp_path, until_step=3)  # stops at the end of epoch 1
+    assert (tmp_path / "samples" / "epoch_001.png").exists()
     train(config, run_dir=tmp_path, until_step=4)  # stops inside epoch 2
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-4")
     assert len(loss_rows(tmp_path)) == 4
@@ -220,6 +222,11 @@ def test_resume_is_exact(straight_run, synthetic_root, tmp_path):
     assert loss_rows(tmp_path) == loss_rows(straight_run)
     for resumed, straight in zip(exported_weights(tmp_path), exported_weights(straight_run)):
         np.testing.assert_array_equal(resumed, straight)
+    for epoch in (1, 2, 3):
+        with np.load(tmp_path / "samples" / f"epoch_{epoch:03d}.npz") as a, np.load(straight_run / "samples" / f"epoch_{epoch:03d}.npz") as b:
+            np.testing.assert_array_equal(a["fake_B"], b["fake_B"])
+    kept = tf.train.get_checkpoint_state(str(tmp_path / "checkpoints" / "every_epoch"))
+    assert [os.path.basename(p) for p in kept.all_model_checkpoint_paths] == ["epoch-1", "epoch-2", "epoch-3"]
     assert "resumed from" in (tmp_path / "run.log").read_text()
 
 
