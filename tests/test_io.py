@@ -1,0 +1,43 @@
+"""Atomic writes: readers see the old file or the new one, never half of one."""
+
+import os
+import stat
+
+import pytest
+
+from replication import io
+
+
+def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "sub" / "log.csv"
+    io.atomic_write_text(path, "one\n")
+    io.atomic_write_text(path, "two\n")
+    assert path.read_text() == "two\n"
+    assert os.listdir(path.parent) == ["log.csv"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_a_write_that_fails_keeps_the_old_content(tmp_path, monkeypatch):
+    path = tmp_path / "config.yaml"
+    io.atomic_write_text(path, "old\n")
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(io.os, "replace", crash)
+    with pytest.raises(OSError):
+        io.atomic_write_text(path, "new\n")
+    assert path.read_text() == "old\n"
+    assert os.listdir(tmp_path) == ["config.yaml"]
+
+
+def test_atomic_replace_publishes_only_on_success(tmp_path):
+    path = tmp_path / "G.keras"
+    with pytest.raises(RuntimeError):
+        with io.atomic_replace(path) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash while saving")
+    assert not path.exists() and os.listdir(tmp_path) == []
+    with io.atomic_replace(path) as tmp:
+        tmp.write_text("whole")
+    assert path.read_text() == "whole"
