@@ -1,6 +1,7 @@
 # The replication kit's commands. Every target installs what it needs first.
 #   make demo          train on the embedded synthetic dataset (offline, CPU, minutes)
 #   make test          the test suite
+#   make bench         speed of the training step (table + JSON)
 #   make horse2zebra   (apple2orange, summer2winter, monet2photo, cityscapes) a paper run
 # Extra settings for a run: make horse2zebra SET="train.epochs=50 data.batch_size=4"
 PYTHON ?= python3
@@ -12,7 +13,7 @@ SET ?=
 OVERRIDES = $(foreach s,$(SET),--set $(s))
 SYNTHETIC := data/synthetic
 
-.PHONY: install test demo horse2zebra apple2orange summer2winter cityscapes monet2photo clean-venv
+.PHONY: install test bench demo horse2zebra apple2orange summer2winter cityscapes monet2photo clean-venv
 
 install: $(INSTALLED)
 
@@ -24,6 +25,10 @@ $(INSTALLED): requirements.txt
 
 test: install
 	$(PY) -m pytest -q
+
+# Steps per second of the compiled CycleGAN step, plain and XLA; a table and bench/results/*.json.
+bench: install
+	$(PY) bench/step_speed.py
 
 $(SYNTHETIC)/synthetic.json: | $(INSTALLED)
 	$(RUN) data synthetic $(SYNTHETIC)
