@@ -342,3 +342,16 @@ def test_user_errors_end_in_one_line_and_status_2(tmp_path, capsys):
     assert "Did you mean 'epochs'" in capsys.readouterr().err
     assert main(["train", "demo", "--set", f"data.root={tmp_path / 'missing'}", "--run-dir", str(tmp_path / "r")]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_checkpoint_keeps_the_loss_scale_and_optimizer_state_under_mixed_precision(mixed_precision, tmp_path):
+    model = build(tiny_config(), mixed=True)
+    run_steps(model, 3)
+    Checkpoints(tmp_path, model.checkpoint_items(), save_epoch_freq=0).save(step=3, epoch=0)
+    restored = build(tiny_config(), mixed=True)
+    Checkpoints(tmp_path, restored.checkpoint_items(), save_epoch_freq=0).restore_latest()
+    for saved, loaded in ((model.optimizer_G, restored.optimizer_G), (model.optimizer_D, restored.optimizer_D)):
+        assert float(loaded.dynamic_scale.numpy()) == float(saved.dynamic_scale.numpy()) < 2**15
+        assert int(loaded.iterations.numpy()) == int(saved.iterations.numpy())
+        for a, b in zip(saved.variables, loaded.variables):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
