@@ -230,52 +230,53 @@ def test_resume_is_exact(straight_run, synthetic_root, tmp_path):
     assert "resumed from" in (tmp_path / "run.log").read_text()
 
 
-def test_sigterm_stops_after_the_step_with_a_checkpoint_and_the_run_resumes(synthetic_root, tmp_path, monkeypatch):
+def patch_step(monkeypatch, after_step):
+    """Wrap the loop's compiled step: `after_step(index, losses)` runs after each step and returns its losses.
+
+    Returns the list of compiled step functions the loop built, to inspect their tracing.
+    """
     import replication.training as training
 
     real_compile = training.compile_step
+    compiled = []
 
-    def compile_and_signal_at_step_2(*args):
+    def compile_and_wrap(*args):
         step_fn = real_compile(*args)
+        compiled.append(step_fn)
+        return lambda a, b, index: after_step(int(index), step_fn(a, b, index))
 
-        def step(a, b, index):
-            out = step_fn(a, b, index)
-            if int(index) == 1:
-                os.kill(os.getpid(), signal.SIGTERM)
-            return out
+    monkeypatch.setattr(training, "compile_step", compile_and_wrap)
+    return compiled
 
-        return step
 
-    monkeypatch.setattr(training, "compile_step", compile_and_signal_at_step_2)
+def test_sigterm_stops_after_the_step_with_a_checkpoint_and_the_run_resumes(synthetic_root, tmp_path, monkeypatch):
+    def sigterm_during_step_2(index, losses):
+        if index == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return losses
+
+    patch_step(monkeypatch, sigterm_during_step_2)
     with pytest.raises(KeyboardInterrupt):
         train(tiny_config(synthetic_root), run_dir=tmp_path)
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-2")
     assert "stopped on SIGTERM" in (tmp_path / "run.log").read_text()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
 
-    monkeypatch.setattr(training, "compile_step", real_compile)
+    monkeypatch.undo()
     train(tiny_config(synthetic_root, "train.epochs=1", "train.epochs_decay=0"), run_dir=tmp_path)
     assert [int(r["step"]) for r in loss_rows(tmp_path)] == [1, 2, 3]
 
 
 def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(synthetic_root, tmp_path, monkeypatch):
-    import replication.training as training
+    def nan_at_step_5(index, losses):
+        return {**losses, "D_X": tf.constant(float("nan"))} if index == 4 else losses
 
-    real_compile = training.compile_step
-
-    def compile_diverging_at_step_5(*args):
-        step_fn = real_compile(*args)
-
-        def step(a, b, index):
-            out = step_fn(a, b, index)
-            return {**out, "D_X": tf.constant(float("nan"))} if int(index) == 4 else out
-
-        return step
-
-    monkeypatch.setattr(training, "compile_step", compile_diverging_at_step_5)
+    compiled = patch_step(monkeypatch, nan_at_step_5)
     with pytest.raises(TrainingDiverged, match=r"D_X=nan at step 5.*ckpt-3"):
         train(tiny_config(synthetic_root), run_dir=tmp_path)
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-3")
+    # the step was traced once, not again for the second epoch's new dataset
+    assert compiled[0].experimental_get_tracing_count() == 1
 
 
 def test_a_save_interrupted_by_an_exception_leaves_the_previous_checkpoint_usable(tmp_path, monkeypatch):
