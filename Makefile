@@ -4,12 +4,14 @@
 #   make bench         speed of the training step (table + JSON)
 #   make horse2zebra   (apple2orange, summer2winter, monet2photo, cityscapes) a paper run
 # Extra settings for a run: make horse2zebra SET="train.epochs=50 data.batch_size=4"
+# Extra train flags:       make demo FLAGS=--fresh   (or --until-step N, --run-dir DIR)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 RUN := $(PY) -m replication
 SET ?=
+FLAGS ?=
 OVERRIDES = $(foreach s,$(SET),--set $(s))
 SYNTHETIC := data/synthetic
 
@@ -34,28 +36,28 @@ $(SYNTHETIC)/synthetic.json: | $(INSTALLED)
 	$(RUN) data synthetic $(SYNTHETIC)
 
 demo: install $(SYNTHETIC)/synthetic.json
-	$(RUN) train demo $(OVERRIDES)
+	$(RUN) train demo $(OVERRIDES) $(FLAGS)
 
 # A paper run: fetch its data (once), then train or resume it in runs/<name>/.
 horse2zebra: install
 	$(RUN) data download horse2zebra
-	$(RUN) train horse2zebra $(OVERRIDES)
+	$(RUN) train horse2zebra $(OVERRIDES) $(FLAGS)
 
 apple2orange: install
 	$(RUN) data download apple2orange
-	$(RUN) train apple2orange $(OVERRIDES)
+	$(RUN) train apple2orange $(OVERRIDES) $(FLAGS)
 
 summer2winter: install
 	$(RUN) data download summer2winter_yosemite
-	$(RUN) train summer2winter_yosemite $(OVERRIDES)
+	$(RUN) train summer2winter_yosemite $(OVERRIDES) $(FLAGS)
 
 monet2photo: install
 	$(RUN) data download monet2photo
-	$(RUN) train monet2photo $(OVERRIDES)
+	$(RUN) train monet2photo $(OVERRIDES) $(FLAGS)
 
 cityscapes: install
 	$(RUN) data download cityscapes
-	$(RUN) train cityscapes $(OVERRIDES)
+	$(RUN) train cityscapes $(OVERRIDES) $(FLAGS)
 
 clean-venv:
 	rm -rf $(VENV)
