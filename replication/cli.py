@@ -37,7 +37,7 @@ def run_train(args) -> int:
     try:
         path = train(config, run_dir=args.run_dir, fresh=args.fresh, until_step=args.until_step)
     except KeyboardInterrupt:
-        print("interrupted; the checkpoint is saved. Run the same command to resume.", file=sys.stderr)
+        print("interrupted. Run the same command to resume from the latest checkpoint.", file=sys.stderr)
         return 130
     print(f"run folder: {path}  (losses.csv, samples/, checkpoints/, export/, run.log)")
     return 0

@@ -54,7 +54,8 @@ class CycleGAN:
     def __init__(self, config: dict, mixed_precision: bool = False):
         model_cfg, loss_cfg, train_cfg = config["model"], config["loss"], config["train"]
         self.gan_mode = loss_cfg["gan_mode"]
-        losses.adversarial_loss(tf.zeros(1), True, self.gan_mode)  # fail early on an unknown mode
+        if self.gan_mode not in losses.GAN_MODES:
+            raise ConfigError(f"loss.gan_mode must be one of {', '.join(losses.GAN_MODES)}, not {self.gan_mode!r}.")
         self.lambda_cycle = float(loss_cfg["lambda_cycle"])
         self.lambda_identity = float(loss_cfg["lambda_identity"]) * self.lambda_cycle
         self.seed = int(train_cfg["seed"])

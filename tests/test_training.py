@@ -356,3 +356,8 @@ def test_checkpoint_keeps_the_loss_scale_and_optimizer_state_under_mixed_precisi
         assert int(loaded.iterations.numpy()) == int(saved.iterations.numpy())
         for a, b in zip(saved.variables, loaded.variables):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_unknown_gan_mode_is_a_config_error():
+    with pytest.raises(ConfigError, match="loss.gan_mode must be one of lsgan, vanilla"):
+        CycleGAN(tiny_config(None, "loss.gan_mode=wgan"))
