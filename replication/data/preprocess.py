@@ -34,31 +34,15 @@ import warnings
 
 import numpy as np
 
+from replication import config
 from replication.errors import ConfigError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 RESIZE_METHODS = ("nearest", "bilinear", "bicubic", "area")
 
-# The `data:` section of experiments/base.yaml; a data_cfg may leave keys out.
-DEFAULTS = {
-    "source": "tfds",
-    "name": "horse2zebra",
-    "root": None,
-    "data_dir": None,
-    "preprocess": "resize_and_crop",
-    "load_size": 286,  # paper §7.1
-    "crop_size": 256,  # paper §7.1
-    "resize_method": "bilinear",
-    "flip": True,
-    "batch_size": 1,  # paper §7.1
-    "cache": False,
-    "skip_bad_images": False,
-    "seed": 0,
-    "direction": "AtoB",
-    "download_url": None,
-    "download_sha256": None,
-}
+# The `data:` section of experiments/base.yaml, the one home of its defaults; a data_cfg may leave keys out.
+DEFAULTS = config.load_chain(config.BASE)["data"]
 
 
 def settings(data_cfg: dict) -> dict:
