@@ -14,13 +14,16 @@ from replication.data.images import EXTENSIONS_TEXT, ImageSet, list_images
 from replication.errors import DataError
 
 UNPAIRED_SPLITS = ("trainA", "trainB", "testA", "testB")
-UNPAIRED_LAYOUT = f"ROOT/trainA/ ROOT/trainB/ ROOT/testA/ ROOT/testB/ (images: {EXTENSIONS_TEXT}, nested folders allowed)"
+UNPAIRED_LAYOUT = (
+    f"ROOT/trainA/ ROOT/trainB/ ROOT/testA/ ROOT/testB/ (images: {EXTENSIONS_TEXT}, nested folders allowed)"
+)
 PAIRED_LAYOUT = "ROOT/train/ and ROOT/test/ (or ROOT/val/), each image holding A and B side by side"
 
 
-def check_root(root, layout: str, what: str = "data.root") -> Path:
+def check_root(root, layout: str) -> Path:
+    """data.root as a Path, if it is set and is a folder; else a message that shows `layout`."""
     if root is None or str(root) == "":
-        raise DataError(f"{what} is not set; point it at a folder laid out as {layout}.")
+        raise DataError(f"data.root is not set; point it at a folder laid out as {layout}.")
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"{root} does not exist. Expected layout: {layout}.")

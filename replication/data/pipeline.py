@@ -195,7 +195,9 @@ def unpaired(data_cfg: dict) -> UnpairedData:
     found = source_of(cfg).split_sets(cfg, UNPAIRED_SPLITS)
     sets = found.sets
     check_train_sizes([sets["trainA"], sets["trainB"]], cfg)
-    data = UnpairedData(cfg, sets["trainA"], sets["trainB"], sets["testA"], sets["testB"], found.description, found.skipped)
+    data = UnpairedData(
+        cfg, sets["trainA"], sets["trainB"], sets["testA"], sets["testB"], found.description, found.skipped
+    )
     if data.steps_per_epoch == 0:
         raise DataError(
             f"{found.description}: {len(sets['trainA'])} / {len(sets['trainB'])} training images is fewer than "

@@ -121,7 +121,8 @@ class Tfds(Source):
         sets = {}
         for split in splits:
             try:
-                ds = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()}, shuffle_files=False)
+                encoded = {"image": tfds.decode.SkipDecoding()}
+                ds = builder.as_dataset(split=split, decoders=encoded, shuffle_files=False)
                 blobs = [bytes(ex["image"]) for ex in ds.as_numpy_iterator()]
             except Exception as err:  # noqa: BLE001
                 raise DataError(
@@ -245,8 +246,7 @@ class Folder(Source):
         return Found(pairs, f"{self.name} {root} (pairs by file name, {cfg['direction']})", skipped)
 
     def download(self, cfg):
-        root = check_root(cfg["root"], UNPAIRED_LAYOUT)
-        return f"data.source: {self.name} reads your own folder {root}; nothing to download"
+        return f"data.source: {self.name} reads your own folder {self.root(cfg, UNPAIRED_LAYOUT)}; nothing to download"
 
 
 class Synthetic(Folder):
@@ -293,10 +293,9 @@ class Cityscapes(Folder):
             "Or unpack cityscapes.zip yourself and set data.source: folder and data.root to the folder "
             "holding trainA/ trainB/ testA/ testB/."
         )
-        archive = downloads.fetch(
-            url, data_dir / "cityscapes.zip", sha256=cfg["download_sha256"] or (CITYSCAPES_SHA256 if official else None),
-            size=CITYSCAPES_BYTES if official else None, hint=hint,
-        )
+        sha256 = cfg["download_sha256"] or (CITYSCAPES_SHA256 if official else None)
+        size = CITYSCAPES_BYTES if official else None
+        archive = downloads.fetch(url, data_dir / "cityscapes.zip", sha256=sha256, size=size, hint=hint)
         return downloads.unpack_once(archive, target, is_unpaired_root, UNPAIRED_LAYOUT)
 
     def check_sets(self, sets):
@@ -305,7 +304,9 @@ class Cityscapes(Folder):
             try:
                 match_by_name(sets["testA"], sets["testB"])
             except DataError as err:
-                raise DataError(f"Cityscapes test photos (testA) and label maps (testB) must correspond one to one. {err}") from None
+                raise DataError(
+                    f"Cityscapes test photos (testA) and label maps (testB) must correspond one to one. {err}"
+                ) from None
 
     def download(self, cfg):
         return f"cityscapes is unpacked in {self.root(cfg)}"
@@ -324,8 +325,9 @@ class SideBySide(Source):
 
     def split_sets(self, cfg, splits):
         root = self.root(cfg)
+        # both splits must be there, even when only one is read
         files = {p: folder_set(paired_split_folder(root, p), PAIRED_LAYOUT) for p in ("train", "test")}
-        files = {p: files[p] for p in ("train", "test") if any(s.startswith(p) for s in splits)}
+        files = {p: f for p, f in files.items() if any(s.startswith(p) for s in splits)}  # the ones read
         skipped = _validated(files, cfg, [Path(f.where).name for f in files.values()])
         for f in files.values():
             narrow = [(n, hw) for n, hw in zip(f.names, f.sizes) if hw[1] < 2]
@@ -344,8 +346,7 @@ class SideBySide(Source):
         return Found({p: (found.sets[p + "A"], found.sets[p + "B"]) for p in phases}, found.description, found.skipped)
 
     def download(self, cfg):
-        root = check_root(cfg["root"], PAIRED_LAYOUT)
-        return f"data.source: {self.name} reads your own folder {root}; nothing to download"
+        return f"data.source: {self.name} reads your own folder {self.root(cfg)}; nothing to download"
 
 
 class Pix2pix(SideBySide):
@@ -367,7 +368,8 @@ class Pix2pix(SideBySide):
             return target
         url = url or PIX2PIX_URL.format(name=name)
         hint = f"Or unpack {name}.tar.gz yourself and set data.source: paired and data.root to its folder."
-        archive = downloads.fetch(url, data_dir / "pix2pix" / f"{name}.tar.gz", sha256=cfg["download_sha256"], hint=hint)
+        archive = data_dir / "pix2pix" / f"{name}.tar.gz"
+        archive = downloads.fetch(url, archive, sha256=cfg["download_sha256"], hint=hint)
         root = downloads.unpack_once(archive, target, is_paired_root, PAIRED_LAYOUT)
         self._check_side_by_side(root / "train", archive)
         return root
