@@ -1,10 +1,16 @@
-"""Small file helpers shared by the whole kit: atomic writes."""
+"""Small file helpers shared by the whole kit: atomic writes, a folder lock, disk trouble in words."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
+
+from replication.errors import RunFolderError
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -46,3 +52,66 @@ class atomic_replace:  # noqa: N801  (used as a context manager, like open)
         elif self.tmp.exists():
             self.tmp.unlink()
         return False
+
+
+class FolderLock:
+    """`with FolderLock(folder, "train"):` only one process at a time works in `folder`.
+
+    An OS lock (flock) on `folder/.lock`: the kernel releases it when the
+    process ends, however it ends (SIGKILL included), so a killed run never
+    leaves the folder stuck. The file names the holder for whoever is refused.
+    """
+
+    def __init__(self, folder: str | os.PathLike, what: str = "train"):
+        self.folder = Path(folder)
+        self.path = self.folder / ".lock"
+        self.what = what
+        self.fd = None
+
+    def __enter__(self) -> FolderLock:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 1000, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunFolderError(
+                f"{self.folder} is in use by {holder}. Wait for it to finish or stop it, or "
+                "choose another folder with --run-dir."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{self.what} (pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        os.ftruncate(self.fd, 0)
+        os.close(self.fd)  # closing the file releases the lock
+        self.fd = None
+        return False
+
+
+# errno: (the system's words, the problem, what to do)
+STORAGE_PROBLEMS = {
+    errno.ENOSPC: ("No space left on device", "the disk is full", "free some space"),
+    errno.EDQUOT: ("Disk quota exceeded", "the disk quota is used up", "free some space"),
+    errno.EROFS: ("Read-only file system", "the file system is read-only", "make it writable"),
+    errno.EACCES: ("Permission denied", "permission is denied", "make it writable"),
+}
+
+
+def storage_problem(err: BaseException) -> tuple[str, str, str] | None:
+    """(file, problem, what to do) if `err` is a full disk or an unwritable folder, else None.
+
+    Python reports these as OSError with an errno and a file name; TensorFlow's
+    writers as an OpError whose message holds the system's words and the file.
+    """
+    for number, (words, problem, advice) in STORAGE_PROBLEMS.items():
+        if isinstance(err, OSError) and err.errno == number:
+            return str(err.filename or "a file"), problem, advice
+        if not isinstance(err, OSError) and words in str(err):
+            message = re.sub(r"\{\{.*?\}\}", "", str(err))  # TensorFlow's `{{function_node ...}}` prefix
+            path = re.search(r"[^\s;,'\"]*/[^\s;,'\"]*", message)
+            return (path.group(0) if path else "a file"), problem, advice
+    return None

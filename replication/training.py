@@ -6,7 +6,8 @@ A model plugs in with `loss_names`, `train_step(a, b, step)`,
 the compiled step, the learning-rate schedule, logs, samples, checkpoints,
 resume and interruption.
 
-A run lives in `runs/<experiment>/` (or `--run-dir`):
+One training at a time holds a run folder (an OS lock on `.lock`). A run lives
+in `runs/<experiment>/` (or `--run-dir`):
   config.yaml      the resolved configuration      versions.json  TF, Keras, kit, Python
   losses.csv       every `log_every` steps          tensorboard/   the same scalars
   run.log          what happened, in words          checkpoints/   latest two + every_epoch/
@@ -15,11 +16,14 @@ A run lives in `runs/<experiment>/` (or `--run-dir`):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import platform
 import shutil
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -32,10 +36,10 @@ import replication
 from replication import config as config_lib
 from replication import data as data_lib
 from replication import figures, schedule
-from replication.checkpoints import Checkpoints
+from replication.checkpoints import Checkpoints, listed, remove_abandoned_temp, saved_config
 from replication.cyclegan import CycleGAN
-from replication.errors import ConfigError, KitError
-from replication.io import atomic_write_text
+from replication.errors import ConfigError, KitError, RunFolderError
+from replication.io import FolderLock, atomic_write_text, storage_problem
 from replication.logs import LossLog, ProgressBar, TextLog
 
 # Keys a resumed run may change: they alter how long it trains and what it records, not what it is.
@@ -47,6 +51,14 @@ RESUMABLE_CHANGES = {
 
 class TrainingDiverged(KitError):
     """A loss became NaN or infinite."""
+
+
+class Stopped(KeyboardInterrupt):
+    """The loop stopped on a signal after saving a checkpoint; exits with 128 + the signal's number."""
+
+    def __init__(self, signal_name: str):
+        super().__init__(signal_name)
+        self.exit_status = 128 + signal.Signals[signal_name].value
 
 
 class RunFolder:
@@ -70,15 +82,22 @@ class RunFolder:
         return aside
 
     def prepare(self, config: dict) -> None:
-        """Save the resolved config; a resumed run must be the same experiment as the saved one."""
-        if self.config.exists():
-            changed = sorted(k for k in differing_keys(config_lib.load(self.config), config) if k not in RESUMABLE_CHANGES)
-            if changed and self.checkpoints.exists():
-                raise ConfigError(
-                    f"{self.path} holds a run with a different configuration ({', '.join(changed)}). "
-                    "Resume it with the same settings, start over with --fresh (the old run is moved "
-                    "aside, not deleted), or choose another folder with --run-dir."
-                )
+        """Save the resolved config; a resumed run must be the same experiment as the saved one.
+
+        The config inside the newest checkpoint says what the run is (config.yaml may be gone
+        or edited); a run without one is compared with config.yaml.
+        """
+        saved = saved_config(self.checkpoints)
+        if saved is None and self.config.exists() and self.checkpoints.exists():
+            saved = config_lib.load(self.config)
+        changed = sorted(k for k in differing_keys(saved or {}, config) if k not in RESUMABLE_CHANGES) if saved else []
+        if changed:
+            raise ConfigError(
+                f"{self.path} holds a run with a different configuration "
+                f"({'; '.join(f'{k}: {value_at(saved, k)} there, {value_at(config, k)} now' for k in changed)}). "
+                "Resume it with the same settings, start over with --fresh (the old run is moved "
+                "aside, not deleted), or choose another folder with --run-dir."
+            )
         self.path.mkdir(parents=True, exist_ok=True)
         config_lib.save(config, self.config)
         atomic_write_text(self.versions, json.dumps(versions(), indent=2) + "\n")
@@ -93,6 +112,45 @@ def differing_keys(a: dict, b: dict, prefix: str = "") -> set:
         elif left != right:
             keys.add(f"{prefix}{key}")
     return keys
+
+
+def value_at(config: dict, dotted: str):
+    node = config
+    for key in dotted.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    return config_lib.shown(node)
+
+
+@contextlib.contextmanager
+def claim(run: RunFolder, fresh: bool):
+    """Hold the run folder's lock while training; with --fresh, move the old run aside first.
+
+    Yields where the old run went (or None).
+    """
+    aside = None
+    if fresh and run.path.exists():
+        with FolderLock(run.path):  # never move a folder another training is writing to
+            aside = run.move_aside()
+    with FolderLock(run.path):
+        yield aside
+
+
+@contextlib.contextmanager
+def storage_errors(run: RunFolder):
+    """A full disk or an unwritable folder ends in one line: which file, what to do, what is safe."""
+    try:
+        yield
+    except (OSError, tf.errors.OpError) as err:
+        found = storage_problem(err)
+        if found is None:
+            raise
+        path, problem, advice = found
+        latest = (listed(run.checkpoints) or [None])[-1]
+        safe = f"the latest checkpoint, {latest}, is whole and" if latest else "no checkpoint was saved yet;"
+        raise RunFolderError(
+            f"Could not write {path}: {problem}. {advice.capitalize()} (or train into another folder with "
+            f"--run-dir); {safe} the same command resumes."
+        ) from None
 
 
 def versions() -> dict:
@@ -140,7 +198,9 @@ def compile_step(model, strategy: tf.distribute.Strategy, jit_compile: bool):
 class StopRequest:
     """Ctrl-C or SIGTERM ask the loop to stop after the current step (with a checkpoint).
 
-    A second Ctrl-C stops at once.
+    A second Ctrl-C stops at once, as a kill would: the process exits (130)
+    without raising into whatever Python was doing (a destructor, a callback),
+    and the run resumes from its latest checkpoint.
     """
 
     def __init__(self):
@@ -155,7 +215,8 @@ class StopRequest:
 
     def handle(self, signum, frame):
         if self.signal_name is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            print("\nstopped at once on the second Ctrl-C; the same command resumes from the latest checkpoint.", file=sys.stderr, flush=True)
+            os._exit(128 + signal.SIGINT)
         self.signal_name = signal.Signals(signum).name
 
     def __exit__(self, *exc):
@@ -170,12 +231,21 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
     until_step: stop with a checkpoint once this many steps are done (a later
     call resumes exactly where it stopped).
     """
+    if until_step is not None:
+        config_lib.whole(1).check("--until-step", until_step)
     run = RunFolder(run_dir or Path("runs") / config["name"])
-    aside = run.move_aside() if fresh else None
-    run.prepare(config)
-    log = TextLog(run.log)
-    if aside:
-        log(f"--fresh: the previous run was moved to {aside}")
+    with storage_errors(run), claim(run, fresh) as aside:
+        run.prepare(config)
+        log = TextLog(run.log)
+        if aside:
+            log(f"--fresh: the previous run was moved to {aside}")
+        for temp in remove_abandoned_temp(run.checkpoints):
+            log(f"removed {temp}, left by a checkpoint save that did not finish")
+        train_in(run, config, log, until_step, strategy)
+    return run.path
+
+
+def train_in(run: RunFolder, config: dict, log: TextLog, until_step: int | None, strategy) -> None:
     train_cfg = config["train"]
     mixed = use_mixed_precision(train_cfg["mixed_precision"])
     strategy = strategy or make_strategy(train_cfg)
@@ -194,8 +264,8 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
             log(f"left out {len(data.skipped)} images that failed to decode: {', '.join(data.skipped)}")
         with strategy.scope():
             model = CycleGAN(config, mixed_precision=mixed)
-            checkpoints = Checkpoints(run.checkpoints, model.checkpoint_items(), train_cfg["save_epoch_freq"])
-        restored = checkpoints.restore_latest()
+            checkpoints = Checkpoints(run.checkpoints, model.checkpoint_items(), train_cfg["save_epoch_freq"], config)
+        restored = checkpoints.restore_latest(log)
         loop = Loop(config, run, model, data, checkpoints, strategy, log)
         log(
             f"{'resumed from ' + restored if restored else 'started'} at step {checkpoints.step}: "
@@ -205,7 +275,6 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
         loop.run(checkpoints.step, until_step)
     finally:
         keras.config.set_dtype_policy(previous_policy)
-    return run.path
 
 
 class Loop:
@@ -216,7 +285,7 @@ class Loop:
         self.steps_per_epoch = data.steps_per_epoch
         if train_cfg["max_steps_per_epoch"]:
             self.steps_per_epoch = min(self.steps_per_epoch, int(train_cfg["max_steps_per_epoch"]))
-        self.total_epochs = train_cfg["epochs"] + train_cfg["epochs_decay"]
+        self.total_epochs = schedule.total_epochs(train_cfg["epochs"], train_cfg["epochs_decay"])
         self.step_fn = compile_step(model, strategy, train_cfg["jit_compile"])
         self.losses = LossLog(run.losses, model.loss_names, run.tensorboard)
         self.samples = data.samples(train_cfg["n_samples"])
@@ -226,20 +295,24 @@ class Loop:
         return schedule.learning_rate(cfg["lr"], epoch, cfg["epochs"], cfg["epochs_decay"])
 
     def run(self, step: int, until_step: int | None) -> None:
+        if until_step is not None and step >= until_step:
+            self.log(f"nothing to do: the run is already at step {step}, and --until-step is {until_step}.")
+            return
         self.losses.resume_at(step)
-        with StopRequest() as stop:
+        self.complete_last_epoch(step)
+        with StopRequest() as stop, contextlib.closing(self.losses):
             for epoch in range(step // self.steps_per_epoch, self.total_epochs):
                 step = self.run_epoch(epoch, step, until_step, stop)
                 completed = step == (epoch + 1) * self.steps_per_epoch
                 if completed:
                     self.end_epoch(epoch, step)  # saves a checkpoint too
-                if stop.signal_name or (until_step is not None and step >= until_step):
+                if should_stop(stop, step, until_step):
                     if not completed:
-                        self.checkpoints.save(step, epoch)
+                        self.checkpoints.save(step)
                     reason = f"on {stop.signal_name}" if stop.signal_name else f"at step {until_step} as asked"
                     self.log(f"stopped {reason}; checkpoint saved at step {step}. Run the same command again to resume.")
                     if stop.signal_name:
-                        raise KeyboardInterrupt
+                        raise Stopped(stop.signal_name)
                     return
         paths = self.model.export(self.run_folder.export)
         self.log(f"finished: generators exported to {', '.join(str(p) for p in paths.values())}")
@@ -258,7 +331,7 @@ class Loop:
             if step % self.train_cfg["log_every"] == 0:
                 self.losses.write(step, epoch + 1, values, lr)
             bar.update(step - epoch * self.steps_per_epoch, values)
-            if stop.signal_name or (until_step is not None and step >= until_step):
+            if should_stop(stop, step, until_step):
                 break
         return step
 
@@ -274,5 +347,33 @@ class Loop:
 
     def end_epoch(self, epoch: int, step: int) -> None:
         self.checkpoints.save_epoch_end(step, epoch + 1)
+        self.save_samples(epoch + 1)
+
+    def save_samples(self, epochs_done: int) -> None:
         images = self.model.sample_images(*self.samples)
-        figures.save_samples(images, self.run_folder.samples / f"epoch_{epoch + 1:03d}")
+        figures.save_samples(images, self.samples_stem(epochs_done))
+
+    def samples_stem(self, epochs_done: int) -> Path:
+        return self.run_folder.samples / f"epoch_{epochs_done:03d}"
+
+    def complete_last_epoch(self, step: int) -> None:
+        """Write what a run killed just after an epoch's checkpoint did not: its samples, its kept checkpoint.
+
+        A run that resumes at the end of an epoch has that epoch's weights, so
+        what it writes now is what the epoch would have written.
+        """
+        epochs_done, within = divmod(step, self.steps_per_epoch)
+        if within or not epochs_done:
+            return
+        stem = self.samples_stem(epochs_done)
+        if not (stem.with_suffix(".png").exists() and stem.with_suffix(".npz").exists()):
+            self.save_samples(epochs_done)
+            self.log(f"wrote the missing samples of epoch {epochs_done} ({stem}.png) from the restored checkpoint, which holds that epoch's weights")
+        if self.checkpoints.keeps(epochs_done) and not self.checkpoints.has_kept(epochs_done):
+            path = self.checkpoints.save_kept(epochs_done)
+            self.log(f"saved the missing kept checkpoint of epoch {epochs_done} ({path}) from the restored checkpoint")
+
+
+def should_stop(stop: StopRequest, step: int, until_step: int | None) -> bool:
+    """A signal arrived, or --until-step is reached."""
+    return stop.signal_name is not None or (until_step is not None and step >= until_step)
