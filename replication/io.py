@@ -35,6 +35,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+# The hidden temporaries of the two writers above: `.name.XXXXXXXX` (mkstemp) and `.stem.partial.suffix`.
+PARTIAL_WRITE = re.compile(r"^\..+\.([a-z0-9_]{8}|partial(\.[^.]+)?)$")
+
+
+def remove_partial_writes(folder: str | os.PathLike) -> list[Path]:
+    """Delete what atomic writes that a kill interrupted left under `folder`; only while holding its lock."""
+    partial = [p for p in Path(folder).rglob(".*") if p.is_file() and PARTIAL_WRITE.match(p.name)]
+    for path in partial:
+        path.unlink()
+    return partial
+
+
 class atomic_replace:  # noqa: N801  (used as a context manager, like open)
     """`with atomic_replace(path) as tmp:` write to `tmp`; on success it replaces `path` in one step."""
 

@@ -39,7 +39,7 @@ from replication import figures, schedule
 from replication.checkpoints import Checkpoints, listed, remove_abandoned_temp, saved_config
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError, KitError, RunFolderError
-from replication.io import FolderLock, atomic_write_text, storage_problem
+from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_problem
 from replication.logs import LossLog, ProgressBar, TextLog
 
 # Keys a resumed run may change: they alter how long it trains and what it records, not what it is.
@@ -239,8 +239,8 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
         log = TextLog(run.log)
         if aside:
             log(f"--fresh: the previous run was moved to {aside}")
-        for temp in remove_abandoned_temp(run.checkpoints):
-            log(f"removed {temp}, left by a checkpoint save that did not finish")
+        for temp in remove_abandoned_temp(run.checkpoints) + remove_partial_writes(run.path):
+            log(f"removed {temp}, left by a write that did not finish")
         train_in(run, config, log, until_step, strategy)
     return run.path
 

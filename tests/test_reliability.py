@@ -115,6 +115,10 @@ def test_a_kill_after_an_epochs_checkpoint_loses_neither_its_samples_nor_its_kep
     for temp in temps:  # what saves killed half way leave
         temp.mkdir(parents=True)
         (temp / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"half")
+    (tmp_path / "export").mkdir()
+    partial = [tmp_path / ".losses.csv.k2j3_9xa", tmp_path / "export" / ".G_AtoB.partial.keras"]  # atomic writes' temporaries
+    for path in partial:
+        path.write_bytes(b"half")
 
     train(tiny_config(synthetic_root), run_dir=tmp_path, until_step=4)
     log = run_log(tmp_path)
@@ -124,8 +128,9 @@ def test_a_kill_after_an_epochs_checkpoint_loses_neither_its_samples_nor_its_kep
             np.testing.assert_array_equal(got[name], want[name])
     kept = tf.train.get_checkpoint_state(str(tmp_path / "checkpoints" / "every_epoch"))
     assert [os.path.basename(p) for p in kept.all_model_checkpoint_paths] == ["epoch-1"]
-    assert not any(temp.exists() for temp in temps)
-    assert all(f"removed {temp}" in log for temp in temps)
+    assert not any(path.exists() for path in temps + partial)
+    assert all(f"removed {path}" in log for path in temps + partial)
+    assert (tmp_path / ".lock").exists()  # the lock file stays; only its lock goes
 
 
 def test_a_run_whose_config_yaml_is_gone_is_known_by_its_checkpoint(run_copy, synthetic_root, monkeypatch):
