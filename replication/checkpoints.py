@@ -28,8 +28,9 @@ from replication.errors import ConfigError, RunFolderError
 LATEST, KEPT = "ckpt", "epoch"  # file names: checkpoints/ckpt-<step>, checkpoints/every_epoch/epoch-<epoch>
 KEPT_FOLDER = "every_epoch"
 CONFIG_KEY = "config/.ATTRIBUTES/py_state"
-# What TensorFlow raises on restoring a truncated, zeroed, overwritten or missing file.
-DAMAGE = (IndexError, tf.errors.OpError)
+# What TensorFlow raises on restoring a truncated, zeroed, overwritten or missing file (a bad
+# sstable or checksum is a plain OpError). Not damage: running out of memory, a denied read.
+DAMAGE = (IndexError, tf.errors.DataLossError, tf.errors.NotFoundError, tf.errors.OutOfRangeError, tf.errors.InvalidArgumentError)
 # What it raises when the checkpoint is whole but belongs to other networks.
 MISMATCH = (ValueError, AssertionError)
 
@@ -144,7 +145,9 @@ def restore_newest_good(checkpoint: tf.train.Checkpoint, folder, log=None, move_
     for path in candidates(folder):
         try:
             checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
-        except DAMAGE as err:
+        except (*DAMAGE, tf.errors.OpError) as err:
+            if not is_damage(err):
+                raise
             damaged.append((path, first_line(err)))
             continue
         except MISMATCH as err:
@@ -163,6 +166,10 @@ def restore_newest_good(checkpoint: tf.train.Checkpoint, folder, log=None, move_
             f"{damaged[0][1]}). Nothing was changed; start over with --fresh (the old run is moved aside, not deleted)."
         )
     return None
+
+
+def is_damage(err: BaseException) -> bool:
+    return isinstance(err, DAMAGE) or type(err) is tf.errors.OpError
 
 
 def first_line(err: BaseException) -> str:
@@ -201,8 +208,9 @@ def saved_config(folder) -> dict | None:
             reader = tf.train.load_checkpoint(path)
             if reader.has_tensor(CONFIG_KEY):
                 return yaml.safe_load(reader.get_tensor(CONFIG_KEY).decode())
-        except DAMAGE:
-            continue
+        except (*DAMAGE, tf.errors.OpError) as err:
+            if not is_damage(err):
+                raise
     return None
 
 

@@ -145,3 +145,17 @@ def test_abandoned_temporary_folders_are_removed(tmp_path):
     removed = ckpt.remove_abandoned_temp(tmp_path)
     assert sorted(p.name for p in removed) == ["ckpt-6_temp", "epoch-2_temp"]
     assert names(tmp_path) == ["checkpoint", "ckpt-3.data-00000-of-00001", "ckpt-3.index", "every_epoch"]
+
+
+def test_running_out_of_memory_while_restoring_is_not_damage(tmp_path, monkeypatch):
+    saved_at(tmp_path, 3, 6)
+    before = names(tmp_path)
+    again = reopened(tmp_path)
+
+    def out_of_memory(path):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+
+    monkeypatch.setattr(again.checkpoint, "restore", out_of_memory)
+    with pytest.raises(tf.errors.ResourceExhaustedError):
+        again.restore_latest()
+    assert names(tmp_path) == before  # a good checkpoint is never moved aside

@@ -15,18 +15,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from replication import data as data_lib
 from replication import io
 from replication.checkpoints import Checkpoints
 from replication.cli import main
 from replication.errors import ConfigError, RunFolderError
 from replication.training import StopRequest, Stopped, train
-from test_training import SIZE, loss_rows, patch_step, tiny_config
-
-
-@pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory):
-    return data_lib.write_synthetic(tmp_path_factory.mktemp("data") / "synthetic", seed=0, size=SIZE, n_train=8, n_test=2)
+from test_training import loss_rows, patch_step, synthetic_root, tiny_config  # noqa: F401 (synthetic_root is a fixture)
 
 
 @pytest.fixture(scope="module")
