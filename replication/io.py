@@ -25,9 +25,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(err, OSError) and err.filename is None:  # a failed write names no file; say which
+            raise OSError(err.errno, err.strerror, str(path)) from None
         raise
 
 
@@ -92,8 +94,12 @@ class FolderLock:
                 f"{self.folder} is in use by {holder}. Wait for it to finish or stop it, or "
                 "choose another folder with --run-dir."
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{self.what} (pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{self.what} (pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n".encode(), 0)
+        except OSError as err:
+            os.close(fd)
+            raise OSError(err.errno, err.strerror, str(self.path)) from None
         self.fd = fd
         return self
 
@@ -113,17 +119,17 @@ STORAGE_PROBLEMS = {
 }
 
 
-def storage_problem(err: BaseException) -> tuple[str, str, str] | None:
-    """(file, problem, what to do) if `err` is a full disk or an unwritable folder, else None.
+def storage_problem(err: BaseException) -> tuple[str | None, str, str] | None:
+    """(file or None, problem, what to do) if `err` is a full disk or an unwritable folder, else None.
 
     Python reports these as OSError with an errno and a file name; TensorFlow's
     writers as an OpError whose message holds the system's words and the file.
     """
     for number, (words, problem, advice) in STORAGE_PROBLEMS.items():
         if isinstance(err, OSError) and err.errno == number:
-            return str(err.filename or "a file"), problem, advice
+            return (str(err.filename) if err.filename else None), problem, advice
         if not isinstance(err, OSError) and words in str(err):
             message = re.sub(r"\{\{.*?\}\}", "", str(err))  # TensorFlow's `{{function_node ...}}` prefix
             path = re.search(r"[^\s;,'\"]*/[^\s;,'\"]*", message)
-            return (path.group(0) if path else "a file"), problem, advice
+            return (path.group(0) if path else None), problem, advice
     return None

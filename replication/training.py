@@ -148,7 +148,7 @@ def storage_errors(run: RunFolder):
         latest = (listed(run.checkpoints) or [None])[-1]
         safe = f"the latest checkpoint, {latest}, is whole and" if latest else "no checkpoint was saved yet;"
         raise RunFolderError(
-            f"Could not write {path}: {problem}. {advice.capitalize()} (or train into another folder with "
+            f"Could not write {path or f'a file in {run.path}'}: {problem}. {advice.capitalize()} (or train into another folder with "
             f"--run-dir); {safe} the same command resumes."
         ) from None
 
