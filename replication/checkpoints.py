@@ -6,10 +6,11 @@ exception during a save leaves the previous checkpoint listed and whole.
 
 The files on disk are the truth, not the index: a run that resumes lists the
 folder (a damaged or deleted index loses nothing), tries the newest checkpoint
-first and falls back to the next one when a file is truncated, zeroed or
-missing, moving the damaged one aside into `damaged/`. Each checkpoint also
-holds the resolved config of its run, so a run can be recognised even when
-its `config.yaml` is gone.
+first and falls back to the next one (the kept ones last) when a file is
+truncated, zeroed or missing, moving the damaged one aside into `damaged/`; a
+folder whose checkpoints all fail is refused, never trained over from zero.
+Each checkpoint also holds the resolved config of its run, so a run can be
+recognised even when its `config.yaml` is gone.
 """
 
 from __future__ import annotations

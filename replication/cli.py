@@ -7,7 +7,8 @@
   data download EXPERIMENT
 
 A mistake the user can fix (a `KitError`) ends in one line on stderr and exit
-status 2, never a traceback.
+status 2, never a traceback. A training stopped by Ctrl-C exits with 130, by
+SIGTERM with 143, after saving a checkpoint.
 """
 
 from __future__ import annotations

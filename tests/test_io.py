@@ -58,3 +58,16 @@ def test_a_folder_lock_refuses_a_second_holder_and_is_free_again_after(tmp_path)
                 pass
     with io.FolderLock(tmp_path):
         pass
+
+
+def test_a_write_that_fails_for_want_of_space_names_its_file(tmp_path, monkeypatch):
+    import errno
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")  # as a failed write reports it: no file name
+
+    monkeypatch.setattr(io.os, "fsync", full)
+    with pytest.raises(OSError) as error:
+        io.atomic_write_text(tmp_path / "losses.csv", "step\n")
+    assert error.value.filename == str(tmp_path / "losses.csv")
+    assert io.storage_problem(error.value) == (str(tmp_path / "losses.csv"), "the disk is full", "free some space")
