@@ -7,7 +7,8 @@
   data download EXPERIMENT
 
 A mistake the user can fix (a `KitError`) ends in one line on stderr and exit
-status 2, never a traceback.
+status 2, never a traceback. A training stopped by Ctrl-C exits with 130, by
+SIGTERM with 143, after saving a checkpoint.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ def run_train(args) -> int:
     config = config_lib.resolve(args.experiment, args.overrides)
     try:
         path = train(config, run_dir=args.run_dir, fresh=args.fresh, until_step=args.until_step)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C (130) or SIGTERM (143), after a checkpoint
         print("interrupted. Run the same command to resume from the latest checkpoint.", file=sys.stderr)
-        return 130
+        return getattr(stop, "exit_status", 130)
     print(f"run folder: {path}  (losses.csv, samples/, checkpoints/, export/, run.log)")
     return 0
 

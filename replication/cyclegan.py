@@ -48,7 +48,7 @@ class CycleGAN(gan.GAN):
         self.gan_mode = losses.check_gan_mode(loss_cfg["gan_mode"])
         self.lambda_cycle = float(loss_cfg["lambda_cycle"])
         self.lambda_identity = float(loss_cfg["lambda_identity"]) * self.lambda_cycle
-        self.adversarial, cycles = objective_terms(loss_cfg)
+        self.adversarial, cycles = loss_cfg["gan"], CYCLES[loss_cfg["cycle"]]
         self.forward_cycle, self.backward_cycle = "forward" in cycles, "backward" in cycles
         if not (self.adversarial or cycles or self.lambda_identity > 0):
             raise ConfigError("loss.gan is false, loss.cycle is none and loss.lambda_identity is 0: nothing is left to train.")
@@ -158,11 +158,3 @@ class CycleGAN(gan.GAN):
         fake_b, fake_a = G(real_a), F(real_b)
         return dict(real_A=real_a, fake_B=fake_b, rec_A=F(fake_b), real_B=real_b, fake_A=fake_a, rec_B=G(fake_a))
 
-
-def objective_terms(loss_cfg: dict) -> tuple[bool, tuple[str, ...]]:
-    """(adversarial terms on, cycle terms kept) from `loss.gan` and `loss.cycle`."""
-    if not isinstance(loss_cfg["gan"], bool):
-        raise ConfigError(f"loss.gan must be true or false, not {loss_cfg['gan']!r}.")
-    if loss_cfg["cycle"] not in CYCLES:
-        raise ConfigError(f"loss.cycle must be one of {', '.join(CYCLES)}, not {loss_cfg['cycle']!r}.")
-    return loss_cfg["gan"], CYCLES[loss_cfg["cycle"]]

@@ -19,7 +19,8 @@ class LossLog:
 
     A resumed run keeps every row up to the step it resumes from and appends
     after it, so each step appears once even when the run died after logging
-    steps its last checkpoint did not keep.
+    steps its last checkpoint did not keep. A row the run died while writing
+    (no line end, or fields missing) is dropped.
     """
 
     def __init__(self, path: Path, loss_names, tensorboard_dir: Path | None = None):
@@ -31,14 +32,15 @@ class LossLog:
         if not self.path.exists():
             atomic_write_text(self.path, ",".join(self.columns) + "\n")
             return
-        rows = self.read()
-        kept = [row for row in rows if int(row["step"]) <= step]
-        if len(kept) != len(rows):
+        text = self.path.read_text()
+        whole_lines = text if text.endswith("\n") else text[: text.rfind("\n") + 1]
+        rows = list(csv.DictReader(io.StringIO(whole_lines)))
+        kept = [row for row in rows if self.complete(row) and int(row["step"]) <= step]
+        if len(kept) != len(rows) or whole_lines != text:
             atomic_write_text(self.path, self.to_csv(kept))
 
-    def read(self) -> list[dict]:
-        with self.path.open(newline="") as f:
-            return list(csv.DictReader(f))
+    def complete(self, row: dict) -> bool:
+        return None not in row and all(row.get(column) not in (None, "") for column in self.columns) and row["step"].isdigit()
 
     def to_csv(self, rows) -> str:
         out = io.StringIO()
@@ -57,6 +59,11 @@ class LossLog:
                 for name, value in losses.items():
                     tf.summary.scalar(f"loss/{name}", float(value))
                 tf.summary.scalar("lr", lr)
+
+    def close(self) -> None:
+        """Write out TensorBoard's queue now, so a full disk shows here and not at exit."""
+        if self.tensorboard:
+            self.tensorboard.close()
 
 
 class TextLog:

@@ -36,7 +36,7 @@ def resnet_generator(n_blocks=9, ngf=64, upsample="transpose", norm="instance", 
     steps: height and width must be multiples of 4 (and at least 8).
     """
     image = keras.Input(shape=(None, None, channels), name="image")
-    x = InputSizeCheck(multiple=4, minimum=8)(image)
+    x = InputSizeCheck(*generator_input_rule("resnet"))(image)
     x = c7s1(x, ngf, norm)
     x = d(x, 2 * ngf, norm)
     x = d(x, 4 * ngf, norm)
@@ -67,7 +67,7 @@ def unet_generator(num_downs=8, ngf=64, norm="batch", channels=3, dropout=0.5):
     bias = conv_bias(norm)
     filters = [ngf, 2 * ngf, 4 * ngf] + [8 * ngf] * (num_downs - 3)  # encoder output of each level
     image = keras.Input(shape=(None, None, channels), name="image")
-    x = InputSizeCheck(multiple=2**num_downs, minimum=2**num_downs)(image)
+    x = InputSizeCheck(*generator_input_rule("unet", num_downs))(image)
 
     skips = []
     x = conv(x, filters[0], 4, stride=2, zero_pad=1, bias=bias)  # outermost: no norm
@@ -115,6 +115,13 @@ def pixel_discriminator(ndf=64, in_channels=3, norm="instance"):
     x = leaky_relu(normalize(conv(x, 2 * ndf, 1, bias=conv_bias(norm)), norm))
     x = conv(x, 1, 1, bias=conv_bias(norm))
     return keras.Model(image, to_float32(x, name="scores"), name="pixel_discriminator")
+
+
+def generator_input_rule(generator: str, num_downs: int = 8) -> tuple[int, int]:
+    """(multiple, minimum): the input height and width a generator takes are multiples of the one, at least the other."""
+    if generator == "unet":
+        return 2**num_downs, 2**num_downs  # num_downs stride-2 steps
+    return 4, 8  # resnet: two stride-2 steps
 
 
 def size_multiple(model: keras.Model) -> int:

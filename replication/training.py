@@ -5,26 +5,73 @@ A model plugs in through the contract in replication/models.py (`loss_names`,
 `checkpoint_items()`, `export(folder)`). The loop owns the run folder
 (replication/runs.py), the compiled step, the learning-rate schedule, logs,
 samples, checkpoints, resume and interruption.
+
+One training at a time holds a run folder (an OS lock on its `.lock` file).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
+from replication import config as config_lib
 from replication import figures, models, schedule
-from replication.checkpoints import Checkpoints
-from replication.errors import ConfigError, KitError
+from replication.checkpoints import Checkpoints, listed, remove_abandoned_temp
+from replication.errors import ConfigError, KitError, RunFolderError
+from replication.io import FolderLock, remove_partial_writes, storage_problem
 from replication.logs import LossLog, ProgressBar, TextLog
 from replication.runs import RunFolder
 
 class TrainingDiverged(KitError):
     """A loss became NaN or infinite."""
+
+
+class Stopped(KeyboardInterrupt):
+    """The loop stopped on a signal after saving a checkpoint; exits with 128 + the signal's number."""
+
+    def __init__(self, signal_name: str):
+        super().__init__(signal_name)
+        self.exit_status = 128 + signal.Signals[signal_name].value
+
+
+@contextlib.contextmanager
+def claim(run: RunFolder, fresh: bool):
+    """Hold the run folder's lock while training; with --fresh, move the old run aside first.
+
+    Yields where the old run went (or None).
+    """
+    aside = None
+    if fresh and run.path.exists():
+        with FolderLock(run.path):  # never move a folder another training is writing to
+            aside = run.move_aside()
+    with FolderLock(run.path):
+        yield aside
+
+
+@contextlib.contextmanager
+def storage_errors(run: RunFolder):
+    """A full disk or an unwritable folder ends in one line: which file, what to do, what is safe."""
+    try:
+        yield
+    except (OSError, tf.errors.OpError) as err:
+        found = storage_problem(err)
+        if found is None:
+            raise
+        path, problem, advice = found
+        latest = (listed(run.checkpoints) or [None])[-1]
+        safe = f"the latest checkpoint, {latest}, is whole and" if latest else "no checkpoint was saved yet;"
+        raise RunFolderError(
+            f"Could not write {path or f'a file in {run.path}'}: {problem}. {advice.capitalize()} (or train into another folder with "
+            f"--run-dir); {safe} the same command resumes."
+        ) from None
 
 
 def use_mixed_precision(setting) -> bool:
@@ -61,7 +108,9 @@ def compile_step(model, strategy: tf.distribute.Strategy, jit_compile: bool):
 class StopRequest:
     """Ctrl-C or SIGTERM ask the loop to stop after the current step (with a checkpoint).
 
-    A second Ctrl-C stops at once.
+    A second Ctrl-C stops at once, as a kill would: the process exits (130)
+    without raising into whatever Python was doing (a destructor, a callback),
+    and the run resumes from its latest checkpoint.
     """
 
     def __init__(self):
@@ -76,7 +125,8 @@ class StopRequest:
 
     def handle(self, signum, frame):
         if self.signal_name is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            print("\nstopped at once on the second Ctrl-C; the same command resumes from the latest checkpoint.", file=sys.stderr, flush=True)
+            os._exit(128 + signal.SIGINT)
         self.signal_name = signal.Signals(signum).name
 
     def __exit__(self, *exc):
@@ -91,12 +141,21 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
     until_step: stop with a checkpoint once this many steps are done (a later
     call resumes exactly where it stopped).
     """
+    if until_step is not None:
+        config_lib.whole(1).check("--until-step", until_step)
     run = RunFolder(run_dir or Path("runs") / config["name"])
-    aside = run.move_aside() if fresh else None
-    run.prepare(config)
-    log = TextLog(run.log)
-    if aside:
-        log(f"--fresh: the previous run was moved to {aside}")
+    with storage_errors(run), claim(run, fresh) as aside:
+        run.prepare(config)
+        log = TextLog(run.log)
+        if aside:
+            log(f"--fresh: the previous run was moved to {aside}")
+        for temp in remove_abandoned_temp(run.checkpoints) + remove_partial_writes(run.path):
+            log(f"removed {temp}, left by a write that did not finish")
+        train_in(run, config, log, until_step, strategy)
+    return run.path
+
+
+def train_in(run: RunFolder, config: dict, log: TextLog, until_step: int | None, strategy) -> None:
     train_cfg = config["train"]
     mixed = use_mixed_precision(train_cfg["mixed_precision"])
     strategy = strategy or make_strategy(train_cfg)
@@ -115,8 +174,8 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
             log(f"left out {len(data.skipped)} images that failed to decode: {', '.join(data.skipped)}")
         with strategy.scope():
             model = models.build(config, mixed_precision=mixed)
-            checkpoints = Checkpoints(run.checkpoints, model.checkpoint_items(), train_cfg["save_epoch_freq"])
-        restored = checkpoints.restore_latest()
+            checkpoints = Checkpoints(run.checkpoints, model.checkpoint_items(), train_cfg["save_epoch_freq"], config)
+        restored = checkpoints.restore_latest(log)
         loop = Loop(config, run, model, data, checkpoints, strategy, log)
         log(
             f"{'resumed from ' + restored if restored else 'started'} at step {checkpoints.step}: "
@@ -126,7 +185,6 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
         loop.run(checkpoints.step, until_step)
     finally:
         keras.config.set_dtype_policy(previous_policy)
-    return run.path
 
 
 class Loop:
@@ -137,7 +195,7 @@ class Loop:
         self.steps_per_epoch = data.steps_per_epoch
         if train_cfg["max_steps_per_epoch"]:
             self.steps_per_epoch = min(self.steps_per_epoch, int(train_cfg["max_steps_per_epoch"]))
-        self.total_epochs = train_cfg["epochs"] + train_cfg["epochs_decay"]
+        self.total_epochs = schedule.total_epochs(train_cfg["epochs"], train_cfg["epochs_decay"])
         self.step_fn = compile_step(model, strategy, train_cfg["jit_compile"])
         self.losses = LossLog(run.losses, model.loss_names, run.tensorboard)
         self.samples = data.samples(train_cfg["n_samples"])
@@ -147,20 +205,24 @@ class Loop:
         return schedule.learning_rate(cfg["lr"], epoch, cfg["epochs"], cfg["epochs_decay"])
 
     def run(self, step: int, until_step: int | None) -> None:
+        if until_step is not None and step >= until_step:
+            self.log(f"nothing to do: the run is already at step {step}, and --until-step is {until_step}.")
+            return
         self.losses.resume_at(step)
-        with StopRequest() as stop:
+        self.complete_last_epoch(step)
+        with StopRequest() as stop, contextlib.closing(self.losses):
             for epoch in range(step // self.steps_per_epoch, self.total_epochs):
                 step = self.run_epoch(epoch, step, until_step, stop)
                 completed = step == (epoch + 1) * self.steps_per_epoch
                 if completed:
                     self.end_epoch(epoch, step)  # saves a checkpoint too
-                if stop.signal_name or (until_step is not None and step >= until_step):
+                if should_stop(stop, step, until_step):
                     if not completed:
-                        self.checkpoints.save(step, epoch)
+                        self.checkpoints.save(step)
                     reason = f"on {stop.signal_name}" if stop.signal_name else f"at step {until_step} as asked"
                     self.log(f"stopped {reason}; checkpoint saved at step {step}. Run the same command again to resume.")
                     if stop.signal_name:
-                        raise KeyboardInterrupt
+                        raise Stopped(stop.signal_name)
                     return
         paths = self.model.export(self.run_folder.export, step=step, epoch=self.total_epochs)
         self.log(f"finished: generators exported to {', '.join(str(p) for p in paths.values())}")
@@ -179,7 +241,7 @@ class Loop:
             if step % self.train_cfg["log_every"] == 0:
                 self.losses.write(step, epoch + 1, values, lr)
             bar.update(step - epoch * self.steps_per_epoch, values)
-            if stop.signal_name or (until_step is not None and step >= until_step):
+            if should_stop(stop, step, until_step):
                 break
         return step
 
@@ -195,5 +257,33 @@ class Loop:
 
     def end_epoch(self, epoch: int, step: int) -> None:
         self.checkpoints.save_epoch_end(step, epoch + 1)
+        self.save_samples(epoch + 1)
+
+    def save_samples(self, epochs_done: int) -> None:
         images = self.model.sample_images(*self.samples)
-        figures.save_samples(images, self.run_folder.samples / f"epoch_{epoch + 1:03d}")
+        figures.save_samples(images, self.samples_stem(epochs_done))
+
+    def samples_stem(self, epochs_done: int) -> Path:
+        return self.run_folder.samples / f"epoch_{epochs_done:03d}"
+
+    def complete_last_epoch(self, step: int) -> None:
+        """Write what a run killed just after an epoch's checkpoint did not: its samples, its kept checkpoint.
+
+        A run that resumes at the end of an epoch has that epoch's weights, so
+        what it writes now is what the epoch would have written.
+        """
+        epochs_done, within = divmod(step, self.steps_per_epoch)
+        if within or not epochs_done:
+            return
+        stem = self.samples_stem(epochs_done)
+        if not (stem.with_suffix(".png").exists() and stem.with_suffix(".npz").exists()):
+            self.save_samples(epochs_done)
+            self.log(f"wrote the missing samples of epoch {epochs_done} ({stem}.png) from the restored checkpoint, which holds that epoch's weights")
+        if self.checkpoints.keeps(epochs_done) and not self.checkpoints.has_kept(epochs_done):
+            path = self.checkpoints.save_kept(epochs_done)
+            self.log(f"saved the missing kept checkpoint of epoch {epochs_done} ({path}) from the restored checkpoint")
+
+
+def should_stop(stop: StopRequest, step: int, until_step: int | None) -> bool:
+    """A signal arrived, or --until-step is reached."""
+    return stop.signal_name is not None or (until_step is not None and step >= until_step)

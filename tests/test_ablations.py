@@ -103,7 +103,7 @@ def test_terms_that_are_off_give_no_gradient(row):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["loss.cycle=sideways"], "loss.cycle must be one of both, forward, backward, none"),
+        (["loss.cycle=sideways"], "loss.cycle must be both, forward, backward or none"),
         (["loss.gan=maybe"], "loss.gan must be true or false"),
         (["loss.gan=false", "loss.cycle=none", "loss.lambda_identity=0"], "nothing is left to train"),
     ],

@@ -14,7 +14,7 @@ from replication.cli import main
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError, KitError
 from replication.training import train
-from tests.test_training import SIZE, images, tiny_config
+from test_training import SIZE, images, tiny_config
 
 
 @pytest.fixture(scope="module")
