@@ -204,7 +204,7 @@ def shown(value) -> str:
 
 def rules() -> dict:
     """One rule per key of experiments/base.yaml; a key without one fails tests/test_config.py."""
-    from replication import data, layers, losses
+    from replication import data, layers, losses, models
 
     return {
         "data.source": one_of("tfds", "folder", "cityscapes", "synthetic", "pix2pix", "paired"),
@@ -223,6 +223,7 @@ def rules() -> dict:
         "data.direction": one_of("AtoB", "BtoA"),
         "data.download_url": text(optional=True),
         "data.download_sha256": text(optional=True),
+        "model.type": one_of(*models.MODELS),
         "model.generator": one_of("resnet", "unet"),
         "model.n_blocks": whole(0),
         "model.ngf": whole(1),
@@ -232,6 +233,7 @@ def rules() -> dict:
         "model.discriminator": one_of("patchgan", "pixel"),
         "model.n_layers_d": whole(1),
         "model.ndf": whole(1),
+        "model.discriminator_norm": one_of(*layers.NORMS),
         "loss.gan_mode": one_of(*losses.GAN_MODES),
         "loss.lambda_cycle": number(0),
         "loss.lambda_identity": number(0),
