@@ -21,3 +21,7 @@ class DataError(KitError, ValueError):
 
 class ImageSizeError(KitError, ValueError):
     """An image whose size the network cannot take."""
+
+
+class FigureInputError(KitError):
+    """A file a figure is drawn from is missing, empty or unreadable (that figure is left out)."""
