@@ -196,4 +196,5 @@ class Loop:
     def end_epoch(self, epoch: int, step: int) -> None:
         self.checkpoints.save_epoch_end(step, epoch + 1)
         images = self.model.sample_images(*self.samples)
-        figures.save_samples(images, self.run_folder.samples / f"epoch_{epoch + 1:03d}")
+        picture = figures.save_samples(images, self.run_folder.samples / f"epoch_{epoch + 1:03d}")
+        self.losses.write_image("samples", picture, step)  # beside the scalars in TensorBoard
