@@ -155,8 +155,8 @@ class RunFigures:
         if self.stamps.fresh("losses", recipe, outputs):
             return
         eval_log = losses.read_log(self.run.eval_csv) if self.run.eval_csv.exists() else None
-        panels = getattr(self.model, "loss_panels", {})
-        save_figure(losses.draw_losses(log, panels, self.title(), self.options.smoothing, eval_log), self.folder / "losses")
+        panels = getattr(self.model, "loss_panels", {})  # a model without panels gets one panel per loss
+        save_figure(losses.draw_losses(log, panels, self.title(), self.options.smoothing, eval_log, self.summary.epochs_done), self.folder / "losses")
         self.stamps.record("losses", recipe)
 
     def progression(self) -> None:
@@ -236,11 +236,7 @@ def draw_comparison(run_dirs, labels, figures_dir: Path, count: int = TEST_IMAGE
     outputs = {d: [] for d in directions}
     for i, counts, a, b in pairs:
         per_run = [cls.visuals(g, a[0], b[0]) for cls, g in zip(classes, generators)]
-        for d in directions:
-            source = 0 if d.startswith("A") else 1
-            if i >= counts[source]:
-                continue
-            name, image = (a, b)[source][1], (a, b)[source][0]
+        for d, (image, name) in results.new_sources(i, counts, a, b, directions):
             inputs[d].append((name, samples.to_uint8(image)[0]))
             outputs[d].append([samples.to_uint8(v[cls.sample_rows[d][1]])[0] for cls, v in zip(classes, per_run)])
     captions = {d: classes[0].sample_captions[classes[0].sample_rows[d][0]] for d in directions}

@@ -118,13 +118,13 @@ def panels_to_draw(log: Log, loss_panels: dict) -> tuple[dict, list[str]]:
     return panels, notes
 
 
-def epoch_ends(log: Log) -> list[tuple[int, float]]:
-    """(epoch, its last logged step) for every epoch that a later epoch follows in the log."""
+def epoch_ends(log: Log, epochs_done: int = 0) -> list[tuple[int, float]]:
+    """(epoch, its last logged step) for every epoch that a later epoch follows in the log,
+    and for the log's last epoch once it is done (`epochs_done`, counted from the sample files)."""
     epochs, steps = log.columns["epoch"], log.steps
-    ends = []
-    for i in range(len(steps) - 1):
-        if epochs[i + 1] != epochs[i]:
-            ends.append((int(epochs[i]), float(steps[i])))
+    ends = [(int(epochs[i]), float(steps[i])) for i in range(len(steps) - 1) if epochs[i + 1] != epochs[i]]
+    if epochs[-1] <= epochs_done:
+        ends.append((int(epochs[-1]), float(steps[-1])))
     return ends
 
 
@@ -146,7 +146,7 @@ def metric_panels(eval_log: Log) -> dict:
     return panels
 
 
-def draw_losses(log: Log, loss_panels: dict, title: str, smoothing: float = SMOOTHING, eval_log: Log | None = None):
+def draw_losses(log: Log, loss_panels: dict, title: str, smoothing: float = SMOOTHING, eval_log: Log | None = None, epochs_done: int = 0):
     """The loss figure: one panel per group of losses, the raw curves faint, their smoothed curves over them."""
     panels, notes = panels_to_draw(log, loss_panels)
     extra = (["learning rate"] if "lr" in log.columns else []) + [f"evaluation: {m}" for m in (metric_panels(eval_log) if eval_log else {})]
@@ -182,7 +182,7 @@ def draw_losses(log: Log, loss_panels: dict, title: str, smoothing: float = SMOO
         ax.legend(loc="upper right", fontsize="small")
     for ax in rest:
         ax.set_visible(False)
-    ends = few(epoch_ends(log))
+    ends = few(epoch_ends(log, epochs_done))
     for i, ax in enumerate(axes[:count]):
         for _, step in ends:
             ax.axvline(step, color="0.6", linewidth=0.6, linestyle=":", zorder=0)

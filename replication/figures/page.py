@@ -22,16 +22,14 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: middle; }
 td.image { padding: 2px; border: none; }
 .note { color: #666; }
+.direction { display: inline-block; vertical-align: top; margin-right: 2em; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 """
 
 HOW_TO_READ = (
     "Each panel holds one group of losses, one colour per direction (blue A→B, orange B→A). The faint "
     "line is every logged value; the solid line is its exponential moving average, debiased at the start "
-    "as TensorBoard does. Dotted lines mark the ends of epochs. In a healthy run the discriminators and "
-    "the adversarial losses stay roughly level (least-squares GAN: near 0.25 for a discriminator that "
-    "cannot tell, 1 for G or F against a perfect one), while the cycle and identity losses fall; a "
-    "discriminator loss that falls toward 0 with its generator's loss rising means that discriminator is winning."
+    "as TensorBoard does. Dotted lines and the top axis mark the ends of epochs. Click for the PDF."
 )
 
 
@@ -98,17 +96,19 @@ def test_tables(results: dict, captions: dict) -> str:
         return '<p class="note">No test images translated yet.</p>'
     parts = []
     for direction, entries in results["directions"].items():
-        parts.append(f"<h3>{escape(ARROWS.get(direction, direction))} ({len(entries)} test images)</h3><table>")
+        parts.append(f'<div class="direction"><h3>{escape(ARROWS.get(direction, direction))} ({len(entries)} test images)</h3><table>')
         names = entries[0]["images"] if entries else {}
         parts.append("<tr><th>test image</th>" + "".join(f"<th>{escape(captions.get(n, n))}</th>" for n in names) + "</tr>")
         for entry in entries:
+            # small images are shown enlarged, pixel for pixel; larger ones by their thumbnail
+            size = 'class="pixels" width="128"' if max(entry["size"]) < 128 else ""
             cells = "".join(
-                f'<td class="image"><a href="{escape(entry["images"][name])}"><img class="pixels" src="{escape(entry["thumbnails"][name])}" '
-                f'width="128" alt="{escape(name)} of {escape(entry["name"])}" title="{escape(name)}"></a></td>'
+                f'<td class="image"><a href="{escape(entry["images"][name])}"><img {size} src="{escape(entry["thumbnails"][name])}" '
+                f'alt="{escape(name)} of {escape(entry["name"])}" title="{escape(name)}"></a></td>'
                 for name in entry["images"]
             )
             parts.append(f"<tr><td>{escape(entry['name'])}</td>{cells}</tr>")
-        parts.append("</table>")
+        parts.append("</table></div>")
     return "".join(parts)
 
 
@@ -149,7 +149,8 @@ def write_index(figures_dir: Path) -> Path:
         metrics = "<br>".join(
             f"{escape(str(m.get('metric')))} {escape(ARROWS.get(m.get('direction'), ''))} {number(m.get('value'))}" for m in summary["metrics"]
         )
-        thumbnail = f'<img src="{escape(name)}/losses.png" width="240" alt="losses">' if (path.parent / "losses.png").exists() else ""
+        metrics = metrics or '<span class="note">no evaluation yet</span>'
+        thumbnail = f'<a href="{escape(name)}/index.html"><img src="{escape(name)}/losses.png" width="240" alt="losses"></a>' if (path.parent / "losses.png").exists() else ""
         rows.append(
             f'<tr><td><a href="{escape(name)}/index.html">{escape(name)}</a></td><td>{escape(state(summary))}</td>'
             f"<td>{losses}</td><td>{metrics}</td><td>{thumbnail}</td></tr>"

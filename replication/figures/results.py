@@ -26,7 +26,7 @@ def file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(PurePosixPath(name).with_suffix("")))
 
 
-def test_pairs(data_cfg: dict, multiple: int, limit: int | None = None):
+def image_pairs(data_cfg: dict, multiple: int, limit: int | None = None):
     """(i, (a, name_a), (b, name_b)) over max(len A, len B) test images (or `limit`), the shorter domain cycling."""
     import tensorflow as tf
 
@@ -40,11 +40,19 @@ def test_pairs(data_cfg: dict, multiple: int, limit: int | None = None):
         yield i, counts, (a, name_a.numpy().decode()), (b, name_b.numpy().decode())
 
 
+def new_sources(i: int, counts, a, b, directions):
+    """(direction, (image, name)) for each direction whose input in pair `i` is new (the shorter domain cycles)."""
+    for direction in directions:
+        source = 0 if direction.startswith("A") else 1  # AtoB translates domain A's images
+        if i < counts[source]:
+            yield direction, (a, b)[source]
+
+
 def translate_test_set(run_dir: Path, config: dict, model, folder: Path) -> dict:
     """Translate every test image with the run's generators; write `folder`/DIRECTION/NAME_SAMPLE.png.
 
     Returns (and writes to `folder`/results.json) {"step": ..., "directions":
-    {direction: [{"name", "images": {sample: path}, "thumbnails": {sample: path}}]}},
+    {direction: [{"name", "size": [h, w], "images": {sample: path}, "thumbnails": {sample: path}}]}},
     paths relative to `folder`'s parent (the run's figures folder).
     """
     from replication import runs
@@ -52,14 +60,10 @@ def translate_test_set(run_dir: Path, config: dict, model, folder: Path) -> dict
     generators = runs.load_generators(run_dir)
     multiple = math.lcm(*(t.size_multiple for t in generators.values()))
     listing = {direction: [] for direction in model.sample_rows}
-    for i, counts, (a, name_a), (b, name_b) in test_pairs(config["data"], multiple):
-        visuals = model.visuals(generators, a, b)
-        for direction, names in model.sample_rows.items():
-            source = 0 if direction.startswith("A") else 1
-            if i >= counts[source]:
-                continue  # the shorter domain has cycled; its images are saved already
-            name = (name_a, name_b)[source]
-            listing[direction].append(save_test_image(visuals, names, name, folder / direction))
+    for i, counts, a, b in image_pairs(config["data"], multiple):
+        visuals = model.visuals(generators, a[0], b[0])
+        for direction, (_, name) in new_sources(i, counts, a, b, model.sample_rows):
+            listing[direction].append(save_test_image(visuals, model.sample_rows[direction], name, folder / direction))
     step = next(iter(generators.values())).step
     results = {"step": step, "directions": listing}
     atomic_write_text(folder / "results.json", json.dumps(results, indent=1) + "\n")
@@ -70,6 +74,7 @@ def save_test_image(visuals: dict, names, image_name: str, folder: Path) -> dict
     entry = {"name": image_name, "images": {}, "thumbnails": {}}
     for sample in names:
         picture = to_uint8(visuals[sample])[0]
+        entry["size"] = list(picture.shape[:2])
         path = folder / f"{file_stem(image_name)}_{sample}.png"
         save_png(picture, path)
         thumbnail = path
@@ -109,9 +114,9 @@ def same_test_images(run_dirs: list[Path], configs: list[dict], multiple: int, c
 
     Refused (KitError) when a run's test images differ in number, names or pixels.
     """
-    reference = list(test_pairs(configs[0]["data"], multiple, count))
+    reference = list(image_pairs(configs[0]["data"], multiple, count))
     for run_dir, config in zip(run_dirs[1:], configs[1:]):
-        other = list(test_pairs(config["data"], multiple, count))
+        other = list(image_pairs(config["data"], multiple, count))
         problem = difference(reference, other)
         if problem:
             raise KitError(
