@@ -114,12 +114,18 @@ class RunFigures:
         self.summary = Summary(self.run.path.name, self.config["name"], epochs_total=train["epochs"] + train["epochs_decay"])
         self.samples = samples.sample_epochs(self.run.samples)
         self.summary.epochs_done = max(self.samples, default=0)
-        self.summary.finished = (self.run.export / "manifest.json").exists()
+        self.summary.finished = self.run.manifest.is_file()
+        if self.summary.finished:  # the export says how far the run went, even without its logs
+            manifest = runs.read_manifest(self.run.manifest)
+            self.summary.epochs_done = max(self.summary.epochs_done, manifest.get("epoch") or 0)
+            self.summary.step = manifest.get("step") or 0
         try:
             self.log = losses.read_log(self.run.losses)
         except FigureInputError as err:
             self.log, self.log_error = None, err
         else:
+            if self.log.steps[-1] > self.summary.step:  # trained on after its export (resumed with more epochs)
+                self.summary.finished = False
             self.summary.step = int(self.log.steps[-1])
             self.summary.epoch = int(self.log.columns["epoch"][-1])
             self.summary.latest_losses = losses.latest_smoothed(self.log, options.smoothing)
