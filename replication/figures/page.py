@@ -7,7 +7,6 @@ every link relative, so the figures folder can be moved or zipped.
 from __future__ import annotations
 
 import json
-import time
 from html import escape
 from pathlib import Path
 
@@ -118,7 +117,7 @@ def write_run_page(folder: Path, summary: dict, config_text: str, results: dict,
     why = summary["not_drawn"]
     body = f"""<p><a href="../index.html">all runs</a></p>
 <h1>{escape(summary['name'])}</h1>
-<p>Experiment <b>{escape(summary['experiment'])}</b>: {escape(state(summary))}. Drawn {time.strftime('%Y-%m-%d %H:%M')}.</p>
+<p>Experiment <b>{escape(summary['experiment'])}</b>: {escape(state(summary))}.</p>
 <h2>Metrics</h2>
 {metrics_table(summary['metrics'])}
 <h2>Losses</h2>
@@ -156,7 +155,7 @@ def write_index(figures_dir: Path) -> Path:
             f"<td>{losses}</td><td>{metrics}</td><td>{thumbnail}</td></tr>"
         )
     table = "<table><tr><th>run</th><th>state</th><th>latest smoothed losses</th><th>metrics</th><th>losses</th></tr>" + "".join(rows) + "</table>"
-    body = f"<h1>Runs</h1>\n<p>Drawn by <code>python -m replication figures</code> ({time.strftime('%Y-%m-%d %H:%M')}).</p>\n{table}"
+    body = f"<h1>Runs</h1>\n<p>Drawn by <code>python -m replication figures</code>.</p>\n{table}"
     path = figures_dir / "index.html"
     atomic_write_text(path, document("Runs: CycleGAN replication kit", body))
     return path
