@@ -4,6 +4,9 @@
 #   make test          the test suite
 #   make bench         speed of the training step (table + JSON)
 #   make horse2zebra   (apple2orange, summer2winter, monet2photo, cityscapes) a paper run
+#   make pix2pix-facades (pix2pix-cityscapes, pix2pix-maps) pix2pix, the paired baseline
+#   make compare-synthetic   CycleGAN (demo) and pix2pix on the synthetic data, side by side (offline)
+#   make cityscapes-ablations   the loss ablations of the paper's Tables 4 and 5, one after another
 # Extra settings for a run: make horse2zebra SET="train.epochs=50 data.batch_size=4"
 # Extra train flags:       make demo FLAGS=--fresh   (or --until-step N, --run-dir DIR)
 # Some runs' figures:      make figures RUNS="runs/a runs/b"
@@ -18,7 +21,9 @@ RUNS ?= $(wildcard runs/*/)
 OVERRIDES = $(foreach s,$(SET),--set $(s))
 SYNTHETIC := data/synthetic
 
-.PHONY: install test bench demo figures horse2zebra apple2orange summer2winter cityscapes monet2photo clean-venv
+.PHONY: install test bench demo figures horse2zebra apple2orange summer2winter cityscapes monet2photo clean-venv \
+	pix2pix-facades pix2pix-cityscapes pix2pix-maps pix2pix-synthetic compare-synthetic \
+	cityscapes-ablations patchgan-sizes identity-on-off resnet-vs-unet transpose-vs-resize-conv
 
 install: $(INSTALLED)
 
@@ -66,6 +71,57 @@ monet2photo: install
 cityscapes: install
 	$(RUN) data download cityscapes
 	$(RUN) train cityscapes $(OVERRIDES) $(FLAGS)
+
+# pix2pix (Isola et al.), the paired baseline: Tables 2 and 3 get their pix2pix rows from the two
+# cityscapes runs (labels -> photo, photo -> labels).
+pix2pix-facades: install
+	$(RUN) data download pix2pix_facades
+	$(RUN) train pix2pix_facades $(OVERRIDES) $(FLAGS)
+
+pix2pix-cityscapes: install
+	$(RUN) data download pix2pix_cityscapes
+	$(RUN) train pix2pix_cityscapes $(OVERRIDES) $(FLAGS)
+	$(RUN) train pix2pix_cityscapes_photo2labels $(OVERRIDES) $(FLAGS)
+
+pix2pix-maps: install
+	$(RUN) data download pix2pix_maps
+	$(RUN) train pix2pix_maps $(OVERRIDES) $(FLAGS)
+
+pix2pix-synthetic: install $(SYNTHETIC)/synthetic.json
+	$(RUN) train pix2pix_synthetic $(OVERRIDES) $(FLAGS)
+
+# Seed 003's question offline: CycleGAN (unpaired) and pix2pix (ground-truth pairs) on the same
+# synthetic scenes, then the same test images translated by both, side by side.
+compare-synthetic: demo pix2pix-synthetic
+	$(RUN) figures --compare runs/demo runs/pix2pix_synthetic --labels CycleGAN pix2pix
+
+# Ablations and variants: each experiment is a small change of another (see README).
+ABLATIONS := cityscapes_ablation_cycle_alone cityscapes_ablation_gan_alone \
+	cityscapes_ablation_gan_forward cityscapes_ablation_gan_backward cityscapes_ablation_full
+
+cityscapes-ablations: install
+	$(RUN) data download cityscapes
+	set -e; for e in $(ABLATIONS); do $(RUN) train $$e $(OVERRIDES) $(FLAGS); done
+
+patchgan-sizes: install
+	$(RUN) data download pix2pix_cityscapes
+	set -e; for e in pix2pix_cityscapes_patch1 pix2pix_cityscapes_patch16 pix2pix_cityscapes pix2pix_cityscapes_patch286; do \
+		$(RUN) train $$e $(OVERRIDES) $(FLAGS); done
+
+identity-on-off: install
+	$(RUN) data download monet2photo
+	$(RUN) train monet2photo $(OVERRIDES) $(FLAGS)
+	$(RUN) train monet2photo_no_identity $(OVERRIDES) $(FLAGS)
+
+resnet-vs-unet: install
+	$(RUN) data download monet2photo
+	$(RUN) train monet2photo $(OVERRIDES) $(FLAGS)
+	$(RUN) train monet2photo_unet $(OVERRIDES) $(FLAGS)
+
+transpose-vs-resize-conv: install
+	$(RUN) data download horse2zebra
+	$(RUN) train horse2zebra $(OVERRIDES) $(FLAGS)
+	$(RUN) train horse2zebra_resize_conv $(OVERRIDES) $(FLAGS)
 
 clean-venv:
 	rm -rf $(VENV)

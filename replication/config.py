@@ -205,7 +205,7 @@ def shown(value) -> str:
 
 def rules() -> dict:
     """One rule per key of experiments/base.yaml; a key without one fails tests/test_config.py."""
-    from replication import data, layers, losses, models
+    from replication import cyclegan, data, layers, losses, models
 
     return {
         "data.source": one_of("tfds", "folder", "cityscapes", "synthetic", "pix2pix", "paired"),
@@ -233,11 +233,14 @@ def rules() -> dict:
         "model.generator_norm": one_of(*layers.NORMS),
         "model.discriminator": one_of("patchgan", "pixel"),
         "model.n_layers_d": whole(1),
-        "model.ndf": whole(1),
         "model.discriminator_norm": one_of(*layers.NORMS),
+        "model.ndf": whole(1),
         "loss.gan_mode": one_of(*losses.GAN_MODES),
         "loss.lambda_cycle": number(0),
         "loss.lambda_identity": number(0),
+        "loss.gan": flag(),
+        "loss.cycle": one_of(*cyclegan.CYCLES),
+        "loss.lambda_L1": number(0),
         "train.epochs": whole(0),
         "train.epochs_decay": whole(0),
         "train.lr": number(0),

@@ -6,6 +6,7 @@ import errno
 import fcntl
 import os
 import re
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -50,7 +51,11 @@ def remove_partial_writes(folder: str | os.PathLike) -> list[Path]:
 
 
 class atomic_replace:  # noqa: N801  (used as a context manager, like open)
-    """`with atomic_replace(path) as tmp:` write to `tmp`; on success it replaces `path` in one step."""
+    """`with atomic_replace(path) as tmp:` write to `tmp` (a file or a folder); on success it replaces `path`.
+
+    A file is replaced in one step. A folder (a SavedModel) is swapped in with
+    two renames: readers may find `path` missing for that instant, never half written.
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -58,14 +63,29 @@ class atomic_replace:  # noqa: N801  (used as a context manager, like open)
 
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove(self.tmp)  # left over by a crash
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
+        if exc_type is not None:
+            remove(self.tmp)
+        elif self.tmp.is_dir() and self.path.exists():
+            old = self.path.with_name(f".{self.path.stem}.old{self.path.suffix}")
+            remove(old)
+            os.replace(self.path, old)
             os.replace(self.tmp, self.path)
-        elif self.tmp.exists():
-            self.tmp.unlink()
+            remove(old)
+        else:
+            os.replace(self.tmp, self.path)
         return False
+
+
+def remove(path: Path) -> None:
+    """Delete a file or a folder tree if it exists."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 class FolderLock:

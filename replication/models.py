@@ -14,6 +14,7 @@ from typing import Callable, Protocol
 from replication import data as data_lib
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError
+from replication.pix2pix import Pix2Pix
 
 
 class Model(Protocol):
@@ -45,6 +46,7 @@ class ModelEntry:
 
 MODELS = {
     "cyclegan": ModelEntry(CycleGAN, data_lib.unpaired),
+    "pix2pix": ModelEntry(Pix2Pix, data_lib.paired),
 }
 
 

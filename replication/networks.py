@@ -10,6 +10,7 @@ in tests/test_networks.py against shared/SPEC.md).
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from replication.layers import (
     InputSizeCheck,
@@ -129,6 +130,23 @@ def size_multiple(model: keras.Model) -> int:
         if isinstance(layer, InputSizeCheck):
             return layer.multiple
     return 1
+
+
+def dropout_layers(model: keras.Model) -> list:
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+
+
+def seed_dropout(model: keras.Model, key, counter) -> None:
+    """Make the next mask of the model's i-th dropout layer the stateless draw of seed (key + i, counter).
+
+    Keras' Dropout draws from its SeedGenerator's state, which no checkpoint
+    or export keeps; setting that state from numbers the caller derives (the
+    run's seed and the step) makes every mask reproducible, so a resumed run
+    draws the masks the uninterrupted run drew.
+    """
+    for i, layer in enumerate(dropout_layers(model)):
+        seed = tf.stack([tf.cast(key, tf.int64) + i, tf.cast(counter, tf.int64)])
+        layer.seed_generator.state.assign(tf.cast(seed, layer.seed_generator.state.dtype))
 
 
 def trainable_parameter_count(model: keras.Model) -> int:

@@ -37,7 +37,7 @@ def test_the_table_names_each_model_and_its_data():
     assert models.model_class(config) is CycleGAN
     assert models.entry(config).data is data_lib.unpaired
     config["model"]["type"] = "stargan"
-    with pytest.raises(ConfigError, match="model.type is 'stargan'; choose one of cyclegan"):
+    with pytest.raises(ConfigError, match="model.type is 'stargan'; choose one of cyclegan, pix2pix"):
         models.build(config)
 
 
@@ -65,7 +65,10 @@ def test_the_export_manifest_says_which_file_serves_which_direction(finished_run
     manifest = json.loads((finished_run / "export" / "manifest.json").read_text())
     assert manifest == {
         "model": "cyclegan",
-        "generators": {"AtoB": {"keras": "G_AtoB.keras"}, "BtoA": {"keras": "F_BtoA.keras"}},
+        "generators": {
+            "AtoB": {"keras": "G_AtoB.keras", "saved_model": "G_AtoB_savedmodel"},
+            "BtoA": {"keras": "F_BtoA.keras", "saved_model": "F_BtoA_savedmodel"},
+        },
         "input_range": [-1, 1],
         "size_multiple": 4,
         "training_mode_at_test": False,

@@ -170,8 +170,8 @@ def loss_rows(run_dir):
         return [{k: v for k, v in row.items() if k != "wall_time"} for row in csv.DictReader(f)]
 
 
-def exported_weights(run_dir):
-    return [w for name in ("G_AtoB", "F_BtoA") for w in keras.models.load_model(run_dir / "export" / f"{name}.keras").get_weights()]
+def exported_weights(run_dir, names=("G_AtoB", "F_BtoA")):
+    return [w for name in names for w in keras.models.load_model(run_dir / "export" / f"{name}.keras").get_weights()]
 
 
 def test_run_folder_describes_itself(straight_run, synthetic_root):
