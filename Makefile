@@ -1,5 +1,6 @@
 # The replication kit's commands. Every target installs what it needs first.
-#   make demo          train on the embedded synthetic dataset (offline, CPU, minutes)
+#   make demo          train on the embedded synthetic dataset (offline, CPU, minutes), then draw its figures
+#   make figures       loss curves, progression, test results and a results page for every run in runs/
 #   make test          the test suite
 #   make bench         speed of the training step (table + JSON)
 #   make horse2zebra   (apple2orange, summer2winter, monet2photo, cityscapes) a paper run
@@ -8,6 +9,7 @@
 #   make cityscapes-ablations   the loss ablations of the paper's Tables 4 and 5, one after another
 # Extra settings for a run: make horse2zebra SET="train.epochs=50 data.batch_size=4"
 # Extra train flags:       make demo FLAGS=--fresh   (or --until-step N, --run-dir DIR)
+# Some runs' figures:      make figures RUNS="runs/a runs/b"
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -15,10 +17,11 @@ INSTALLED := $(VENV)/.installed
 RUN := $(PY) -m replication
 SET ?=
 FLAGS ?=
+RUNS ?= $(wildcard runs/*/)
 OVERRIDES = $(foreach s,$(SET),--set $(s))
 SYNTHETIC := data/synthetic
 
-.PHONY: install test bench demo horse2zebra apple2orange summer2winter cityscapes monet2photo clean-venv \
+.PHONY: install test bench demo figures horse2zebra apple2orange summer2winter cityscapes monet2photo clean-venv \
 	pix2pix-facades pix2pix-cityscapes pix2pix-maps pix2pix-synthetic compare-synthetic \
 	cityscapes-ablations patchgan-sizes identity-on-off resnet-vs-unet transpose-vs-resize-conv
 
@@ -42,6 +45,11 @@ $(SYNTHETIC)/synthetic.json: | $(INSTALLED)
 
 demo: install $(SYNTHETIC)/synthetic.json
 	$(RUN) train demo $(OVERRIDES) $(FLAGS)
+	$(RUN) figures runs/demo
+
+# figures/<run>/: losses, progression, test results, index.html; figures/index.html lists every run.
+figures: install
+	$(RUN) figures $(RUNS)
 
 # A paper run: fetch its data (once), then train or resume it in runs/<name>/.
 horse2zebra: install

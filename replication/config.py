@@ -3,8 +3,9 @@
 A file may name another with `extends:`; its keys override the other's.
 `resolve()` merges the chain, applies `--set section.key=value` overrides,
 checks every key against `experiments/base.yaml` (the paper's defaults) and
-every value against its rule in `rules()`, and returns one plain nested dict. That dict is saved beside the run
-(`config.yaml`) and is the only configuration any part of the kit reads.
+every value against its rule in `rules()`, and returns one plain nested dict.
+That dict is saved beside the run (`config.yaml`) and is the only
+configuration any part of the kit reads.
 """
 
 from __future__ import annotations

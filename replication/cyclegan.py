@@ -37,6 +37,14 @@ class CycleGAN(gan.GAN):
         "real_B": "input B", "fake_A": "F(B)", "rec_B": "G(F(B))",
     }
     generator_names = {"AtoB": "G", "BtoA": "F"}
+    # The loss figure's panels, each loss under the direction it belongs to: G's side (A to B) is
+    # G's adversarial loss, D_Y that judges it, the cycle that starts in A, and G's identity on B.
+    loss_panels = {
+        "adversarial": {"AtoB": "G", "BtoA": "F"},
+        "cycle": {"AtoB": "cycle_X", "BtoA": "cycle_Y"},
+        "identity": {"AtoB": "idt_Y", "BtoA": "idt_X"},
+        "discriminators": {"AtoB": "D_Y", "BtoA": "D_X"},
+    }
     training_mode_at_test = False
 
     @classmethod

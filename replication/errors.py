@@ -26,3 +26,7 @@ class ImageSizeError(KitError, ValueError):
 class RunFolderError(KitError):
     """A run folder that cannot be used as it is: in use by another training, full or
     read-only, or holding checkpoints that do not restore or belong to another configuration."""
+
+
+class FigureInputError(KitError):
+    """A file a figure is drawn from is missing, empty or unreadable (that figure is left out)."""

@@ -66,6 +66,14 @@ class LossLog:
             self.tensorboard.close()
 
 
+    def write_image(self, name: str, image, step: int) -> None:
+        """One uint8 HxWx3 picture as a TensorBoard image summary (the epoch's sample grid)."""
+        if self.tensorboard:
+            with self.tensorboard.as_default(step=step):
+                tf.summary.image(name, image[None], max_outputs=1)
+            self.tensorboard.flush()
+
+
 class TextLog:
     """Lines for the run's own record (`run.log`), echoed to the terminal."""
 

@@ -25,6 +25,7 @@ class Model(Protocol):
     sample_names: tuple[str, ...]  # all rows' names, in order (what samples/epoch_NNN.npz holds)
     sample_captions: dict[str, str]  # name -> what a figure writes under it
     generator_names: dict[str, str]  # direction -> checkpoint name of its generator
+    loss_panels: dict[str, dict[str, str]]  # the loss figure's panel title -> {direction: loss name}
     training_mode_at_test: bool  # run generators in training mode at test time (pix2pix's dropout)
 
     def train_step(self, a, b, step) -> dict: ...

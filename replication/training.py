@@ -257,11 +257,12 @@ class Loop:
 
     def end_epoch(self, epoch: int, step: int) -> None:
         self.checkpoints.save_epoch_end(step, epoch + 1)
-        self.save_samples(epoch + 1)
+        self.save_samples(epoch + 1, step)
 
-    def save_samples(self, epochs_done: int) -> None:
+    def save_samples(self, epochs_done: int, step: int) -> None:
         images = self.model.sample_images(*self.samples)
-        figures.save_samples(images, self.samples_stem(epochs_done))
+        picture = figures.save_samples(images, self.samples_stem(epochs_done))
+        self.losses.write_image("samples", picture, step)  # beside the scalars in TensorBoard
 
     def samples_stem(self, epochs_done: int) -> Path:
         return self.run_folder.samples / f"epoch_{epochs_done:03d}"
@@ -277,7 +278,7 @@ class Loop:
             return
         stem = self.samples_stem(epochs_done)
         if not (stem.with_suffix(".png").exists() and stem.with_suffix(".npz").exists()):
-            self.save_samples(epochs_done)
+            self.save_samples(epochs_done, step)
             self.log(f"wrote the missing samples of epoch {epochs_done} ({stem}.png) from the restored checkpoint, which holds that epoch's weights")
         if self.checkpoints.keeps(epochs_done) and not self.checkpoints.has_kept(epochs_done):
             path = self.checkpoints.save_kept(epochs_done)

@@ -81,9 +81,11 @@ def test_a_second_training_on_the_same_folder_is_refused_naming_the_first(run_co
     try:
         assert holder.stdout.readline() == "locked\n"
         before = {name: (run_copy / name).read_bytes() for name in ("run.log", "losses.csv", "config.yaml")}
-        with pytest.raises(RunFolderError, match=rf"{run_copy} is in use by train \(pid {holder.pid}, since .*--run-dir"):
-            train(tiny_config(synthetic_root), run_dir=run_copy)
+        for fresh in (False, True):  # nor is it moved aside under the running one
+            with pytest.raises(RunFolderError, match=rf"{run_copy} is in use by train \(pid {holder.pid}, since .*--run-dir"):
+                train(tiny_config(synthetic_root), run_dir=run_copy, fresh=fresh)
         assert {name: (run_copy / name).read_bytes() for name in before} == before
+        assert os.listdir(run_copy.parent) == ["run"]
     finally:
         holder.kill()  # SIGKILL: the kernel releases the lock, nothing stays stuck
         holder.wait()
