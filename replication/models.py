@@ -67,3 +67,9 @@ def build(config: dict, mixed_precision: bool = False) -> Model:
 
 def training_data(config: dict):
     return entry(config).data(config["data"])
+
+
+def test_images(config: dict, domain: str, multiple: int):
+    """The test images of `domain` as the model is tested on them: for a paired model (pix2pix),
+    B's images are the ground truth of A's, in the same order; see `data.test_images`."""
+    return data_lib.test_images(config["data"], domain, multiple, paired=entry(config).data is data_lib.paired)

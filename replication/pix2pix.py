@@ -22,10 +22,12 @@ class Pix2Pix(gan.GAN):
 
     model_type = "pix2pix"
     loss_names = ("G_GAN", "G_L1", "D_real", "D_fake")  # the reference code's names
+    # The loss figure's panels ({direction: loss name}, as CycleGAN's); one direction, one curve each.
     loss_panels = {
-        "adversarial": {"": "G_GAN"},
-        "L1": {"": "G_L1"},
-        "discriminator": {"real": "D_real", "fake": "D_fake"},
+        "adversarial": {"AtoB": "G_GAN"},
+        "L1": {"AtoB": "G_L1"},
+        "discriminator, real pairs": {"AtoB": "D_real"},
+        "discriminator, fake pairs": {"AtoB": "D_fake"},
     }
     sample_rows = {"AtoB": ("real_A", "fake_B", "real_B")}
     sample_names = sample_rows["AtoB"]

@@ -5,6 +5,7 @@ import json
 
 import keras
 import numpy as np
+import PIL.Image
 import pytest
 import tensorflow as tf
 
@@ -12,10 +13,13 @@ from replication import config as config_lib
 from replication import data as data_lib
 from replication import models, networks, runs
 from replication.cli import main
+from replication.errors import KitError
+from replication.figures import results
 from replication.data.settings import resolved
 from replication.data.testing import gradient_image, save
 from replication.pix2pix import Pix2Pix
 from tests.test_training import exported_weights, loss_rows
+from tests.test_training import tiny_config as cyclegan_config
 
 SIZE = 64  # the smallest U-Net with dropout (num_downs 6) takes multiples of 64
 
@@ -183,3 +187,21 @@ def test_the_export_says_dropout_stays_on_and_translate_runs_it_so(straight_run,
     save(tmp_path / "in" / "scene.png", np.full((SIZE, SIZE + 10, 3), 90, np.uint8))
     assert main(["translate", "--run", str(straight_run), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "scene.png").exists()
+
+
+def test_a_paired_model_is_tested_against_the_ground_truth(synthetic_root):
+    config = tiny_config(synthetic_root)
+    inputs = list(models.test_images(config, "A", SIZE).as_numpy_iterator())
+    truths = list(models.test_images(config, "B", SIZE).as_numpy_iterator())
+    assert [name for _, name in inputs] == [name for _, name in truths] == [b"a_0000.png", b"a_0001.png"]
+    expected = np.asarray(PIL.Image.open(synthetic_root / "testA_truth" / "a_0000.png"), np.float32) / 127.5 - 1
+    np.testing.assert_allclose(truths[0][0][0], expected, atol=1e-6)
+
+    # CycleGAN (unpaired: its test B are other scenes) and pix2pix translate the same A images,
+    # so `figures --compare` may set them side by side from A to B, and only so.
+    folders = ["runs/cyclegan", "runs/pix2pix"]
+    configs = [cyclegan_config(synthetic_root, f"data.crop_size={SIZE}", f"data.load_size={SIZE + 4}"), config]
+    pairs = results.same_test_images(folders, configs, SIZE, 2, ["AtoB"])
+    assert [a[1] for _, _, a, _ in pairs] == ["a_0000.png", "a_0001.png"]
+    with pytest.raises(KitError, match="tested on other images"):
+        results.same_test_images(folders, configs, SIZE, 2, ["AtoB", "BtoA"])

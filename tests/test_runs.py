@@ -47,6 +47,9 @@ def test_every_model_meets_the_loop_contract():
         assert cls.sample_names == tuple(n for row in cls.sample_rows.values() for n in row)
         assert set(cls.sample_captions) == set(cls.sample_names)
         assert set(cls.generator_names) <= set(runs.DIRECTIONS)
+        panel_losses = [name for curves in cls.loss_panels.values() for name in curves.values()]
+        assert set(panel_losses) <= set(cls.loss_names)
+        assert all(set(curves) <= set(cls.generator_names) for curves in cls.loss_panels.values())
         for member in ("train_step", "set_learning_rate", "sample_images", "checkpoint_items", "export", "visuals", "from_config"):
             assert callable(getattr(cls, member)), member
 

@@ -241,20 +241,28 @@ def _test_dataset(s, multiple: int):
     return ds.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
-def test_set(data_cfg: dict, domain: str):
-    """The test images of one domain (validated), in fixed order."""
+def test_set(data_cfg: dict, domain: str, paired: bool = False):
+    """The test images of one domain (validated), in fixed order.
+
+    `paired`: the test pairs a paired model (pix2pix) is tested on, as `paired()` reads them:
+    B holds the ground truth of A, image for image, after `data.direction`.
+    """
     if domain not in ("A", "B"):
         raise DataError(f"domain must be 'A' or 'B', got {domain!r}.")
     cfg = settings.checked(data_cfg)
+    if paired:
+        a, b = source_of(cfg).pair_sets(cfg, ("test",)).sets["test"]
+        return a if domain == "A" else b
     return source_of(cfg).split_sets(cfg, ("test" + domain,)).sets["test" + domain]
 
 
-def test_images(data_cfg: dict, domain: str, multiple: int):
+def test_images(data_cfg: dict, domain: str, multiple: int, paired: bool = False):
     """(image [1,H,W,3] float32 [-1,1], name) for every test image of `domain`, sorted, no jitter.
 
     Each side is rounded DOWN to a multiple of `multiple` (centre crop), as preprocess 'none'.
+    `paired`: a paired model's test pairs (see `test_set`).
     """
-    return _test_dataset(test_set(data_cfg, domain), multiple)
+    return _test_dataset(test_set(data_cfg, domain, paired), multiple)
 
 
 test_images.__test__ = False  # not a pytest test, despite the name

@@ -237,7 +237,7 @@ def draw_comparison(run_dirs, labels, figures_dir: Path, count: int = TEST_IMAGE
     generators = [runs.load_generators(r) for r in run_dirs]
     directions = [d for d in classes[0].sample_rows if all(d in c.sample_rows for c in classes)]
     multiple = math.lcm(*(t.size_multiple for g in generators for t in g.values()))
-    pairs = results.same_test_images(run_dirs, configs, multiple, count)
+    pairs = results.same_test_images(run_dirs, configs, multiple, count, directions)
     inputs = {d: [] for d in directions}
     outputs = {d: [] for d in directions}
     for i, counts, a, b in pairs:

@@ -26,13 +26,16 @@ def file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(PurePosixPath(name).with_suffix("")))
 
 
-def image_pairs(data_cfg: dict, multiple: int, limit: int | None = None):
-    """(i, (a, name_a), (b, name_b)) over max(len A, len B) test images (or `limit`), the shorter domain cycling."""
+def image_pairs(config: dict, multiple: int, limit: int | None = None):
+    """(i, (a, name_a), (b, name_b)) over max(len A, len B) test images (or `limit`), the shorter domain cycling.
+
+    For a paired model (pix2pix) b is a's ground truth.
+    """
     import tensorflow as tf
 
-    from replication import data
+    from replication import models
 
-    sets = [data.test_images(data_cfg, domain, multiple) for domain in "AB"]
+    sets = [models.test_images(config, domain, multiple) for domain in "AB"]
     counts = [int(s.cardinality()) for s in sets]
     total = max(counts) if limit is None else min(limit, max(counts))
     pairs = tf.data.Dataset.zip(tuple(s.repeat() for s in sets)).take(total)
@@ -60,7 +63,7 @@ def translate_test_set(run_dir: Path, config: dict, model, folder: Path) -> dict
     generators = runs.load_generators(run_dir)
     multiple = math.lcm(*(t.size_multiple for t in generators.values()))
     listing = {direction: [] for direction in model.sample_rows}
-    for i, counts, a, b in image_pairs(config["data"], multiple):
+    for i, counts, a, b in image_pairs(config, multiple):
         visuals = model.visuals(generators, a[0], b[0])
         for direction, (_, name) in new_sources(i, counts, a, b, model.sample_rows):
             listing[direction].append(save_test_image(visuals, model.sample_rows[direction], name, folder / direction))
@@ -109,15 +112,18 @@ def first_results(results: dict, figures_folder: Path, count: int) -> dict:
     }
 
 
-def same_test_images(run_dirs: list[Path], configs: list[dict], multiple: int, count: int) -> list:
-    """The first `count` test pairs of the first run, after checking every run is tested on the same images.
+def same_test_images(run_dirs: list[Path], configs: list[dict], multiple: int, count: int, directions) -> list:
+    """The first `count` test pairs of the first run, after checking every run translates the same images.
 
-    Refused (KitError) when a run's test images differ in number, names or pixels.
+    Only the inputs of `directions` must agree (a CycleGAN run's test B and a pix2pix run's ground
+    truth may differ when only A to B is compared). Refused (KitError) when they differ in number,
+    names or pixels.
     """
-    reference = list(image_pairs(configs[0]["data"], multiple, count))
+    sources = sorted({0 if d.startswith("A") else 1 for d in directions})  # AtoB translates domain A's images
+    reference = list(image_pairs(configs[0], multiple, count))
     for run_dir, config in zip(run_dirs[1:], configs[1:]):
-        other = list(image_pairs(config["data"], multiple, count))
-        problem = difference(reference, other)
+        other = list(image_pairs(config, multiple, count))
+        problem = difference(reference, other, sources)
         if problem:
             raise KitError(
                 f"{run_dir} is tested on other images than {run_dirs[0]} ({problem}). Compare runs of the same "
@@ -126,13 +132,13 @@ def same_test_images(run_dirs: list[Path], configs: list[dict], multiple: int, c
     return reference
 
 
-def difference(reference: list, other: list) -> str | None:
-    """How two runs' first test pairs differ, in words; None when they are the same."""
-    if not reference or not other or reference[0][1] != other[0][1]:
+def difference(reference: list, other: list, sources=(0, 1)) -> str | None:
+    """How two runs' first test pairs differ in the domains `sources` (0: A, 1: B), in words; None when the same."""
+    if not reference or not other or any(reference[0][1][s] != other[0][1][s] for s in sources):
         counts = [pairs[0][1] if pairs else [0, 0] for pairs in (reference, other)]
         return f"{counts[0][0]} and {counts[0][1]} test images in A and B against {counts[1][0]} and {counts[1][1]}"
     for (_, _, *mine), (_, _, *theirs) in zip(reference, other):
-        for (x, name), (y, other_name) in zip(mine, theirs):
+        for (x, name), (y, other_name) in ((mine[s], theirs[s]) for s in sources):
             if name != other_name:
                 return f"test image {name} against {other_name}"
             if x.shape != y.shape or not np.array_equal(to_uint8(x), to_uint8(y)):
