@@ -26,8 +26,9 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from replication import config as config_lib  # noqa: E402
-from replication.cyclegan import CycleGAN  # noqa: E402
-from replication.training import compile_step, use_mixed_precision, versions  # noqa: E402
+from replication import models  # noqa: E402
+from replication.runs import versions  # noqa: E402
+from replication.training import compile_step, use_mixed_precision  # noqa: E402
 
 CASES = {
     "demo": ("demo", []),  # 64x64, ResNet-3 ngf 16
@@ -39,7 +40,7 @@ def time_steps(config: dict, jit: bool, steps: int) -> dict:
     mixed = use_mixed_precision(config["train"]["mixed_precision"])
     keras.config.set_dtype_policy("mixed_float16" if mixed else "float32")
     keras.utils.set_random_seed(0)
-    model = CycleGAN(config, mixed_precision=mixed)
+    model = models.build(config, mixed_precision=mixed)
     step = compile_step(model, tf.distribute.get_strategy(), jit)
     size, batch = config["data"]["crop_size"], config["data"]["batch_size"]
     a = tf.random.uniform((batch, size, size, 3), -1, 1)

@@ -50,15 +50,16 @@ def add_translate(commands) -> None:
     source.add_argument("--model", help="a generator .keras file")
     parser.add_argument("--input", required=True, help="folder of images")
     parser.add_argument("--output", required=True, help="folder for the translated images (same names)")
-    parser.add_argument("--direction", default="AtoB", choices=["AtoB", "BtoA"])
+    parser.add_argument("--direction", choices=["AtoB", "BtoA"],
+                        help="default: AtoB for --run; for --model, the direction its export manifest names")
     parser.set_defaults(run=run_translate)
 
 
 def run_translate(args) -> int:
-    from replication.translate import load_generator, translate_folder
+    from replication.translate import load_translator, translate_folder
 
-    generator = load_generator(args.run_dir, args.model, args.direction)
-    written = translate_folder(generator, args.input, args.output)
+    translator = load_translator(args.run_dir, args.model, args.direction)
+    written = translate_folder(translator, args.input, args.output)
     print(f"translated {len(written)} images into {args.output}")
     return 0
 

@@ -4,55 +4,39 @@ Paper notation: G: X -> Y and F: Y -> X, with D_Y judging G's outputs and
 D_X judging F's. X is the dataset's domain A (trainA), Y is domain B.
 
 The training loop (replication/training.py) knows nothing of CycleGAN: it
-sees `loss_names`, `train_step`, `sample_images`, `checkpoint_items` and
-`export`, and a pix2pix model can plug into it the same way.
+sees the contract in replication/models.py, and pix2pix plugs in the same way.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import keras
 import tensorflow as tf
 
-from replication import losses, networks
+from replication import gan, losses
 from replication.errors import ConfigError
 from replication.history import HistoryBuffer
-from replication.io import atomic_replace
-
-
-def build_generator(model_cfg: dict) -> keras.Model:
-    if model_cfg["generator"] == "resnet":
-        return networks.resnet_generator(model_cfg["n_blocks"], model_cfg["ngf"], model_cfg["upsample"])
-    if model_cfg["generator"] == "unet":
-        return networks.unet_generator(model_cfg["num_downs"], model_cfg["ngf"], model_cfg["generator_norm"])
-    raise ConfigError(f"Unknown model.generator '{model_cfg['generator']}': choose 'resnet' or 'unet'.")
-
-
-def build_discriminator(model_cfg: dict, in_channels: int = 3) -> keras.Model:
-    if model_cfg["discriminator"] == "patchgan":
-        return networks.patchgan_discriminator(model_cfg["n_layers_d"], model_cfg["ndf"], in_channels)
-    if model_cfg["discriminator"] == "pixel":
-        return networks.pixel_discriminator(model_cfg["ndf"], in_channels)
-    raise ConfigError(f"Unknown model.discriminator '{model_cfg['discriminator']}': choose 'patchgan' or 'pixel'.")
-
-
-def adam(train_cfg: dict, mixed_precision: bool) -> keras.optimizers.Optimizer:
-    """Adam(lr 2e-4, beta1 0.5, beta2 0.999) (paper §7.1), loss-scaled under mixed precision."""
-    optimizer = keras.optimizers.Adam(
-        float(train_cfg["lr"]), beta_1=float(train_cfg["beta_1"]), beta_2=float(train_cfg["beta_2"])
-    )
-    return keras.optimizers.LossScaleOptimizer(optimizer) if mixed_precision else optimizer
 
 
 class CycleGAN:
     """The paper's objective (§3, §4): LSGAN + lambda * cycle + 0.5 * lambda * identity."""
 
     loss_names = ("D_X", "G", "cycle_X", "idt_X", "D_Y", "F", "cycle_Y", "idt_Y")
-    sample_names = ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B")
+    sample_rows = {"AtoB": ("real_A", "fake_B", "rec_A"), "BtoA": ("real_B", "fake_A", "rec_B")}
+    sample_names = (*sample_rows["AtoB"], *sample_rows["BtoA"])
+    sample_captions = {
+        "real_A": "input A", "fake_B": "G(A)", "rec_A": "F(G(A))",
+        "real_B": "input B", "fake_A": "F(B)", "rec_B": "G(F(B))",
+    }
+    generator_names = {"AtoB": "G", "BtoA": "F"}
+    training_mode_at_test = False
 
-    def __init__(self, config: dict, mixed_precision: bool = False):
-        model_cfg, loss_cfg, train_cfg = config["model"], config["loss"], config["train"]
+    @classmethod
+    def from_config(cls, config: dict, mixed_precision: bool = False) -> "CycleGAN":
+        crop = config["data"]["crop_size"]
+        return cls(config["model"], config["loss"], config["train"], (crop, crop, 3), mixed_precision)
+
+    def __init__(self, model_cfg: dict, loss_cfg: dict, train_cfg: dict, image_shape, mixed_precision: bool = False):
         self.gan_mode = loss_cfg["gan_mode"]
         if self.gan_mode not in losses.GAN_MODES:
             raise ConfigError(f"loss.gan_mode must be one of {', '.join(losses.GAN_MODES)}, not {self.gan_mode!r}.")
@@ -61,20 +45,19 @@ class CycleGAN:
         self.seed = int(train_cfg["seed"])
         self.model_cfg = model_cfg
 
-        self.G = build_generator(model_cfg)  # X -> Y (A to B)
-        self.F = build_generator(model_cfg)  # Y -> X (B to A)
-        self.D_X = build_discriminator(model_cfg)
-        self.D_Y = build_discriminator(model_cfg)
+        self.G = gan.build_generator(model_cfg)  # X -> Y (A to B)
+        self.F = gan.build_generator(model_cfg)  # Y -> X (B to A)
+        self.D_X = gan.build_discriminator(model_cfg)
+        self.D_Y = gan.build_discriminator(model_cfg)
         # One optimizer for both generators and one for both discriminators, as the reference code.
-        self.optimizer_G = adam(train_cfg, mixed_precision)
-        self.optimizer_D = adam(train_cfg, mixed_precision)
+        self.optimizer_G = gan.adam(train_cfg, mixed_precision)
+        self.optimizer_D = gan.adam(train_cfg, mixed_precision)
         self.optimizer_G.build(self.generator_variables)
         self.optimizer_D.build(self.discriminator_variables)
 
-        crop = config["data"]["crop_size"]
         # Fakes shown to D_X come from F, fakes shown to D_Y from G (paper §4, pool of 50).
-        self.history_X = HistoryBuffer(train_cfg["pool_size"], (crop, crop, 3), name="history_X")
-        self.history_Y = HistoryBuffer(train_cfg["pool_size"], (crop, crop, 3), name="history_Y")
+        self.history_X = HistoryBuffer(train_cfg["pool_size"], tuple(image_shape), name="history_X")
+        self.history_Y = HistoryBuffer(train_cfg["pool_size"], tuple(image_shape), name="history_Y")
 
     @property
     def generator_variables(self):
@@ -100,17 +83,12 @@ class CycleGAN:
     def train_step(self, real_x, real_y, step):
         """One update of G and F, then of D_X and D_Y; returns the eight losses (float32 scalars).
 
-        Runs once per replica. Losses are means over this replica's images;
-        gradients are divided by the number of replicas because Keras sums
-        them across replicas.
+        Runs once per replica; losses are means over this replica's images.
         """
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             generator_losses, fake_x, fake_y = self.generator_losses(real_x, real_y)
-            total = tf.add_n(list(generator_losses.values()))
-            scaled = self.optimizer_G.scale_loss(total / replicas)
-        grads = tape.gradient(scaled, self.generator_variables)
-        self.optimizer_G.apply_gradients(zip(grads, self.generator_variables))
+            scaled = gan.scaled_loss(tf.add_n(list(generator_losses.values())), self.optimizer_G)
+        gan.apply_gradients(tape, scaled, self.optimizer_G, self.generator_variables)
 
         # D sees the fakes made before this update of G and F, drawn through the history buffers.
         pooled_x = self.draw_from_history(self.history_X, fake_x, step, stream=1)
@@ -118,9 +96,8 @@ class CycleGAN:
         with tf.GradientTape() as tape:
             d_x = losses.discriminator_loss(self.D_X(real_x, training=True), self.D_X(pooled_x, training=True), self.gan_mode)
             d_y = losses.discriminator_loss(self.D_Y(real_y, training=True), self.D_Y(pooled_y, training=True), self.gan_mode)
-            scaled = self.optimizer_D.scale_loss((d_x + d_y) / replicas)
-        grads = tape.gradient(scaled, self.discriminator_variables)
-        self.optimizer_D.apply_gradients(zip(grads, self.discriminator_variables))
+            scaled = gan.scaled_loss(d_x + d_y, self.optimizer_D)
+        gan.apply_gradients(tape, scaled, self.optimizer_D, self.discriminator_variables)
         return {"D_X": d_x, "D_Y": d_y, **generator_losses}
 
     def generator_losses(self, real_x, real_y):
@@ -161,31 +138,16 @@ class CycleGAN:
             optimizer.learning_rate.assign(lr)
 
     def sample_images(self, real_a, real_b) -> dict:
-        fake_b = self.G(real_a, training=False)
-        fake_a = self.F(real_b, training=False)
-        return dict(
-            real_A=real_a, fake_B=fake_b, rec_A=self.F(fake_b, training=False),
-            real_B=real_b, fake_A=fake_a, rec_B=self.G(fake_a, training=False),
-        )
+        return self.visuals({"AtoB": self.G, "BtoA": self.F}, real_a, real_b)
 
-    def export(self, folder: Path) -> dict:
-        """Save both generators as float32 `.keras` files that load without this kit's config."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = {"AtoB": folder / "G_AtoB.keras", "BtoA": folder / "F_BtoA.keras"}
-        for model, path in ((self.G, paths["AtoB"]), (self.F, paths["BtoA"])):
-            export_float32(model, self.model_cfg, path)
-        return paths
+    @staticmethod
+    def visuals(generators: dict, real_a, real_b) -> dict:
+        """Inputs, translations and reconstructions (paper Figure 4), by `sample_names`."""
+        G, F = generators["AtoB"], generators["BtoA"]
+        fake_b, fake_a = G(real_a), F(real_b)
+        return dict(real_A=real_a, fake_B=fake_b, rec_A=F(fake_b), real_B=real_b, fake_A=fake_a, rec_B=G(fake_a))
 
-
-def export_float32(model: keras.Model, model_cfg: dict, path: Path) -> None:
-    """Write the generator rebuilt with a float32 policy (float16 kernels are slow on CPUs)."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
-        copy = build_generator(model_cfg)
-    finally:
-        keras.config.set_dtype_policy(previous)
-    copy.set_weights(model.get_weights())
-    with atomic_replace(path) as tmp:
-        copy.save(tmp)
+    def export(self, folder: Path, **trained) -> dict:
+        """Both generators as float32 `.keras` files and `manifest.json`; they load without this kit's config."""
+        generators = {d: (name, getattr(self, name)) for d, name in self.generator_names.items()}
+        return gan.export_generators(folder, "cyclegan", generators, self.model_cfg, self.training_mode_at_test, **trained)

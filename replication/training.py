@@ -1,109 +1,30 @@
 """The training loop: generic over any model with named losses and named sample images.
 
-A model plugs in with `loss_names`, `train_step(a, b, step)`,
-`set_learning_rate(lr)`, `sample_images(a, b)`, `checkpoint_items()` and
-`export(folder)` (see replication/cyclegan.py). The loop owns the run folder,
-the compiled step, the learning-rate schedule, logs, samples, checkpoints,
-resume and interruption.
-
-A run lives in `runs/<experiment>/` (or `--run-dir`):
-  config.yaml      the resolved configuration      versions.json  TF, Keras, kit, Python
-  losses.csv       every `log_every` steps          tensorboard/   the same scalars
-  run.log          what happened, in words          checkpoints/   latest two + every_epoch/
-  samples/         epoch_NNN.png and .npz           export/        G_AtoB.keras, F_BtoA.keras
+A model plugs in through the contract in replication/models.py (`loss_names`,
+`train_step(a, b, step)`, `set_learning_rate(lr)`, `sample_images(a, b)`,
+`checkpoint_items()`, `export(folder)`). The loop owns the run folder
+(replication/runs.py), the compiled step, the learning-rate schedule, logs,
+samples, checkpoints, resume and interruption.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import platform
-import shutil
 import signal
 import threading
-import time
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-import replication
-from replication import config as config_lib
-from replication import data as data_lib
-from replication import figures, schedule
+from replication import figures, models, schedule
 from replication.checkpoints import Checkpoints
-from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError, KitError
-from replication.io import atomic_write_text
 from replication.logs import LossLog, ProgressBar, TextLog
-
-# Keys a resumed run may change: they alter how long it trains and what it records, not what it is.
-RESUMABLE_CHANGES = {
-    "train.epochs", "train.epochs_decay", "train.log_every", "train.save_epoch_freq",
-    "train.jit_compile", "train.n_samples",
-}
-
+from replication.runs import RunFolder
 
 class TrainingDiverged(KitError):
     """A loss became NaN or infinite."""
-
-
-class RunFolder:
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.config = self.path / "config.yaml"
-        self.versions = self.path / "versions.json"
-        self.losses = self.path / "losses.csv"
-        self.log = self.path / "run.log"
-        self.tensorboard = self.path / "tensorboard"
-        self.checkpoints = self.path / "checkpoints"
-        self.samples = self.path / "samples"
-        self.export = self.path / "export"
-
-    def move_aside(self) -> Path | None:
-        """`--fresh`: keep the old run under a dated name instead of deleting it."""
-        if not self.path.exists():
-            return None
-        aside = self.path.with_name(f"{self.path.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
-        shutil.move(str(self.path), str(aside))
-        return aside
-
-    def prepare(self, config: dict) -> None:
-        """Save the resolved config; a resumed run must be the same experiment as the saved one."""
-        if self.config.exists():
-            changed = sorted(k for k in differing_keys(config_lib.load(self.config), config) if k not in RESUMABLE_CHANGES)
-            if changed and self.checkpoints.exists():
-                raise ConfigError(
-                    f"{self.path} holds a run with a different configuration ({', '.join(changed)}). "
-                    "Resume it with the same settings, start over with --fresh (the old run is moved "
-                    "aside, not deleted), or choose another folder with --run-dir."
-                )
-        self.path.mkdir(parents=True, exist_ok=True)
-        config_lib.save(config, self.config)
-        atomic_write_text(self.versions, json.dumps(versions(), indent=2) + "\n")
-
-
-def differing_keys(a: dict, b: dict, prefix: str = "") -> set:
-    keys = set()
-    for key in set(a) | set(b):
-        left, right = a.get(key), b.get(key)
-        if isinstance(left, dict) and isinstance(right, dict):
-            keys |= differing_keys(left, right, f"{prefix}{key}.")
-        elif left != right:
-            keys.add(f"{prefix}{key}")
-    return keys
-
-
-def versions() -> dict:
-    return {
-        "replication": replication.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-    }
 
 
 def use_mixed_precision(setting) -> bool:
@@ -189,11 +110,11 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
     keras.config.set_dtype_policy("mixed_float16" if mixed else "float32")
     try:
         keras.utils.set_random_seed(train_cfg["seed"])
-        data = data_lib.unpaired(config["data"])
+        data = models.training_data(config)
         if data.skipped:
             log(f"left out {len(data.skipped)} images that failed to decode: {', '.join(data.skipped)}")
         with strategy.scope():
-            model = CycleGAN(config, mixed_precision=mixed)
+            model = models.build(config, mixed_precision=mixed)
             checkpoints = Checkpoints(run.checkpoints, model.checkpoint_items(), train_cfg["save_epoch_freq"])
         restored = checkpoints.restore_latest()
         loop = Loop(config, run, model, data, checkpoints, strategy, log)
@@ -241,7 +162,7 @@ class Loop:
                     if stop.signal_name:
                         raise KeyboardInterrupt
                     return
-        paths = self.model.export(self.run_folder.export)
+        paths = self.model.export(self.run_folder.export, step=step, epoch=self.total_epochs)
         self.log(f"finished: generators exported to {', '.join(str(p) for p in paths.values())}")
 
     def run_epoch(self, epoch: int, step: int, until_step, stop) -> int:

@@ -14,6 +14,7 @@ from replication import config as config_lib
 from replication import data as data_lib
 from replication import schedule
 from replication.checkpoints import Checkpoints
+from replication import models
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError
 from replication.training import Loop, TrainingDiverged, compile_step, train
@@ -43,7 +44,7 @@ def images(seed, batch=1):
 def build(config, strategy=None, mixed=False):
     keras.utils.set_random_seed(0)
     with (strategy or tf.distribute.get_strategy()).scope():
-        return CycleGAN(config, mixed_precision=mixed)
+        return models.build(config, mixed_precision=mixed)
 
 
 def weights(model):
@@ -302,7 +303,7 @@ def test_a_save_interrupted_by_an_exception_leaves_the_previous_checkpoint_usabl
 
 
 def test_fresh_moves_the_old_run_aside_and_a_changed_config_is_refused(synthetic_root, tmp_path):
-    from replication.training import RunFolder
+    from replication.runs import RunFolder
 
     run = RunFolder(tmp_path / "run")
     run.prepare(tiny_config(synthetic_root))
@@ -360,4 +361,4 @@ def test_checkpoint_keeps_the_loss_scale_and_optimizer_state_under_mixed_precisi
 
 def test_unknown_gan_mode_is_a_config_error():
     with pytest.raises(ConfigError, match="loss.gan_mode must be one of lsgan, vanilla"):
-        CycleGAN(tiny_config(None, "loss.gan_mode=wgan"))
+        models.build(tiny_config(None, "loss.gan_mode=wgan"))

@@ -1,0 +1,66 @@
+"""The models the kit trains, in one table, and the contract the training loop expects of them.
+
+`model.type` in an experiment names a row of `MODELS`. Everything outside a
+model's own module (training, translate, figures, evaluate, the bench) finds
+the model's class and its kind of data here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+from replication import data as data_lib
+from replication.cyclegan import CycleGAN
+from replication.errors import ConfigError
+
+
+class Model(Protocol):
+    """What the training loop, the logs, the figures and the exports need of a model."""
+
+    loss_names: tuple[str, ...]  # the columns of losses.csv
+    sample_rows: dict[str, tuple[str, ...]]  # direction -> names of one row of a sample grid
+    sample_names: tuple[str, ...]  # all rows' names, in order (what samples/epoch_NNN.npz holds)
+    sample_captions: dict[str, str]  # name -> what a figure writes under it
+    generator_names: dict[str, str]  # direction -> checkpoint name of its generator
+    training_mode_at_test: bool  # run generators in training mode at test time (pix2pix's dropout)
+
+    def train_step(self, a, b, step) -> dict: ...
+    def set_learning_rate(self, lr: float) -> None: ...
+    def sample_images(self, a, b) -> dict: ...
+    def checkpoint_items(self) -> dict: ...
+    def export(self, folder: Path, **trained) -> dict: ...
+
+    @staticmethod
+    def visuals(generators: dict, a, b) -> dict: ...
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    cls: type
+    data: Callable  # how its training data is read: data.unpaired or data.paired
+
+
+MODELS = {
+    "cyclegan": ModelEntry(CycleGAN, data_lib.unpaired),
+}
+
+
+def entry(config: dict) -> ModelEntry:
+    name = config["model"]["type"]
+    if name not in MODELS:
+        raise ConfigError(f"model.type is {name!r}; choose one of {', '.join(MODELS)}.")
+    return MODELS[name]
+
+
+def model_class(config: dict) -> type:
+    return entry(config).cls
+
+
+def build(config: dict, mixed_precision: bool = False) -> Model:
+    return entry(config).cls.from_config(config, mixed_precision)
+
+
+def training_data(config: dict):
+    return entry(config).data(config["data"])

@@ -1,0 +1,183 @@
+"""A run's folder, and what other commands read from it: its config and its generators.
+
+A run lives in `runs/<experiment>/` (or `--run-dir`):
+  config.yaml      the resolved configuration      versions.json  TF, Keras, kit, Python
+  losses.csv       every `log_every` steps          tensorboard/   the same scalars and sample grids
+  run.log          what happened, in words          checkpoints/   latest two + every_epoch/
+  samples/         epoch_NNN.png and .npz           export/        the generators + manifest.json
+  eval/            what `evaluate` measured         eval.csv       quality per epoch while training
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import replication
+from replication import config as config_lib
+from replication import gan, models, networks
+from replication.errors import ConfigError, KitError
+from replication.io import atomic_write_text
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+# Keys a resumed run may change: they alter how long it trains and what it records, not what it is.
+RESUMABLE_CHANGES = {
+    "train.epochs", "train.epochs_decay", "train.log_every", "train.save_epoch_freq",
+    "train.jit_compile", "train.n_samples",
+}
+
+
+class RunFolder:
+    def __init__(self, path):
+        self.path = Path(path)
+        self.config = self.path / "config.yaml"
+        self.versions = self.path / "versions.json"
+        self.losses = self.path / "losses.csv"
+        self.log = self.path / "run.log"
+        self.tensorboard = self.path / "tensorboard"
+        self.checkpoints = self.path / "checkpoints"
+        self.samples = self.path / "samples"
+        self.export = self.path / "export"
+        self.manifest = self.export / gan.MANIFEST
+        self.eval = self.path / "eval"
+        self.eval_csv = self.path / "eval.csv"
+
+    def move_aside(self) -> Path | None:
+        """`--fresh`: keep the old run under a dated name instead of deleting it."""
+        if not self.path.exists():
+            return None
+        aside = self.path.with_name(f"{self.path.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.move(str(self.path), str(aside))
+        return aside
+
+    def prepare(self, config: dict) -> None:
+        """Save the resolved config; a resumed run must be the same experiment as the saved one."""
+        if self.config.exists():
+            changed = sorted(k for k in differing_keys(config_lib.load(self.config), config) if k not in RESUMABLE_CHANGES)
+            if changed and self.checkpoints.exists():
+                raise ConfigError(
+                    f"{self.path} holds a run with a different configuration ({', '.join(changed)}). "
+                    "Resume it with the same settings, start over with --fresh (the old run is moved "
+                    "aside, not deleted), or choose another folder with --run-dir."
+                )
+        self.path.mkdir(parents=True, exist_ok=True)
+        config_lib.save(config, self.config)
+        atomic_write_text(self.versions, json.dumps(versions(), indent=2) + "\n")
+
+
+def differing_keys(a: dict, b: dict, prefix: str = "") -> set:
+    keys = set()
+    for key in set(a) | set(b):
+        left, right = a.get(key), b.get(key)
+        if isinstance(left, dict) and isinstance(right, dict):
+            keys |= differing_keys(left, right, f"{prefix}{key}.")
+        elif left != right:
+            keys.add(f"{prefix}{key}")
+    return keys
+
+
+def versions() -> dict:
+    return {
+        "replication": replication.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+    }
+
+
+def load_config(run_dir) -> dict:
+    run = RunFolder(run_dir)
+    if not run.config.is_file():
+        raise KitError(
+            f"{run.path} is not a run folder (no config.yaml). Pass a folder that `train` wrote, e.g. runs/horse2zebra."
+        )
+    return config_lib.load(run.config)
+
+
+class Translator:
+    """One direction's generator, called as the model it came from wants to be called at test time."""
+
+    def __init__(self, generator: keras.Model, direction: str, training_mode: bool = False, step: int | None = None):
+        self.generator, self.direction = generator, direction
+        self.training_mode, self.step = training_mode, step
+        self.size_multiple = networks.size_multiple(generator)
+
+    def __call__(self, images):
+        return tf.cast(self.generator(images, training=self.training_mode), tf.float32)
+
+
+def load_generators(run_dir) -> dict:
+    """{direction: Translator}: the exported generators, or those of the latest checkpoint if not exported yet."""
+    run = RunFolder(run_dir)
+    if run.manifest.is_file():
+        return exported_generators(run.manifest)
+    config = load_config(run.path)
+    model_class = models.model_class(config)
+    latest = tf.train.latest_checkpoint(str(run.checkpoints))
+    if latest is None:
+        raise KitError(f"{run.path} has no exported generators and no checkpoint yet; train it first.")
+    generators = {d: gan.build_generator(config["model"]) for d in model_class.generator_names}
+    step = tf.Variable(0, dtype=tf.int64)
+    items = {model_class.generator_names[d]: g for d, g in generators.items()}
+    tf.train.Checkpoint(**items, step=step).restore(latest).expect_partial()
+    return {
+        d: Translator(g, d, model_class.training_mode_at_test, int(step.numpy())) for d, g in generators.items()
+    }
+
+
+def read_manifest(path: Path) -> dict:
+    try:
+        manifest = json.loads(Path(path).read_text())
+        manifest["generators"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise KitError(f"{path} is damaged ({err}); export the run again or use its checkpoints.") from None
+    return manifest
+
+
+def exported_generators(manifest_path: Path) -> dict:
+    manifest = read_manifest(manifest_path)
+    return {
+        direction: Translator(
+            load_model_file(manifest_path.parent / files["keras"]), direction,
+            manifest.get("training_mode_at_test", False), manifest.get("step"),
+        )
+        for direction, files in manifest["generators"].items()
+    }
+
+
+def load_model_file(path: Path) -> keras.Model:
+    """A `.keras` generator file; a missing or damaged file ends in one line that says which."""
+    import replication.layers  # noqa: F401  (registers the kit's layers with Keras)
+
+    path = Path(path)
+    if not path.is_file():
+        raise KitError(f"No model file {path}. Pass a .keras file written by `train` (runs/<name>/export/).")
+    if not zipfile.is_zipfile(path):
+        raise KitError(f"{path} is damaged (not a complete .keras file); export the run again or use --run with its checkpoints.")
+    try:
+        return keras.models.load_model(path)
+    except Exception as err:  # a damaged or foreign file; Keras' own message says what is wrong
+        raise KitError(f"Could not load {path} as a Keras model (damaged or not a generator?): {err}") from None
+
+
+def exported_as(model_file: Path) -> tuple[str | None, bool]:
+    """(direction, training mode at test) that the export manifest beside `model_file` gives it; (None, False) without one."""
+    manifest_path = Path(model_file).parent / gan.MANIFEST
+    if not manifest_path.is_file():
+        return None, False
+    manifest = read_manifest(manifest_path)
+    for direction, files in manifest["generators"].items():
+        if files.get("keras") == Path(model_file).name:
+            return direction, manifest.get("training_mode_at_test", False)
+    return None, False
