@@ -1,5 +1,7 @@
 # The replication kit's commands. Every target installs what it needs first.
-#   make demo          train on the embedded synthetic dataset (offline, CPU, minutes)
+#   make demo          train on the embedded synthetic dataset (offline, CPU, minutes), then score it
+#   make evaluate RUN=runs/NAME   a run's numbers beside the paper's (RUN/eval/metrics.md)
+#   make cityscapes-scorer        train the kit's Cityscapes scorer for labels->photo (GPU work)
 #   make test          the test suite
 #   make bench         speed of the training step (table + JSON)
 #   make horse2zebra   (apple2orange, summer2winter, monet2photo, cityscapes) a paper run
@@ -9,13 +11,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-RUN := $(PY) -m replication
+KIT := $(PY) -m replication
+RUN ?= runs/demo
 SET ?=
 FLAGS ?=
 OVERRIDES = $(foreach s,$(SET),--set $(s))
 SYNTHETIC := data/synthetic
 
-.PHONY: install test bench demo horse2zebra apple2orange summer2winter cityscapes monet2photo clean-venv
+.PHONY: install test bench demo evaluate cityscapes-scorer horse2zebra apple2orange summer2winter cityscapes monet2photo clean-venv
 
 install: $(INSTALLED)
 
@@ -33,31 +36,41 @@ bench: install
 	$(PY) bench/step_speed.py
 
 $(SYNTHETIC)/synthetic.json: | $(INSTALLED)
-	$(RUN) data synthetic $(SYNTHETIC)
+	$(KIT) data synthetic $(SYNTHETIC)
 
 demo: install $(SYNTHETIC)/synthetic.json
-	$(RUN) train demo $(OVERRIDES) $(FLAGS)
+	$(KIT) train demo $(OVERRIDES) $(FLAGS)
+	$(KIT) evaluate runs/demo --metrics truth
+
+# Every metric the run's data allows, beside the paper's numbers: RUN/eval/metrics.json and metrics.md.
+evaluate: install
+	$(KIT) evaluate $(RUN)
+
+# The labels->photo scorer (a small segmentation network), trained on the Cityscapes training photos.
+cityscapes-scorer: install
+	$(KIT) data download cityscapes
+	$(KIT) cityscapes-scorer cityscapes
 
 # A paper run: fetch its data (once), then train or resume it in runs/<name>/.
 horse2zebra: install
-	$(RUN) data download horse2zebra
-	$(RUN) train horse2zebra $(OVERRIDES) $(FLAGS)
+	$(KIT) data download horse2zebra
+	$(KIT) train horse2zebra $(OVERRIDES) $(FLAGS)
 
 apple2orange: install
-	$(RUN) data download apple2orange
-	$(RUN) train apple2orange $(OVERRIDES) $(FLAGS)
+	$(KIT) data download apple2orange
+	$(KIT) train apple2orange $(OVERRIDES) $(FLAGS)
 
 summer2winter: install
-	$(RUN) data download summer2winter_yosemite
-	$(RUN) train summer2winter_yosemite $(OVERRIDES) $(FLAGS)
+	$(KIT) data download summer2winter_yosemite
+	$(KIT) train summer2winter_yosemite $(OVERRIDES) $(FLAGS)
 
 monet2photo: install
-	$(RUN) data download monet2photo
-	$(RUN) train monet2photo $(OVERRIDES) $(FLAGS)
+	$(KIT) data download monet2photo
+	$(KIT) train monet2photo $(OVERRIDES) $(FLAGS)
 
 cityscapes: install
-	$(RUN) data download cityscapes
-	$(RUN) train cityscapes $(OVERRIDES) $(FLAGS)
+	$(KIT) data download cityscapes
+	$(KIT) train cityscapes $(OVERRIDES) $(FLAGS)
 
 clean-venv:
 	rm -rf $(VENV)

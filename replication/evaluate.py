@@ -158,7 +158,7 @@ def cityscapes_rows(translations: dict, data_cfg: dict, multiple: int, scorer=No
             kit = np.zeros((metrics.N_CLASSES,) * 2, np.int64)
             for labels, _, name in uint8_pairs(data_cfg, "B", multiple):
                 truth = metrics.palette_classes(labels, metrics.TRUTH_TOLERANCE)
-                kit += metrics.confusion_matrix(truth, scorer_lib.segment(scorer, translations["BtoA"][name]))
+                kit += metrics.confusion_matrix(truth, scorer_lib.segment(scorer, to_unit(translations["BtoA"][name])))
             rows += segmentation_rows("BtoA", metrics.segmentation_scores(kit), scorer_lib.ceiling(scorer, data_cfg),
                                       "kit scorer on the real photos (ceiling)",
                                       "generated photos labelled by the kit's scorer (not the paper's FCN)")
@@ -258,7 +258,7 @@ def discriminator_rows(run: runs.RunFolder, config: dict, translations: dict) ->
         judge = items[JUDGES[direction]]
         target = DIRECTIONS[direction][1]
         real = [adversarial(judge, image, True, gan_mode) for image, _ in data_lib.test_images(config["data"], target, 1)]
-        fake = [adversarial(judge, tf.constant(x[None], tf.float32) / 127.5 - 1.0, False, gan_mode) for x in outputs.values()]
+        fake = [adversarial(judge, to_unit(x), False, gan_mode) for x in outputs.values()]
         value = 0.5 * (np.mean(real) + np.mean(fake))
         rows.append(row("D loss", direction, value,
                         f"{JUDGES[direction]}'s {gan_mode} loss, halved, on the real test {target} images and the translations "
@@ -356,9 +356,8 @@ def evaluate(run_dir, groups=None, inception_weights_path=None, feature_network=
 
 def trained_to(run: runs.RunFolder, step) -> tuple:
     """(step, epoch) the evaluated weights come from: the export's manifest, else the latest checkpoint."""
-    manifest = run.export / "manifest.json"
-    if manifest.exists():
-        info = json.loads(manifest.read_text())
+    if run.manifest.exists():
+        info = runs.read_manifest(run.manifest)
         return info.get("step", step), info.get("epoch")
     latest = tf.train.latest_checkpoint(str(run.checkpoints))
     if latest is None:
@@ -402,8 +401,11 @@ class QualityLog(LossLog):
     cycle-reconstruction MAE (|F(G(a)) - a|, columns cycle_MAE_<direction>).
     """
 
-    def __init__(self, config: dict, run, generators: dict):
-        multiple = max(size_multiple(g) for g in generators.values())
+    def __init__(self, config: dict, run, model):
+        self.generators = generators = {
+            d: runs.Translator(getattr(model, name), d, model.training_mode_at_test) for d, name in model.generator_names.items()
+        }
+        multiple = max(g.size_multiple for g in generators.values())
         self.truth = has_truth(config["data"])
         self.subset = {}
         for direction in generators:
@@ -418,8 +420,8 @@ class QualityLog(LossLog):
         super().__init__(run.eval_csv, [f"{m}_{d}" for m in names for d in generators], run.tensorboard)
         self.columns = self.columns[:-2]  # step, epoch and the scores; no lr, no wall time
 
-    def scores(self, generators: dict) -> dict:
-        out = {}
+    def scores(self) -> dict:
+        generators, out = self.generators, {}
         for direction, pairs in self.subset.items():
             generator = generators[direction]
             if self.truth:
@@ -428,12 +430,12 @@ class QualityLog(LossLog):
                     out[f"{metric}_{direction}"] = float(np.mean([s[metric] for s in found]))
             else:
                 back = generators[{"AtoB": "BtoA", "BtoA": "AtoB"}[direction]]
-                errors = [metrics.mean_absolute_error(translate(back, translate(generator, image)), image) for image, _ in pairs]
+                errors = [metrics.mean_absolute_error(to_uint8(back(generator(to_unit(image))))[0], image) for image, _ in pairs]
                 out[f"cycle_MAE_{direction}"] = float(np.mean(errors))
         return out
 
-    def log(self, step: int, epoch: int, generators: dict) -> dict:
-        values = self.scores(generators)
+    def log(self, step: int, epoch: int) -> dict:
+        values = self.scores()
         with self.path.open("a", newline="") as f:
             f.write(",".join([str(step), str(epoch), *(f"{values[c]:.6g}" for c in self.columns[2:])]) + "\n")
         if self.tensorboard:
@@ -443,13 +445,11 @@ class QualityLog(LossLog):
         return values
 
 
-def translate(generator, image: np.ndarray) -> np.ndarray:
-    """uint8 HxWx3 through a Keras generator ([-1, 1] in and out) back to uint8."""
-    x = tf.constant(image[None], tf.float32) / 127.5 - 1.0
-    return to_uint8(generator(x, training=False))[0]
+def translate(translator, image: np.ndarray) -> np.ndarray:
+    """uint8 HxWx3 through a `runs.Translator` ([-1, 1] in and out) back to uint8."""
+    return to_uint8(translator(to_unit(image)))[0]
 
 
-def size_multiple(generator) -> int:
-    from replication import networks
-
-    return getattr(generator, "size_multiple", None) or networks.size_multiple(generator)
+def to_unit(image: np.ndarray) -> tf.Tensor:
+    """uint8 HxWx3 to a [1,H,W,3] float32 batch in [-1, 1] (the networks' range)."""
+    return tf.constant(image[None], tf.float32) / 127.5 - 1.0

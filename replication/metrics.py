@@ -14,6 +14,8 @@ Nothing here reads files or knows about runs.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 
@@ -161,7 +163,9 @@ def frechet_distance(features_a, features_b) -> float:
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
     mu_a, mu_b = a.mean(0), b.mean(0)
     sigma_a, sigma_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    root = scipy.linalg.sqrtm(sigma_a @ sigma_b)
+    with warnings.catch_warnings():  # singular covariances (fewer images than features) are expected here
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        root = scipy.linalg.sqrtm(sigma_a @ sigma_b)
     if not np.isfinite(root).all():
         ridge = np.eye(sigma_a.shape[0]) * 1e-6
         root = scipy.linalg.sqrtm((sigma_a + ridge) @ (sigma_b + ridge))

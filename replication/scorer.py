@@ -112,7 +112,7 @@ def ceiling(scorer: keras.Model, data_cfg: dict) -> dict:
     confusion = np.zeros((metrics.N_CLASSES,) * 2, np.int64)
     for photo, labels, _ in data_lib.truth_pairs(data_cfg, "A", 4):
         truth = metrics.palette_classes(to_uint8(labels)[0], metrics.TRUTH_TOLERANCE)
-        confusion += metrics.confusion_matrix(truth, segment(scorer, to_uint8(photo)[0]))
+        confusion += metrics.confusion_matrix(truth, segment(scorer, photo))
     return metrics.segmentation_scores(confusion)
 
 
@@ -124,7 +124,6 @@ def load(data_cfg: dict) -> keras.Model | None:
     return keras.models.load_model(path)
 
 
-def segment(scorer: keras.Model, photo: np.ndarray) -> np.ndarray:
-    """int64 HxW class ids of one uint8 HxWx3 photo (sides multiples of 4)."""
-    x = tf.constant(photo[None], tf.float32) / 127.5 - 1.0
-    return np.asarray(tf.argmax(scorer(x, training=False)[0], axis=-1), np.int64)
+def segment(scorer: keras.Model, photo) -> np.ndarray:
+    """int64 HxW class ids of one photo, [1,H,W,3] in [-1, 1] (sides multiples of 4)."""
+    return np.asarray(tf.argmax(scorer(photo, training=False)[0], axis=-1), np.int64)

@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from replication import figures, models, schedule
+from replication import evaluate, figures, models, schedule
 from replication.checkpoints import Checkpoints
 from replication.errors import ConfigError, KitError
 from replication.logs import LossLog, ProgressBar, TextLog
@@ -141,6 +141,7 @@ class Loop:
         self.step_fn = compile_step(model, strategy, train_cfg["jit_compile"])
         self.losses = LossLog(run.losses, model.loss_names, run.tensorboard)
         self.samples = data.samples(train_cfg["n_samples"])
+        self.quality = evaluate.QualityLog(config, run, model) if train_cfg["eval_every"] else None
 
     def learning_rate(self, epoch: int) -> float:
         cfg = self.train_cfg
@@ -148,6 +149,8 @@ class Loop:
 
     def run(self, step: int, until_step: int | None) -> None:
         self.losses.resume_at(step)
+        if self.quality:
+            self.quality.resume_at(step)
         with StopRequest() as stop:
             for epoch in range(step // self.steps_per_epoch, self.total_epochs):
                 step = self.run_epoch(epoch, step, until_step, stop)
@@ -197,3 +200,5 @@ class Loop:
         self.checkpoints.save_epoch_end(step, epoch + 1)
         images = self.model.sample_images(*self.samples)
         figures.save_samples(images, self.run_folder.samples / f"epoch_{epoch + 1:03d}")
+        if self.quality and (epoch + 1) % self.train_cfg["eval_every"] == 0:
+            self.quality.log(step, epoch + 1)
