@@ -134,7 +134,10 @@ def truth_rows(translations: dict, data_cfg: dict, multiple: int) -> list:
 
 
 def is_cityscapes(data_cfg: dict) -> bool:
-    return data_cfg["source"] == "cityscapes" or (data_cfg["source"] == "pix2pix" and data_cfg.get("name") == "cityscapes")
+    """Cityscapes photos as A and label maps as B (the CycleGAN zip, or pix2pix's set read AtoB)."""
+    if data_cfg["source"] == "pix2pix":
+        return data_cfg.get("name") == "cityscapes" and data_cfg.get("direction", "AtoB") == "AtoB"
+    return data_cfg["source"] == "cityscapes"
 
 
 def cityscapes_rows(translations: dict, data_cfg: dict, multiple: int, scorer=None) -> tuple[list, list]:
@@ -247,15 +250,15 @@ def discriminator_rows(run: runs.RunFolder, config: dict, translations: dict) ->
     latest = tf.train.latest_checkpoint(str(run.checkpoints))
     if latest is None:
         return [], ["discriminator losses need a checkpoint (the export holds only the generators); none in " + str(run.checkpoints)]
-    model = models.build(config)
-    items = model.checkpoint_items()
+    items = models.build(config).checkpoint_items()
     if not all(JUDGES[d] in items for d in translations):
-        return [], [f"discriminator losses: the {config['model'].get('type', 'model')} discriminator is not a plain judge of one domain; left out"]
-    tf.train.Checkpoint(**items).restore(latest).expect_partial()
+        return [], [f"discriminator losses: the {config['model']['type']} discriminator is not a plain judge of one domain; left out"]
+    judges = {JUDGES[d]: items[JUDGES[d]] for d in translations}
+    tf.train.Checkpoint(**judges).restore(latest).expect_partial()
     gan_mode = config["loss"]["gan_mode"]
     rows = []
     for direction, outputs in translations.items():
-        judge = items[JUDGES[direction]]
+        judge = judges[JUDGES[direction]]
         target = DIRECTIONS[direction][1]
         real = [adversarial(judge, image, True, gan_mode) for image, _ in data_lib.test_images(config["data"], target, 1)]
         fake = [adversarial(judge, to_unit(x), False, gan_mode) for x in outputs.values()]

@@ -93,7 +93,7 @@ def train(data_cfg: dict, epochs: int = 20, size: int = 256, batch_size: int = 8
     dataset = training_data(data_cfg, size, batch_size)
     if steps_per_epoch:
         dataset = dataset.repeat().take(int(steps_per_epoch) * int(epochs))
-    history = scorer.fit(dataset, epochs=int(epochs), steps_per_epoch=steps_per_epoch, verbose=2)
+    history = scorer.fit(dataset, epochs=int(epochs), steps_per_epoch=steps_per_epoch, shuffle=False, verbose=2)
     with atomic_replace(folder / SCORER_FILE) as tmp:
         scorer.save(tmp)
     note = {
