@@ -1,6 +1,8 @@
 # The replication kit's commands. Every target installs what it needs first.
-#   make demo          train on the embedded synthetic dataset (offline, CPU, minutes), then draw its figures
+#   make demo          train on the embedded synthetic dataset (offline, CPU, minutes), score it, draw its figures
 #   make figures       loss curves, progression, test results and a results page for every run in runs/
+#   make evaluate RUN=runs/NAME   a run's numbers beside the paper's (RUN/eval/metrics.md)
+#   make cityscapes-scorer        train the kit's Cityscapes scorer for labels->photo (GPU work)
 #   make test          the test suite
 #   make bench         speed of the training step (table + JSON)
 #   make horse2zebra   (apple2orange, summer2winter, monet2photo, cityscapes) a paper run
@@ -14,14 +16,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-RUN := $(PY) -m replication
+KIT := $(PY) -m replication
+RUN ?= runs/demo
 SET ?=
 FLAGS ?=
 RUNS ?= $(wildcard runs/*/)
 OVERRIDES = $(foreach s,$(SET),--set $(s))
 SYNTHETIC := data/synthetic
 
-.PHONY: install test bench demo figures horse2zebra apple2orange summer2winter cityscapes monet2photo clean-venv \
+.PHONY: install test bench demo figures evaluate cityscapes-scorer horse2zebra apple2orange summer2winter cityscapes monet2photo clean-venv \
 	pix2pix-facades pix2pix-cityscapes pix2pix-maps pix2pix-synthetic compare-synthetic \
 	cityscapes-ablations patchgan-sizes identity-on-off resnet-vs-unet transpose-vs-resize-conv
 
@@ -41,87 +44,97 @@ bench: install
 	$(PY) bench/step_speed.py
 
 $(SYNTHETIC)/synthetic.json: | $(INSTALLED)
-	$(RUN) data synthetic $(SYNTHETIC)
+	$(KIT) data synthetic $(SYNTHETIC)
 
 demo: install $(SYNTHETIC)/synthetic.json
-	$(RUN) train demo $(OVERRIDES) $(FLAGS)
-	$(RUN) figures runs/demo
+	$(KIT) train demo $(OVERRIDES) $(FLAGS)
+	$(KIT) evaluate runs/demo --metrics truth
+	$(KIT) figures runs/demo
 
 # figures/<run>/: losses, progression, test results, index.html; figures/index.html lists every run.
 figures: install
-	$(RUN) figures $(RUNS)
+	$(KIT) figures $(RUNS)
+
+# Every metric the run's data allows, beside the paper's numbers: RUN/eval/metrics.json and metrics.md.
+evaluate: install
+	$(KIT) evaluate $(RUN)
+
+# The labels->photo scorer (a small segmentation network), trained on the Cityscapes training photos.
+cityscapes-scorer: install
+	$(KIT) data download cityscapes
+	$(KIT) cityscapes-scorer cityscapes
 
 # A paper run: fetch its data (once), then train or resume it in runs/<name>/.
 horse2zebra: install
-	$(RUN) data download horse2zebra
-	$(RUN) train horse2zebra $(OVERRIDES) $(FLAGS)
+	$(KIT) data download horse2zebra
+	$(KIT) train horse2zebra $(OVERRIDES) $(FLAGS)
 
 apple2orange: install
-	$(RUN) data download apple2orange
-	$(RUN) train apple2orange $(OVERRIDES) $(FLAGS)
+	$(KIT) data download apple2orange
+	$(KIT) train apple2orange $(OVERRIDES) $(FLAGS)
 
 summer2winter: install
-	$(RUN) data download summer2winter_yosemite
-	$(RUN) train summer2winter_yosemite $(OVERRIDES) $(FLAGS)
+	$(KIT) data download summer2winter_yosemite
+	$(KIT) train summer2winter_yosemite $(OVERRIDES) $(FLAGS)
 
 monet2photo: install
-	$(RUN) data download monet2photo
-	$(RUN) train monet2photo $(OVERRIDES) $(FLAGS)
+	$(KIT) data download monet2photo
+	$(KIT) train monet2photo $(OVERRIDES) $(FLAGS)
 
 cityscapes: install
-	$(RUN) data download cityscapes
-	$(RUN) train cityscapes $(OVERRIDES) $(FLAGS)
+	$(KIT) data download cityscapes
+	$(KIT) train cityscapes $(OVERRIDES) $(FLAGS)
 
 # pix2pix (Isola et al.), the paired baseline: Tables 2 and 3 get their pix2pix rows from the two
 # cityscapes runs (labels -> photo, photo -> labels).
 pix2pix-facades: install
-	$(RUN) data download pix2pix_facades
-	$(RUN) train pix2pix_facades $(OVERRIDES) $(FLAGS)
+	$(KIT) data download pix2pix_facades
+	$(KIT) train pix2pix_facades $(OVERRIDES) $(FLAGS)
 
 pix2pix-cityscapes: install
-	$(RUN) data download pix2pix_cityscapes
-	$(RUN) train pix2pix_cityscapes $(OVERRIDES) $(FLAGS)
-	$(RUN) train pix2pix_cityscapes_photo2labels $(OVERRIDES) $(FLAGS)
+	$(KIT) data download pix2pix_cityscapes
+	$(KIT) train pix2pix_cityscapes $(OVERRIDES) $(FLAGS)
+	$(KIT) train pix2pix_cityscapes_photo2labels $(OVERRIDES) $(FLAGS)
 
 pix2pix-maps: install
-	$(RUN) data download pix2pix_maps
-	$(RUN) train pix2pix_maps $(OVERRIDES) $(FLAGS)
+	$(KIT) data download pix2pix_maps
+	$(KIT) train pix2pix_maps $(OVERRIDES) $(FLAGS)
 
 pix2pix-synthetic: install $(SYNTHETIC)/synthetic.json
-	$(RUN) train pix2pix_synthetic $(OVERRIDES) $(FLAGS)
+	$(KIT) train pix2pix_synthetic $(OVERRIDES) $(FLAGS)
 
 # Seed 003's question offline: CycleGAN (unpaired) and pix2pix (ground-truth pairs) on the same
 # synthetic scenes, then the same test images translated by both, side by side.
 compare-synthetic: demo pix2pix-synthetic
-	$(RUN) figures --compare runs/demo runs/pix2pix_synthetic --labels CycleGAN pix2pix
+	$(KIT) figures --compare runs/demo runs/pix2pix_synthetic --labels CycleGAN pix2pix
 
 # Ablations and variants: each experiment is a small change of another (see README).
 ABLATIONS := cityscapes_ablation_cycle_alone cityscapes_ablation_gan_alone \
 	cityscapes_ablation_gan_forward cityscapes_ablation_gan_backward cityscapes_ablation_full
 
 cityscapes-ablations: install
-	$(RUN) data download cityscapes
-	set -e; for e in $(ABLATIONS); do $(RUN) train $$e $(OVERRIDES) $(FLAGS); done
+	$(KIT) data download cityscapes
+	set -e; for e in $(ABLATIONS); do $(KIT) train $$e $(OVERRIDES) $(FLAGS); done
 
 patchgan-sizes: install
-	$(RUN) data download pix2pix_cityscapes
+	$(KIT) data download pix2pix_cityscapes
 	set -e; for e in pix2pix_cityscapes_patch1 pix2pix_cityscapes_patch16 pix2pix_cityscapes pix2pix_cityscapes_patch286; do \
-		$(RUN) train $$e $(OVERRIDES) $(FLAGS); done
+		$(KIT) train $$e $(OVERRIDES) $(FLAGS); done
 
 identity-on-off: install
-	$(RUN) data download monet2photo
-	$(RUN) train monet2photo $(OVERRIDES) $(FLAGS)
-	$(RUN) train monet2photo_no_identity $(OVERRIDES) $(FLAGS)
+	$(KIT) data download monet2photo
+	$(KIT) train monet2photo $(OVERRIDES) $(FLAGS)
+	$(KIT) train monet2photo_no_identity $(OVERRIDES) $(FLAGS)
 
 resnet-vs-unet: install
-	$(RUN) data download monet2photo
-	$(RUN) train monet2photo $(OVERRIDES) $(FLAGS)
-	$(RUN) train monet2photo_unet $(OVERRIDES) $(FLAGS)
+	$(KIT) data download monet2photo
+	$(KIT) train monet2photo $(OVERRIDES) $(FLAGS)
+	$(KIT) train monet2photo_unet $(OVERRIDES) $(FLAGS)
 
 transpose-vs-resize-conv: install
-	$(RUN) data download horse2zebra
-	$(RUN) train horse2zebra $(OVERRIDES) $(FLAGS)
-	$(RUN) train horse2zebra_resize_conv $(OVERRIDES) $(FLAGS)
+	$(KIT) data download horse2zebra
+	$(KIT) train horse2zebra $(OVERRIDES) $(FLAGS)
+	$(KIT) train horse2zebra_resize_conv $(OVERRIDES) $(FLAGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -31,7 +31,7 @@ from replication.runs import versions  # noqa: E402
 from replication.training import compile_step, use_mixed_precision  # noqa: E402
 
 CASES = {
-    "demo": ("demo", []),  # 64x64, ResNet-3 ngf 16
+    "demo": ("demo", ["model.generator=resnet", "model.n_blocks=3"]),  # 64x64, ResNet-3 ngf 16 (the demo trains a U-Net since evaluate)
     "paper": ("horse2zebra", []),  # 256x256, ResNet-9, 70x70 PatchGAN
     "pix2pix": ("pix2pix_facades", []),  # 256x256, U-Net 256, conditional 70x70 PatchGAN
 }

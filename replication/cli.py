@@ -4,6 +4,8 @@
   translate (--run RUN_DIR | --model FILE.keras) --input DIR --output DIR [--direction AtoB|BtoA]
   figures [RUN_DIR ...] [--smoothing 0.99] [--epochs E ...] [--test-images 8] [--figures-dir figures] [--force]
   figures --compare RUN_A RUN_B ... [--labels LABEL ...]
+  evaluate RUN_DIR [--metrics truth cityscapes fid dloss] [--inception-weights PATH]
+  cityscapes-scorer [EXPERIMENT] [--epochs N] [--size N] [--batch-size N] [--set section.key=value ...]
   data synthetic OUT_DIR [--seed N] [--size 64]
   data check PATH
   data download EXPERIMENT
@@ -95,12 +97,58 @@ def run_figures(args) -> int:
     return 1 if skipped else 0
 
 
+def add_evaluate(commands) -> None:
+    parser = commands.add_parser("evaluate", help="score a run on its test split: RUN_DIR/eval/metrics.json and metrics.md")
+    parser.add_argument("run_dir", help="a run folder written by train")
+    parser.add_argument("--metrics", nargs="+", metavar="NAME",
+                        help="truth (MAE/PSNR/SSIM), cityscapes (FCN-score tables), fid (FID and KID), "
+                             "dloss (discriminator losses); default: every one the data allows")
+    parser.add_argument("--inception-weights", metavar="PATH",
+                        help="InceptionV3 weights file for FID/KID when offline "
+                             "(inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5)")
+    parser.set_defaults(run=run_evaluate)
+
+
+def run_evaluate(args) -> int:
+    from replication.evaluate import evaluate, markdown
+
+    result = evaluate(args.run_dir, args.metrics, args.inception_weights)
+    print(markdown(result))
+    print(f"written: {args.run_dir}/eval/metrics.json, metrics.md; translations in {args.run_dir}/eval/<direction>/")
+    return 0
+
+
+def add_cityscapes_scorer(commands) -> None:
+    parser = commands.add_parser("cityscapes-scorer", help="train the kit's Cityscapes scorer for labels->photo (GPU work)")
+    parser.add_argument("experiment", nargs="?", default="cityscapes", help="whose data to use (default: cityscapes)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set data.root=DIR (repeatable)")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--size", type=int, default=256, help="training images are resized to this (a multiple of 4)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--steps-per-epoch", type=int, help="cut epochs short (quick looks)")
+    parser.set_defaults(run=run_cityscapes_scorer)
+
+
+def run_cityscapes_scorer(args) -> int:
+    from replication import config as config_lib
+    from replication import scorer
+
+    config = config_lib.resolve(args.experiment, args.overrides)
+    note = scorer.train(config["data"], args.epochs, args.size, args.batch_size, args.steps_per_epoch)
+    ceiling = ", ".join(f"{k} {v:.3f}" for k, v in note["ceiling"].items())
+    print(f"scorer saved in {scorer.location(config['data'])}; on the real test photos: {ceiling}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m replication", description="CycleGAN replication kit")
     commands = parser.add_subparsers(dest="command", required=True)
     add_train(commands)
     add_translate(commands)
     add_figures(commands)
+    add_evaluate(commands)
+    add_cityscapes_scorer(commands)
     from replication.data import commands as data_commands
 
     data_commands.add_commands(commands)

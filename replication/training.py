@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 
 from replication import config as config_lib
-from replication import figures, models, schedule
+from replication import evaluate, figures, models, schedule
 from replication.checkpoints import Checkpoints, listed, remove_abandoned_temp
 from replication.errors import ConfigError, KitError, RunFolderError
 from replication.io import FolderLock, remove_partial_writes, storage_problem
@@ -199,6 +199,7 @@ class Loop:
         self.step_fn = compile_step(model, strategy, train_cfg["jit_compile"])
         self.losses = LossLog(run.losses, model.loss_names, run.tensorboard)
         self.samples = data.samples(train_cfg["n_samples"])
+        self.quality = evaluate.QualityLog(config, run, model) if train_cfg["eval_every"] else None
 
     def learning_rate(self, epoch: int) -> float:
         cfg = self.train_cfg
@@ -210,6 +211,8 @@ class Loop:
             return
         self.losses.resume_at(step)
         self.complete_last_epoch(step)
+        if self.quality:
+            self.quality.resume_at(step)
         with StopRequest() as stop, contextlib.closing(self.losses):
             for epoch in range(step // self.steps_per_epoch, self.total_epochs):
                 step = self.run_epoch(epoch, step, until_step, stop)
@@ -258,6 +261,8 @@ class Loop:
     def end_epoch(self, epoch: int, step: int) -> None:
         self.checkpoints.save_epoch_end(step, epoch + 1)
         self.save_samples(epoch + 1, step)
+        if self.quality and (epoch + 1) % self.train_cfg["eval_every"] == 0:
+            self.quality.log(step, epoch + 1)
 
     def save_samples(self, epochs_done: int, step: int) -> None:
         images = self.model.sample_images(*self.samples)

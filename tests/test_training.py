@@ -28,10 +28,10 @@ def tiny_config(root=None, *overrides):
         "demo",
         [
             f"data.root={root}", f"data.load_size={SIZE + 4}", f"data.crop_size={SIZE}",
-            "model.ngf=4", "model.ndf=4", "model.n_blocks=1",
+            "model.generator=resnet", "model.ngf=4", "model.ndf=4", "model.n_blocks=1",
             "train.pool_size=3", "train.epochs=2", "train.epochs_decay=1", "train.log_every=1",
             "train.n_samples=2", "train.max_steps_per_epoch=3", "train.save_epoch_freq=1",
-            "train.jit_compile=false", "train.mixed_precision=false",
+            "train.jit_compile=false", "train.mixed_precision=false", "train.eval_every=0",
             *overrides,
         ],
     )

@@ -5,6 +5,7 @@
     for a, b in ds.epoch(epoch): ...     # float32 [-1, 1], (batch, crop, crop, 3)
     a, b = ds.samples(4)                 # fixed test images, no jitter
     data.test_images(cfg["data"], "A", multiple=4)   # (image[1,H,W,3], name), sorted
+    data.truth_pairs(cfg["data"], "A", multiple=4)  # (image, its true counterpart, name)
     data.folder_images("photos/", multiple=4)
     data.write_synthetic("data/synthetic")            # the offline default
     print(data.check("my_dataset/"))
@@ -37,6 +38,7 @@ from replication.data.pipeline import (
     paired,
     test_images,
     test_set,
+    truth_pairs,
     unpaired,
 )
 from replication.data.sources import (
@@ -77,6 +79,7 @@ __all__ = [
     "settings",
     "test_images",
     "test_set",
+    "truth_pairs",
     "unpaired",
     "write_synthetic",
 ]

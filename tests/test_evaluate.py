@@ -1,0 +1,284 @@
+"""`evaluate`: a tiny run scored end to end, kept translations, clear refusals, FID weights, quality while training."""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from replication import evaluate, metrics, models, runs
+from replication.cli import main
+from replication.data import write_synthetic
+from replication.errors import KitError
+from replication.training import train
+from tests.test_training import SIZE, tiny_config
+
+N_TEST = 3
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory):
+    return write_synthetic(tmp_path_factory.mktemp("data") / "synthetic", seed=0, size=SIZE, n_train=8, n_test=N_TEST)
+
+
+@pytest.fixture(scope="module")
+def run_dir(synthetic_root, tmp_path_factory):
+    """A finished tiny run that scored itself after every epoch (train.eval_every=1)."""
+    return train(tiny_config(synthetic_root, "train.eval_every=1"), run_dir=tmp_path_factory.mktemp("runs") / "tiny")
+
+
+def feature_network(input_shape=(evaluate.INCEPTION_SIZE, evaluate.INCEPTION_SIZE, 3), seed=1):
+    """A small stand-in for InceptionV3: pooled features of one strided conv."""
+    keras.utils.set_random_seed(seed)
+    image = keras.Input(shape=input_shape)
+    x = keras.layers.Conv2D(8, 5, strides=4, activation="relu")(image)
+    return keras.Model(image, keras.layers.GlobalAveragePooling2D()(x))
+
+
+@pytest.fixture(scope="module")
+def evaluated(run_dir):
+    return evaluate.evaluate(run_dir, feature_network=feature_network(), progress=False)
+
+
+def read(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), np.float64) / 255
+
+
+def rows_by(result, metric, direction):
+    (row,) = [r for r in result["rows"] if r["metric"] == metric and r["direction"] == direction]
+    return row
+
+
+# --------------------------------------------------------------------------- the whole command
+
+
+def test_metrics_json_and_md_are_written_in_the_interface_schema(run_dir, evaluated):
+    saved = json.loads((run_dir / "eval" / "metrics.json").read_text())
+    assert saved == evaluated
+    assert saved["step"] == 9 and saved["epoch"] == 3  # 3 epochs of 3 steps
+    assert {"run", "replication", "evaluated_at"} <= set(saved)
+    found = {(r["metric"], r["direction"]) for r in saved["rows"]}
+    for direction in ("AtoB", "BtoA"):
+        assert {(m, direction) for m in ("MAE", "PSNR", "SSIM", "FID", "KID", "D loss")} <= found
+    for row in saved["rows"]:
+        assert set(row) == {"metric", "direction", "value", "std", "baseline", "paper", "definition"}
+        assert np.isfinite(row["value"]) and row["definition"]
+    assert rows_by(saved, "KID", "AtoB")["std"] is not None
+    assert rows_by(saved, "MAE", "AtoB")["baseline"]["name"] == "identity (input itself)"
+    table = (run_dir / "eval" / "metrics.md").read_text()
+    assert "| metric | direction | this run | baseline | paper CycleGAN | paper pix2pix |" in table
+    assert f"| MAE | AtoB | {rows_by(saved, 'MAE', 'AtoB')['value']:.4g} |" in table
+
+
+def test_translations_are_kept_as_png_under_the_test_files_names(run_dir, evaluated, synthetic_root):
+    for direction, split in (("AtoB", "testA"), ("BtoA", "testB")):
+        names = sorted(p.name for p in (synthetic_root / split).iterdir())
+        kept = sorted(p.name for p in (run_dir / "eval" / direction).glob("*.png"))
+        assert kept == names and len(names) == N_TEST
+
+
+def test_scores_and_identity_baseline_equal_numpy_on_the_files(run_dir, evaluated, synthetic_root):
+    for direction, split in (("AtoB", "testA"), ("BtoA", "testB")):
+        names = sorted(p.name for p in (synthetic_root / split).iterdir())
+        truths = [read(synthetic_root / f"{split}_truth" / n) for n in names]
+        inputs = [read(synthetic_root / split / n) for n in names]
+        outputs = [read(run_dir / "eval" / direction / n) for n in names]
+        mae = np.mean([np.abs(o - t).mean() for o, t in zip(outputs, truths)])
+        identity = np.mean([np.abs(i - t).mean() for i, t in zip(inputs, truths)])
+        identity_psnr = np.mean([-10 * np.log10(((i - t) ** 2).mean()) for i, t in zip(inputs, truths)])
+        assert rows_by(evaluated, "MAE", direction)["value"] == pytest.approx(mae, rel=1e-9)
+        assert rows_by(evaluated, "MAE", direction)["baseline"]["value"] == pytest.approx(identity, rel=1e-9)
+        assert rows_by(evaluated, "PSNR", direction)["baseline"]["value"] == pytest.approx(identity_psnr, rel=1e-9)
+
+
+def test_a_second_call_reuses_the_kept_translations(run_dir, evaluated, monkeypatch):
+    calls = []
+    load = runs.load_generators
+
+    def counting(path):
+        translators = load(path)
+        for t in translators.values():
+            t.generator = lambda images, training=False, inner=t.generator: calls.append(1) or inner(images, training=training)
+        return translators
+
+    monkeypatch.setattr(runs, "load_generators", counting)
+    again = evaluate.evaluate(run_dir, groups=["truth"], progress=False)
+    assert calls == []
+    assert rows_by(again, "MAE", "AtoB")["value"] == rows_by(evaluated, "MAE", "AtoB")["value"]
+
+
+def test_the_quality_logged_while_training_is_the_evaluation_of_the_same_weights(run_dir, evaluated):
+    with (run_dir / "eval.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["step", "epoch", "MAE_AtoB", "MAE_BtoA", "PSNR_AtoB", "PSNR_BtoA", "SSIM_AtoB", "SSIM_BtoA"]
+    assert [(r["step"], r["epoch"]) for r in rows] == [("3", "1"), ("6", "2"), ("9", "3")]
+    last = rows[-1]
+    for metric in ("MAE", "PSNR", "SSIM"):
+        for direction in ("AtoB", "BtoA"):
+            assert float(last[f"{metric}_{direction}"]) == pytest.approx(rows_by(evaluated, metric, direction)["value"], rel=1e-4)
+
+
+def test_without_truth_training_logs_the_cycle_reconstruction_error(synthetic_root, tmp_path):
+    root = tmp_path / "no_truth"
+    for split in ("trainA", "trainB", "testA", "testB"):
+        shutil.copytree(synthetic_root / split, root / split)
+    config = tiny_config(root, "data.source=folder", "train.eval_every=1")
+    keras.utils.set_random_seed(0)
+    model = models.build(config)
+    log = evaluate.QualityLog(config, runs.RunFolder(tmp_path / "run"), model)
+    log.resume_at(0)
+    values = log.log(5, 1)
+    assert list(values) == ["cycle_MAE_AtoB", "cycle_MAE_BtoA"]
+    expected = [_cycle(model, read(root / "testA" / f"a_{i:04d}.png")) for i in range(N_TEST)]
+    assert 0 < expected[0] < 1
+    # equal up to a pixel level that float rounding may flip (one level of one pixel is 1.4e-6 here)
+    assert values["cycle_MAE_AtoB"] == pytest.approx(np.mean(expected), abs=1e-5)
+    assert (tmp_path / "run" / "eval.csv").read_text().splitlines()[0] == "step,epoch,cycle_MAE_AtoB,cycle_MAE_BtoA"
+
+
+def _cycle(model, a):
+    """|F(G(a)) - a| on the [0, 1] scale, the reconstruction rounded to 8 bits as a saved image would be."""
+    x = keras.ops.convert_to_numpy(model.F(model.G(a[None] * 2 - 1)))
+    return np.abs(np.clip(np.rint((x + 1) * 127.5), 0, 255)[0] / 255 - a).mean()
+
+
+# --------------------------------------------------------------------------- refusals, one line each
+
+
+def one_line_error(capsys, *argv) -> str:
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "Traceback" not in err
+    return err
+
+
+def test_a_run_without_generators_is_refused(tmp_path, capsys, synthetic_root):
+    run = runs.RunFolder(tmp_path / "empty")
+    run.prepare(tiny_config(synthetic_root))
+    assert "no exported generators and no checkpoint yet" in one_line_error(capsys, "evaluate", str(run.path))
+    assert "not a run folder" in one_line_error(capsys, "evaluate", str(tmp_path / "nothing"))
+
+
+def test_a_missing_test_split_is_refused(run_dir, synthetic_root, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(synthetic_root, broken)
+    shutil.rmtree(broken / "testB")
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    config = runs.load_config(copy)
+    config["data"]["root"] = str(broken)
+    (copy / "config.yaml").write_text(__import__("yaml").safe_dump(config))
+    assert "lacks testB/" in one_line_error(capsys, "evaluate", str(copy), "--metrics", "truth")
+
+
+def test_a_metric_the_data_does_not_allow_says_what_it_needs(run_dir, capsys):
+    err = one_line_error(capsys, "evaluate", str(run_dir), "--metrics", "cityscapes")
+    assert "needs the Cityscapes photos and label maps" in err
+    assert "choose from truth, cityscapes, fid, dloss" in one_line_error(capsys, "evaluate", str(run_dir), "--metrics", "psnr")
+
+
+def test_truth_metrics_on_data_without_truth_name_the_folder_they_need(synthetic_root, tmp_path, capsys):
+    root = tmp_path / "no_truth"
+    for split in ("trainA", "trainB", "testA", "testB"):
+        shutil.copytree(synthetic_root / split, root / split)
+    config = tiny_config(root, "data.source=folder")
+    with pytest.raises(evaluate.MetricNotAvailable, match="testA_truth"):
+        evaluate.check_groups(config["data"], ["truth"])
+    assert evaluate.available_groups(config["data"]) == ["fid", "dloss"]
+
+
+# --------------------------------------------------------------------------- FID weights
+
+
+def test_the_weights_file_reaches_the_feature_network(tmp_path):
+    reference = feature_network(seed=7)
+    path = tmp_path / "standin.weights.h5"
+    reference.save_weights(path)
+
+    def builder(include_top, pooling, weights, input_shape):
+        assert (include_top, pooling, input_shape) == (False, "avg", (299, 299, 3))
+        model = feature_network(input_shape, seed=0)
+        model.load_weights(weights)
+        return model
+
+    network = evaluate.inception_network(evaluate.inception_weights(path), builder)
+    images = [np.full((20, 24, 3), 40 * i, np.uint8) for i in range(3)]
+    np.testing.assert_allclose(evaluate.image_features(images, network), evaluate.image_features(images, reference), rtol=1e-6)
+    assert evaluate.image_features(images, network).shape == (3, 8)
+
+
+def test_offline_without_weights_the_message_names_the_file_and_where_it_goes(tmp_path):
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: None -- [Errno -3] Temporary failure in name resolution")
+
+    with pytest.raises(KitError) as err:
+        evaluate.inception_weights(None, fetch=offline)
+    message = str(err.value)
+    assert "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
+    assert "~/.keras/models/" in message and "--inception-weights" in message and "\n" not in message
+    with pytest.raises(KitError, match="no such file"):
+        evaluate.inception_weights(tmp_path / "missing.h5")
+
+
+def test_fid_left_out_with_a_note_unless_asked_for(run_dir, monkeypatch):
+    def missing(path=None, fetch=None):
+        raise evaluate.MetricNotAvailable("FID/KID need InceptionV3's ImageNet weights")
+
+    monkeypatch.setattr(evaluate, "inception_weights", missing)
+    result = evaluate.evaluate(run_dir, progress=False)
+    assert not [r for r in result["rows"] if r["metric"] == "FID"]
+    assert any("FID/KID left out" in n for n in result["notes"])
+    with pytest.raises(evaluate.MetricNotAvailable):
+        evaluate.evaluate(run_dir, groups=["fid"], progress=False)
+
+
+# --------------------------------------------------------------------------- Cityscapes
+
+
+def write_cityscapes_like(root: Path, n_train=6, n_test=2, size=32):
+    """Label maps of palette-coloured blocks; 'photos' paint each class with its own dimmed, noisy colour."""
+    rng = np.random.default_rng(0)
+    for phase, count in (("train", n_train), ("test", n_test)):
+        (root / f"{phase}A").mkdir(parents=True)
+        (root / f"{phase}B").mkdir(parents=True)
+        for i in range(count):
+            classes = rng.choice([0, 2, 8, 10, 13], size=(4, 4)).repeat(size // 4, 0).repeat(size // 4, 1)
+            labels = metrics.PALETTE[classes].astype(np.uint8)
+            photo = np.clip(255 - labels * 0.8 + rng.normal(0, 4, labels.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(labels).save(root / f"{phase}B" / f"{i:03d}.png")
+            Image.fromarray(photo).save(root / f"{phase}A" / f"{i:03d}.png")
+    return root
+
+
+def test_cityscapes_photo_to_labels_scores_perfect_translations_one(tmp_path):
+    root = write_cityscapes_like(tmp_path / "cityscapes")
+    config = tiny_config(root, "data.source=cityscapes")
+    labels = {p.name: np.asarray(Image.open(p)) for p in sorted((root / "testB").iterdir())}
+    rows, notes = evaluate.cityscapes_rows({"AtoB": labels, "BtoA": {}}, config["data"], 4, scorer=None)
+    assert [(r["metric"], r["value"]) for r in rows] == [("per-pixel acc", 1.0), ("per-class acc", 1.0), ("class IoU", 1.0)]
+    road_share = np.mean([np.all(v == metrics.PALETTE[0], axis=-1).mean() for v in labels.values()])
+    assert rows[0]["baseline"] == {"name": 'every pixel "road"', "value": pytest.approx(road_share)}
+    assert rows[0]["paper"] == {"CycleGAN": 0.58, "pix2pix": 0.85}
+    assert "make cityscapes-scorer" in notes[0]
+
+
+def test_the_scorer_trains_saves_beside_the_data_and_scores_labels_to_photo(tmp_path):
+    from replication import scorer
+
+    root = write_cityscapes_like(tmp_path / "cityscapes")
+    config = tiny_config(root, "data.source=cityscapes")
+    note = scorer.train(config["data"], epochs=2, size=32, batch_size=2, steps_per_epoch=3, width=4)
+    assert (root / scorer.SCORER_FILE).is_file() and json.loads((root / scorer.SCORER_NOTE).read_text()) == note
+    assert set(note["ceiling"]) == set(metrics.SEGMENTATION_METRICS)
+    loaded = scorer.load(config["data"])
+    photos = {p.name: np.asarray(Image.open(p)) for p in sorted((root / "testA").iterdir())}
+    rows, notes = evaluate.cityscapes_rows({"BtoA": photos}, config["data"], 4, scorer=loaded)
+    assert notes == []
+    # translations that are the real photos score exactly the ceiling
+    assert [r["value"] for r in rows] == pytest.approx([r["baseline"]["value"] for r in rows])
+    assert [r["baseline"]["value"] for r in rows] == pytest.approx(list(note["ceiling"].values()))
+    assert rows[0]["paper"] == {"CycleGAN": 0.52, "pix2pix": 0.71}
