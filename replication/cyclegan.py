@@ -32,11 +32,12 @@ class CycleGAN:
     training_mode_at_test = False
 
     @classmethod
-    def from_config(cls, config: dict, mixed_precision: bool = False) -> "CycleGAN":
+    def from_config(cls, config: dict, precision: str = "float32") -> "CycleGAN":
         crop = config["data"]["crop_size"]
-        return cls(config["model"], config["loss"], config["train"], (crop, crop, 3), mixed_precision)
+        return cls(config["model"], config["loss"], config["train"], (crop, crop, 3), precision)
 
-    def __init__(self, model_cfg: dict, loss_cfg: dict, train_cfg: dict, image_shape, mixed_precision: bool = False):
+    def __init__(self, model_cfg: dict, loss_cfg: dict, train_cfg: dict, image_shape, precision: str = "float32"):
+        """`precision`: the Keras dtype policy the networks are built under (models.build sets it)."""
         self.gan_mode = loss_cfg["gan_mode"]
         if self.gan_mode not in losses.GAN_MODES:
             raise ConfigError(f"loss.gan_mode must be one of {', '.join(losses.GAN_MODES)}, not {self.gan_mode!r}.")
@@ -50,8 +51,8 @@ class CycleGAN:
         self.D_X = gan.build_discriminator(model_cfg)
         self.D_Y = gan.build_discriminator(model_cfg)
         # One optimizer for both generators and one for both discriminators, as the reference code.
-        self.optimizer_G = gan.adam(train_cfg, mixed_precision)
-        self.optimizer_D = gan.adam(train_cfg, mixed_precision)
+        self.optimizer_G = gan.adam(train_cfg, precision)
+        self.optimizer_D = gan.adam(train_cfg, precision)
         self.optimizer_G.build(self.generator_variables)
         self.optimizer_D.build(self.discriminator_variables)
 

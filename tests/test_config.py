@@ -67,3 +67,16 @@ def test_saved_config_loads_back_equal(tmp_path):
     resolved = config.resolve("monet2photo", ["train.seed=7"])
     config.save(resolved, tmp_path / "run" / "config.yaml")
     assert config.load(tmp_path / "run" / "config.yaml") == resolved
+
+
+def test_the_old_mixed_precision_key_reads_as_precision_with_a_note(tmp_path, capsys):
+    (tmp_path / "base.yaml").write_text("train:\n  precision: auto\n  epochs: 1\n")
+    (tmp_path / "old.yaml").write_text("extends: base\ntrain:\n  mixed_precision: true\n")
+    assert config.resolve("old", experiments_dir=tmp_path)["train"] == {"precision": "mixed_float16", "epochs": 1}
+    assert "old.yaml: train.mixed_precision: True is now train.precision: 'mixed_float16'" in capsys.readouterr().err
+    resolved = config.resolve("base", ["train.mixed_precision=false"], experiments_dir=tmp_path)
+    assert resolved["train"]["precision"] == "float32"
+    assert "--set: train.mixed_precision" in capsys.readouterr().err
+    # a run folder saved by an earlier version resumes under the new name
+    (tmp_path / "config.yaml").write_text("train:\n  mixed_precision: auto\n  epochs: 1\n")
+    assert config.load(tmp_path / "config.yaml")["train"] == {"precision": "auto", "epochs": 1}
