@@ -1,7 +1,7 @@
 # The replication kit's commands. Every target installs what it needs first.
 #   make demo          train on the embedded synthetic dataset (offline, CPU, minutes)
 #   make test          the test suite
-#   make bench         speed of the training step (table + JSON)
+#   make bench         speed on this machine: step, input pipeline, demo loop (table + JSON)
 #   make horse2zebra   (apple2orange, summer2winter, monet2photo, cityscapes) a paper run
 # Extra settings for a run: make horse2zebra SET="train.epochs=50 data.batch_size=4"
 # Extra train flags:       make demo FLAGS=--fresh   (or --until-step N, --run-dir DIR)
@@ -28,7 +28,8 @@ $(INSTALLED): requirements.txt
 test: install
 	$(PY) -m pytest -q
 
-# Steps per second of the compiled CycleGAN step, plain and XLA; a table and bench/results/*.json.
+# The step (sizes, precisions, XLA, batches), the input pipeline and the demo loop: a table and
+# bench/results/<machine>.json. The reduced set for a CPU: $(PY) bench/step_speed.py --quick
 bench: install
 	$(PY) bench/step_speed.py
 

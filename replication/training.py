@@ -156,7 +156,7 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
             f"{'resumed from ' + restored if restored else 'started'} at step {checkpoints.step}: "
             f"{loop.steps_per_epoch} steps per epoch, {loop.total_epochs} epochs, "
             f"{strategy.num_replicas_in_sync} replica(s); precision {settings['precision']}; "
-            f"XLA {settings['jit_compile']}"
+            f"XLA {'on' if settings['jit_compile'].value else 'off'} ({settings['jit_compile'].reason})"
         )
         loop.run(checkpoints.step, until_step)
     finally:
@@ -216,16 +216,18 @@ class Loop:
         batches = iter(self.strategy.experimental_distribute_dataset(batches))
         bar = ProgressBar(epoch + 1, self.total_epochs, self.steps_per_epoch)
         pending, values = [], None  # losses [count, len(loss_names)] of the calls not fetched yet
-        while step < end and not stop.signal_name:
-            count = min(self.steps_per_call, end - step)
-            pending.append(self.step_fn(batches, tf.constant(step, tf.int64), count))
-            step += count
-            if step // self.train_cfg["log_every"] > (step - count) // self.train_cfg["log_every"]:
-                values = self.fetch_losses(pending, step, epoch, lr)
-            bar.update(step - start, values)
-        if pending:
-            self.fetch_losses(pending, step, epoch, lr)
-        bar.close()
+        try:
+            while step < end and not stop.signal_name:
+                count = min(self.steps_per_call, end - step)
+                pending.append(self.step_fn(batches, tf.constant(step, tf.int64), count))
+                step += count
+                if step // self.train_cfg["log_every"] > (step - count) // self.train_cfg["log_every"]:
+                    values = self.fetch_losses(pending, step, epoch, lr)
+                bar.update(step - start, values)
+            if pending:
+                self.fetch_losses(pending, step, epoch, lr)
+        finally:
+            bar.close()
         return step
 
     def fetch_losses(self, pending: list, step: int, epoch: int, lr: float) -> dict:

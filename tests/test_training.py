@@ -32,7 +32,7 @@ def tiny_config(root=None, *overrides):
             "model.ngf=4", "model.ndf=4", "model.n_blocks=1",
             "train.pool_size=3", "train.epochs=2", "train.epochs_decay=1", "train.log_every=1",
             "train.n_samples=2", "train.max_steps_per_epoch=3", "train.save_epoch_freq=1",
-            "train.jit_compile=false", "train.precision=float32",
+            "train.jit_compile=false", "train.precision=float32", "train.steps_per_call=1",
             *overrides,
         ],
     )
@@ -434,6 +434,15 @@ def test_checkpoint_keeps_the_optimizer_state_and_loss_scale_under_mixed_precisi
             np.testing.assert_array_equal(a.numpy(), b.numpy())
     for a, b in zip(weights(model), weights(restored)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, True, "auto"])
+def test_steps_per_call_must_be_a_whole_number_of_at_least_1(value):
+    from replication.training import steps_per_call
+
+    with pytest.raises(ConfigError, match="train.steps_per_call must be a whole number of at least 1"):
+        steps_per_call({"steps_per_call": value})
+    assert steps_per_call({"steps_per_call": 3}) == 3
 
 
 def test_unknown_gan_mode_is_a_config_error():
