@@ -6,6 +6,8 @@ checks every key against `experiments/base.yaml` (the paper's defaults) and
 every value against its rule in `rules()`, and returns one plain nested dict.
 That dict is saved beside the run (`config.yaml`) and is the only
 configuration any part of the kit reads.
+Keys renamed since an earlier version (`RENAMED`) still read, under their
+new names, with a note on stderr.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import copy
 import difflib
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -24,6 +27,32 @@ from replication.errors import ConfigError
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 BASE = "base"
+
+# Old key -> (new key, how each old value reads now); other values pass through unchanged.
+RENAMED = {
+    "train.mixed_precision": ("train.precision", {"auto": "auto", True: "mixed_float16", False: "float32"}),
+}
+
+
+def renamed_key(dotted: str, value, where: str) -> tuple[str, object]:
+    """The current name and value of a key that may use an old name; a note on stderr when it did."""
+    if dotted not in RENAMED:
+        return dotted, value
+    new_key, values = RENAMED[dotted]
+    new_value = values.get(value, value) if isinstance(value, (str, bool)) else value
+    print(f"note: {where}: {dotted}: {value!r} is now {new_key}: {new_value!r}; please rename it.", file=sys.stderr)
+    return new_key, new_value
+
+
+def rename_old_keys(layer: dict, where: str) -> dict:
+    """A config mapping with every old key of `RENAMED` moved to its new name."""
+    for old in RENAMED:
+        section, key = old.split(".")
+        if isinstance(layer.get(section), dict) and key in layer[section]:
+            new_key, value = renamed_key(old, layer[section].pop(key), where)
+            new_section, new_name = new_key.split(".")
+            layer.setdefault(new_section, {})[new_name] = value
+    return layer
 
 
 def experiment_path(name_or_path: str | os.PathLike, experiments_dir: Path = EXPERIMENTS_DIR) -> Path:
@@ -57,7 +86,7 @@ def load_chain(name_or_path, experiments_dir: Path = EXPERIMENTS_DIR) -> dict:
         if not isinstance(data, dict):
             raise ConfigError(f"{path} must hold a mapping of sections, not {type(data).__name__}.")
         parent = data.pop("extends", None)
-        layers.append(data)
+        layers.append(rename_old_keys(data, str(path)))
         if parent is None:
             break
         path = experiment_path(parent, experiments_dir)
@@ -86,7 +115,8 @@ def parse_override(text: str) -> tuple[list[str], object]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
-    return key.strip().split("."), value
+    key, value = renamed_key(key.strip(), value, "--set")
+    return key.split("."), value
 
 
 def apply_override(config: dict, keys: list[str], value) -> None:
@@ -205,7 +235,7 @@ def shown(value) -> str:
 
 def rules() -> dict:
     """One rule per key of experiments/base.yaml; a key without one fails tests/test_config.py."""
-    from replication import cyclegan, data, layers, losses, models
+    from replication import cyclegan, data, layers, losses, machine, models
 
     return {
         "data.source": one_of("tfds", "folder", "cityscapes", "synthetic", "pix2pix", "paired"),
@@ -247,8 +277,10 @@ def rules() -> dict:
         "train.beta_1": number(0, below=1),
         "train.beta_2": number(0, below=1),
         "train.pool_size": whole(0),
-        "train.mixed_precision": one_of("auto", True, False),
-        "train.jit_compile": flag(),
+        "train.precision": one_of(*machine.PRECISIONS),
+        "train.jit_compile": one_of("auto", True, False),
+        "train.steps_per_call": whole(1),
+        "train.eval_every": whole(0),
         "train.strategy": one_of("default", "mirrored"),
         "train.log_every": whole(1),
         "train.save_epoch_freq": whole(0),
@@ -304,4 +336,5 @@ def save(config: dict, path: str | os.PathLike) -> None:
 
 
 def load(path: str | os.PathLike) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+    """A saved config (a run's config.yaml), with old key names read as the new ones."""
+    return rename_old_keys(yaml.safe_load(Path(path).read_text()), str(path))

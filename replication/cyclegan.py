@@ -48,11 +48,12 @@ class CycleGAN(gan.GAN):
     training_mode_at_test = False
 
     @classmethod
-    def from_config(cls, config: dict, mixed_precision: bool = False) -> "CycleGAN":
+    def from_config(cls, config: dict, precision: str = "float32") -> "CycleGAN":
         crop = config["data"]["crop_size"]
-        return cls(config["model"], config["loss"], config["train"], (crop, crop, 3), mixed_precision)
+        return cls(config["model"], config["loss"], config["train"], (crop, crop, 3), precision)
 
-    def __init__(self, model_cfg: dict, loss_cfg: dict, train_cfg: dict, image_shape, mixed_precision: bool = False):
+    def __init__(self, model_cfg: dict, loss_cfg: dict, train_cfg: dict, image_shape, precision: str = "float32"):
+        """`precision`: the Keras dtype policy the networks are built under (models.build sets it)."""
         self.gan_mode = losses.check_gan_mode(loss_cfg["gan_mode"])
         self.lambda_cycle = float(loss_cfg["lambda_cycle"])
         self.lambda_identity = float(loss_cfg["lambda_identity"]) * self.lambda_cycle
@@ -68,8 +69,8 @@ class CycleGAN(gan.GAN):
         self.D_X = gan.build_discriminator(model_cfg)
         self.D_Y = gan.build_discriminator(model_cfg)
         # One optimizer for both generators and one for both discriminators, as the reference code.
-        self.optimizer_G = gan.adam(train_cfg, mixed_precision)
-        self.optimizer_D = gan.adam(train_cfg, mixed_precision)
+        self.optimizer_G = gan.adam(train_cfg, precision)
+        self.optimizer_D = gan.adam(train_cfg, precision)
         self.optimizer_G.build(self.generator_variables)
         self.optimizer_D.build(self.discriminator_variables)
 

@@ -2,19 +2,20 @@
 
 CycleGAN (replication/cyclegan.py) and pix2pix build their networks, their
 optimizers and their exports through these functions, so the choices the
-paper fixes (Adam's betas, loss scaling under mixed precision, float32
+paper fixes (Adam's betas, loss scaling under mixed_float16, float32
 exports that load anywhere) are written once.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from replication import networks
+from replication import machine, networks
 from replication.errors import ConfigError
 from replication.io import atomic_replace, atomic_write_text
 
@@ -58,38 +59,46 @@ def build_discriminator(model_cfg: dict, in_channels: int = 3) -> keras.Model:
     raise ConfigError(f"Unknown model.discriminator '{model_cfg['discriminator']}': choose 'patchgan' or 'pixel'.")
 
 
-def adam(train_cfg: dict, mixed_precision: bool) -> keras.optimizers.Optimizer:
-    """Adam(lr 2e-4, beta1 0.5, beta2 0.999) (paper §7.1), loss-scaled under mixed precision."""
+def adam(train_cfg: dict, precision: str = "float32") -> keras.optimizers.Optimizer:
+    """Adam(lr 2e-4, beta1 0.5, beta2 0.999) (paper §7.1), loss-scaled under mixed_float16 only
+    (`precision` is the Keras policy the networks were built under; bfloat16 needs no scaling)."""
     optimizer = keras.optimizers.Adam(
         float(train_cfg["lr"]), beta_1=float(train_cfg["beta_1"]), beta_2=float(train_cfg["beta_2"])
     )
-    return keras.optimizers.LossScaleOptimizer(optimizer) if mixed_precision else optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer) if machine.loss_scaling(precision) else optimizer
 
 
 def scaled_loss(loss, optimizer):
     """What this replica differentiates: its mean loss over the replicas (Keras sums their
-    gradients), times the loss scale under mixed precision. Call it inside the tape."""
+    gradients), times the loss scale under mixed_float16. Call it inside the tape."""
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return optimizer.scale_loss(loss / replicas)
 
 
 def apply_gradients(tape: tf.GradientTape, scaled, optimizer, variables) -> None:
-    """One update from a `scaled_loss` (the optimizer unscales under mixed precision)."""
+    """One update from a `scaled_loss` (the optimizer unscales under mixed_float16)."""
     grads = tape.gradient(scaled, variables)
     optimizer.apply_gradients(zip(grads, variables))
 
 
+@contextmanager
+def dtype_policy(name: str):
+    """Keras layers built inside take the policy `name` (float32, mixed_float16, mixed_bfloat16)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def float32_copy(model: keras.Model, model_cfg: dict) -> keras.Model:
-    """The generator rebuilt with a float32 policy (float16 kernels are slow on CPUs), same weights.
+    """The generator rebuilt with a float32 policy (it loads and runs anywhere), same weights.
 
     Its dropout draws, if any, start from the fixed seed (0, 0), so an export is reproducible.
     """
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
+    with dtype_policy("float32"):
         copy = build_generator(model_cfg)
-    finally:
-        keras.config.set_dtype_policy(previous)
     copy.set_weights(model.get_weights())
     networks.seed_dropout(copy, 0, 0)
     return copy

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import sys
 import time
 from pathlib import Path
 
 import tensorflow as tf
+from tqdm import tqdm
 
 from replication.io import atomic_write_text
 
@@ -87,39 +87,30 @@ class TextLog:
 
 
 class ProgressBar:
-    """`epoch 3/200 [#####.....] 512/1334 4.1 step/s ETA 3m20s D_X 0.21 G 0.63 ...` on one line."""
+    """`epoch 3/200:  38%|###8      | 512/1334 [02:05<03:20, 4.10step/s, D_X 0.21 G 0.63 ...]` (tqdm).
 
-    def __init__(self, epoch: int, epochs: int, total: int, start: int = 0, stream=sys.stderr):
-        self.epoch, self.epochs, self.total, self.done = epoch, epochs, total, start
-        self.start_done, self.started = start, time.monotonic()
-        self.stream = stream
-        self.interactive = stream.isatty()
-        self.last_line = 0.0
+    The bar starts once the epoch's first compiled call has returned, so its rate and ETA never
+    include tracing, XLA compilation or the input pipeline's start; the rate is a moving average
+    of recent updates (tqdm's smoothing), so a slow start fades out of the ETA.
+    """
 
-    def update(self, done: int, losses: dict) -> None:
-        self.done = done
-        now = time.monotonic()
-        finished = done >= self.total
-        if not self.interactive and not finished and now - self.last_line < 30:
-            return
-        self.last_line = now
-        rate = (done - self.start_done) / max(now - self.started, 1e-9)
-        eta = (self.total - done) / rate if rate > 0 else math.inf
-        filled = int(20 * done / max(self.total, 1))
-        values = " ".join(f"{k} {float(v):.3f}" for k, v in losses.items())
-        line = (
-            f"epoch {self.epoch}/{self.epochs} [{'#' * filled}{'.' * (20 - filled)}] {done}/{self.total} "
-            f"{rate:.2f} step/s ETA {format_duration(eta)} {values}"
-        )
-        end = "\n" if finished or not self.interactive else ""
-        self.stream.write(("\r" if self.interactive else "") + line + end)
-        self.stream.flush()
+    def __init__(self, epoch: int, epochs: int, total: int, stream=sys.stderr):
+        self.description, self.total, self.stream = f"epoch {epoch}/{epochs}", total, stream
+        self.bar = None
 
+    def update(self, done: int, losses: dict | None = None) -> None:
+        """`done` steps of the epoch are dispatched; `losses` are the latest fetched ones, if any."""
+        if self.bar is None:
+            interactive = self.stream.isatty()
+            self.bar = tqdm(
+                total=self.total, initial=done, desc=self.description, unit="step", file=self.stream,
+                smoothing=0.1, mininterval=0.5 if interactive else 30, dynamic_ncols=True, ascii=not interactive,
+            )
+        else:
+            self.bar.update(done - self.bar.n)
+        if losses:
+            self.bar.set_postfix_str(" ".join(f"{k} {float(v):.3f}" for k, v in losses.items()), refresh=False)
 
-def format_duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from replication import data as data_lib
+from replication import gan
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError
 from replication.pix2pix import Pix2Pix
@@ -61,8 +62,10 @@ def model_class(config: dict) -> type:
     return entry(config).cls
 
 
-def build(config: dict, mixed_precision: bool = False) -> Model:
-    return entry(config).cls.from_config(config, mixed_precision)
+def build(config: dict, precision: str = "float32") -> Model:
+    """The model of `config`, its networks built under the Keras dtype policy `precision`."""
+    with gan.dtype_policy(precision):
+        return entry(config).cls.from_config(config, precision)
 
 
 def training_data(config: dict):

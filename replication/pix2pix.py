@@ -36,10 +36,10 @@ class Pix2Pix(gan.GAN):
     training_mode_at_test = True
 
     @classmethod
-    def from_config(cls, config: dict, mixed_precision: bool = False) -> "Pix2Pix":
-        return cls(config["model"], config["loss"], config["train"], mixed_precision)
+    def from_config(cls, config: dict, precision: str = "float32") -> "Pix2Pix":
+        return cls(config["model"], config["loss"], config["train"], precision)
 
-    def __init__(self, model_cfg: dict, loss_cfg: dict, train_cfg: dict, mixed_precision: bool = False):
+    def __init__(self, model_cfg: dict, loss_cfg: dict, train_cfg: dict, precision: str = "float32"):
         self.gan_mode = losses.check_gan_mode(loss_cfg["gan_mode"])
         self.lambda_l1 = float(loss_cfg["lambda_L1"])
         self.seed = int(train_cfg["seed"])
@@ -47,8 +47,8 @@ class Pix2Pix(gan.GAN):
 
         self.G = gan.build_generator(model_cfg)
         self.D = gan.build_discriminator(model_cfg, in_channels=6)  # input and output stacked
-        self.optimizer_G = gan.adam(train_cfg, mixed_precision)
-        self.optimizer_D = gan.adam(train_cfg, mixed_precision)
+        self.optimizer_G = gan.adam(train_cfg, precision)
+        self.optimizer_D = gan.adam(train_cfg, precision)
         self.optimizer_G.build(self.G.trainable_variables)
         self.optimizer_D.build(self.D.trainable_variables)
 

@@ -33,7 +33,7 @@ DIRECTIONS = ("AtoB", "BtoA")
 # Keys a resumed run may change: they alter how long it trains and what it records, not what it is.
 RESUMABLE_CHANGES = {
     "train.epochs", "train.epochs_decay", "train.log_every", "train.save_epoch_freq",
-    "train.jit_compile", "train.n_samples", "train.eval_every",
+    "train.jit_compile", "train.steps_per_call", "train.n_samples", "train.eval_every",
 }
 
 
@@ -80,6 +80,13 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         config_lib.save(config, self.config)
         atomic_write_text(self.versions, json.dumps(versions(), indent=2) + "\n")
+
+
+    def record_settings(self, settings: dict) -> None:
+        """Add the settings chosen for this machine (machine.Choice by name: value and reason) to versions.json."""
+        saved = json.loads(self.versions.read_text())
+        saved["settings"] = {name: {"value": c.value, "reason": c.reason} for name, c in settings.items()}
+        atomic_write_text(self.versions, json.dumps(saved, indent=2) + "\n")
 
 
 def differing_keys(a: dict, b: dict, prefix: str = "") -> set:

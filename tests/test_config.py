@@ -95,7 +95,7 @@ def test_every_key_of_base_has_a_rule():
         ("train.max_steps_per_epoch=0", "train.max_steps_per_epoch=0 is not allowed: train.max_steps_per_epoch must be a whole number, 1 or more, or null."),
         ("data.flip=maybe", "data.flip=maybe is not allowed: data.flip must be true or false."),
         ("data.preprocess=zoom", "data.preprocess=zoom is not allowed: data.preprocess must be resize_and_crop, crop, scale_width, scale_width_and_crop or none."),
-        ("train.mixed_precision=1", "train.mixed_precision=1 is not allowed: train.mixed_precision must be auto, true or false."),
+        ("train.precision=fp8", "train.precision=fp8 is not allowed: train.precision must be auto, float32, mixed_float16 or mixed_bfloat16."),
         ("data.root=5", "data.root=5 is not allowed: data.root must be a name or path (text), or null."),
         ("data=5", "data=5 is not allowed: data must be a section of keys, as in experiments/base.yaml; set one of them with --set data.source=VALUE."),
     ],
@@ -138,3 +138,16 @@ def test_a_crop_size_the_generator_cannot_take_is_refused_before_anything_is_bui
         config.resolve("demo", overrides)
     assert str(error.value) == message
     assert config.resolve("demo", ["model.generator=unet", "model.num_downs=6", "data.crop_size=64"])
+
+
+def test_the_old_mixed_precision_key_reads_as_precision_with_a_note(tmp_path, capsys):
+    (tmp_path / "base.yaml").write_text("train:\n  precision: auto\n  epochs: 1\n")
+    (tmp_path / "old.yaml").write_text("extends: base\ntrain:\n  mixed_precision: true\n")
+    assert config.resolve("old", experiments_dir=tmp_path)["train"] == {"precision": "mixed_float16", "epochs": 1}
+    assert "old.yaml: train.mixed_precision: True is now train.precision: 'mixed_float16'" in capsys.readouterr().err
+    resolved = config.resolve("base", ["train.mixed_precision=false"], experiments_dir=tmp_path)
+    assert resolved["train"]["precision"] == "float32"
+    assert "--set: train.mixed_precision" in capsys.readouterr().err
+    # a run folder saved by an earlier version resumes under the new name
+    (tmp_path / "config.yaml").write_text("train:\n  mixed_precision: auto\n  epochs: 1\n")
+    assert config.load(tmp_path / "config.yaml")["train"] == {"precision": "auto", "epochs": 1}
