@@ -441,7 +441,9 @@ def test_checkpoint_keeps_the_optimizer_state_and_loss_scale_under_mixed_precisi
     for saved, loaded in ((model.optimizer_G, restored.optimizer_G), (model.optimizer_D, restored.optimizer_D)):
         if precision == "mixed_float16":
             assert float(loaded.dynamic_scale.numpy()) == float(saved.dynamic_scale.numpy()) < 2**15
-        assert int(loaded.iterations.numpy()) == int(saved.iterations.numpy()) > 0
+        else:
+            assert int(saved.iterations.numpy()) == 3  # bfloat16 skips no update
+        assert int(loaded.iterations.numpy()) == int(saved.iterations.numpy())
         for a, b in zip(saved.variables, loaded.variables):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
     for a, b in zip(weights(model), weights(restored)):
