@@ -127,9 +127,9 @@ def test_nothing_to_train_is_refused():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["data.crop_size=30"], "data.crop_size=30 does not fit model.generator=resnet: Image size 30x30 does not fit "
+        (["model.generator=resnet", "data.crop_size=30"], "data.crop_size=30 does not fit model.generator=resnet: Image size 30x30 does not fit "
          "this generator: height and width must be multiples of 4 and at least 8 (e.g. 28x28 or 32x32)."),
-        (["model.generator=unet", "data.crop_size=128"], "data.crop_size=128 does not fit model.generator=unet: Image "
+        (["model.generator=unet", "model.num_downs=8", "data.crop_size=128"], "data.crop_size=128 does not fit model.generator=unet: Image "
          "size 128x128 does not fit this generator: height and width must be multiples of 256 and at least 256 (e.g. 256x256 or 512x512)."),
     ],
 )
@@ -141,9 +141,10 @@ def test_a_crop_size_the_generator_cannot_take_is_refused_before_anything_is_bui
 
 
 def test_the_old_mixed_precision_key_reads_as_precision_with_a_note(tmp_path, capsys):
-    (tmp_path / "base.yaml").write_text("train:\n  precision: auto\n  epochs: 1\n")
+    (tmp_path / "base.yaml").write_text((config.EXPERIMENTS_DIR / "base.yaml").read_text())
     (tmp_path / "old.yaml").write_text("extends: base\ntrain:\n  mixed_precision: true\n")
-    assert config.resolve("old", experiments_dir=tmp_path)["train"] == {"precision": "mixed_float16", "epochs": 1}
+    train = config.resolve("old", experiments_dir=tmp_path)["train"]
+    assert train["precision"] == "mixed_float16" and "mixed_precision" not in train
     assert "old.yaml: train.mixed_precision: True is now train.precision: 'mixed_float16'" in capsys.readouterr().err
     resolved = config.resolve("base", ["train.mixed_precision=false"], experiments_dir=tmp_path)
     assert resolved["train"]["precision"] == "float32"

@@ -20,7 +20,7 @@ from replication.checkpoints import Checkpoints
 from replication.cli import main
 from replication.errors import ConfigError, RunFolderError
 from replication.training import StopRequest, Stopped, train
-from test_training import loss_rows, patch_step, synthetic_root, tiny_config  # noqa: F401 (synthetic_root is a fixture)
+from test_training import loss_rows, patch_calls, synthetic_root, tiny_config  # noqa: F401 (synthetic_root is a fixture)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def run_copy(stopped_run, tmp_path):
 
 def count_steps(monkeypatch):
     steps = []
-    patch_step(monkeypatch, lambda index, losses: steps.append(index) or losses)
+    patch_calls(monkeypatch, lambda first, count, call: steps.extend(range(first, first + count)) or call())
     return steps
 
 

@@ -274,28 +274,8 @@ def truth_pairs(data_cfg: dict, domain: str, multiple: int, phase: str = "test")
     """
     import tensorflow as tf
 
-    cfg, other = pp.settings(data_cfg), {"A": "B", "B": "A"}[domain]
-    source = _source(cfg)
-    split = phase + domain
-    if source in ("cityscapes", "pix2pix", "paired"):
-        sets, _, _ = _unpaired_split_sets(cfg, (split, phase + other))
-        images, truths = sets[split], sets[phase + other]
-    elif source in ("folder", "synthetic"):
-        root = _synthetic_root(cfg) if source == "synthetic" else src.check_root(cfg.get("root"), src.UNPAIRED_LAYOUT)
-        if not (root / f"{split}_truth").is_dir():
-            raise DataError(
-                f"{root} has no ground truth for {split}: the truth metrics need {root / (split + '_truth')}/ "
-                f"holding the true {other} image of every {split}/ image under the same name."
-            )
-        images = _unpaired_split_sets(cfg, (split,))[0][split]
-        truths = src.folder_set(root / f"{split}_truth").validate(cfg["skip_bad_images"], keep=False)
-    else:
-        raise DataError(
-            f"data.source {source} has no ground truth; the truth metrics need a folder dataset with "
-            f"{split}_truth/, a paired dataset, or cityscapes."
-        )
-    if source not in ("pix2pix", "paired"):
-        images, truths = src.match_by_name(images, truths)
+    cfg = settings.checked(data_cfg)
+    images, truths = source_of(cfg).truth_sets(cfg, phase + domain)
     both = tf.data.Dataset.zip(_test_dataset(images, multiple), _test_dataset(truths, multiple))
     return both.map(lambda image, truth: (image[0], truth[0], image[1]))
 

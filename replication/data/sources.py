@@ -106,6 +106,17 @@ class Source:
         """The data keys for `data download TARGET`, when TARGET names one of this source's datasets."""
         return None
 
+    def truth_sets(self, cfg: dict, split: str) -> tuple:
+        """(images, truths): the images of `split` (e.g. testA) and their true counterparts, image for image."""
+        raise DataError(
+            f"data.source {self.name} has no ground truth; the truth metrics need a folder dataset with "
+            f"{split}_truth/, a paired dataset, or cityscapes."
+        )
+
+
+def other_domain(split: str) -> str:
+    return split[:-1] + {"A": "B", "B": "A"}[split[-1]]
+
 
 class Tfds(Source):
     """TFDS `cycle_gan/<name>`: TFDS downloads and prepares it; the kit reads the encoded images."""
@@ -219,6 +230,19 @@ class Folder(Source):
     def check_sets(self, sets: dict) -> None:
         """What this source asks of its validated split sets beyond the layout (nothing here)."""
 
+    def truth_sets(self, cfg, split):
+        """The truth of testA/x.png is testA_truth/x.png (the synthetic set writes it; your folders may)."""
+        root = self.root(cfg, UNPAIRED_LAYOUT)
+        folder = root / f"{split}_truth"
+        if not folder.is_dir():
+            raise DataError(
+                f"{root} has no ground truth for {split}: the truth metrics need {folder}/ holding the "
+                f"true {other_domain(split)[-1]} image of every {split}/ image under the same name."
+            )
+        truths = folder_set(folder, UNPAIRED_LAYOUT)
+        _validated({folder.name: truths}, cfg)
+        return match_by_name(self.split_sets(cfg, (split,)).sets[split], truths)
+
     def split_sets(self, cfg, splits):
         root = self.root(cfg, UNPAIRED_LAYOUT)
         sets = unpaired_folder(root, splits)
@@ -308,6 +332,11 @@ class Cityscapes(Folder):
                     f"Cityscapes test photos (testA) and label maps (testB) must correspond one to one. {err}"
                 ) from None
 
+    def truth_sets(self, cfg, split):
+        """The truth of a photo is the label map of the same name, and the other way round."""
+        found = self.split_sets(cfg, (split, other_domain(split))).sets
+        return match_by_name(found[split], found[other_domain(split)])
+
     def download(self, cfg):
         return f"cityscapes is unpacked in {self.root(cfg)}"
 
@@ -344,6 +373,11 @@ class SideBySide(Source):
     def pair_sets(self, cfg, phases):
         found = self.split_sets(cfg, tuple(p + d for p in phases for d in "AB"))
         return Found({p: (found.sets[p + "A"], found.sets[p + "B"]) for p in phases}, found.description, found.skipped)
+
+    def truth_sets(self, cfg, split):
+        """The truth of one half is the other half of the same file."""
+        found = self.split_sets(cfg, (split, other_domain(split))).sets
+        return found[split], found[other_domain(split)]
 
     def download(self, cfg):
         return f"data.source: {self.name} reads your own folder {self.root(cfg)}; nothing to download"
