@@ -149,5 +149,21 @@ def seed_dropout(model: keras.Model, key, counter) -> None:
         layer.seed_generator.state.assign(tf.cast(seed, layer.seed_generator.state.dtype))
 
 
+def call_as_tested(model: keras.Model, images):
+    """The model in training mode, as pix2pix is tested (dropout on, batch norm on the batch's own
+    statistics), leaving its batch-norm moving statistics as they are.
+
+    A plain training-mode call would move those statistics: harmless for a loaded export, but on
+    the model being trained it would change what the next checkpoint keeps. The dropout draws
+    move on, so each call gets fresh masks.
+    """
+    outputs, updated = model.stateless_call(model.trainable_variables, model.non_trainable_variables, images, training=True)
+    seed_states = [layer.seed_generator.state for layer in dropout_layers(model)]
+    for variable, value in zip(model.non_trainable_variables, updated):
+        if any(variable is state for state in seed_states):
+            variable.assign(value)
+    return outputs
+
+
 def trainable_parameter_count(model: keras.Model) -> int:
     return int(sum(w.numpy().size for w in model.trainable_weights))

@@ -108,15 +108,11 @@ class Pix2Pix(gan.GAN):
         return self.visuals({"AtoB": self.as_tested}, real_a, real_b)
 
     def as_tested(self, images):
-        """G as the reference code tests it: training mode, so dropout on and batch statistics.
-
-        The masks are the same at every epoch (counter -1, which no step uses), so
-        the samples change only as the weights do; the call leaves the moving
-        statistics as they are, so sampling changes nothing a checkpoint keeps.
-        """
+        """G as the reference code tests it (training mode: dropout on, batch statistics), with the
+        same masks at every epoch (counter -1, which no step uses), so the samples change only as
+        the weights do; sampling leaves the moving statistics, which a checkpoint keeps, alone."""
         self.seed_dropout(-1)
-        outputs, _ = self.G.stateless_call(self.G.trainable_variables, self.G.non_trainable_variables, images, training=True)
-        return outputs
+        return networks.call_as_tested(self.G, images)
 
     @staticmethod
     def visuals(generators: dict, real_a, real_b) -> dict:

@@ -136,7 +136,9 @@ class Translator:
         self.size_multiple = networks.size_multiple(generator)
 
     def __call__(self, images):
-        return tf.cast(self.generator(images, training=self.training_mode), tf.float32)
+        if self.training_mode:
+            return tf.cast(networks.call_as_tested(self.generator, images), tf.float32)
+        return tf.cast(self.generator(images, training=False), tf.float32)
 
 
 def load_generators(run_dir) -> dict:

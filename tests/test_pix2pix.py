@@ -33,6 +33,7 @@ def tiny_config(root=None, *overrides):
             "model.ngf=4", "model.ndf=4",
             "train.epochs=2", "train.epochs_decay=1", "train.log_every=1", "train.n_samples=2",
             "train.max_steps_per_epoch=3", "train.save_epoch_freq=1", "train.jit_compile=false",
+            "train.steps_per_call=1", "train.eval_every=0", "train.precision=float32",
             *overrides,
         ],
     )
@@ -114,6 +115,20 @@ def test_dropout_masks_are_keyed_by_seed_and_step():
     other_seed = translate_as_in_step(model, a, step=5, seed=1).numpy()
     np.testing.assert_array_equal(first, again)
     assert np.abs(first - later).max() > 1e-4 and np.abs(first - other_seed).max() > 1e-4
+
+
+def test_testing_the_model_in_training_mode_leaves_its_moving_statistics_alone():
+    model = build(tiny_config())
+    one_step(model)  # moving statistics that are not the initial ones
+    before = [v.numpy() for v in model.G.non_trainable_weights]
+    translator = runs.Translator(model.G, "AtoB", training_mode=True)
+    x = images(3)
+    first, second = translator(x).numpy(), translator(x).numpy()
+    assert np.abs(first - second).max() > 1e-4  # dropout on, fresh masks at each call
+    for kept, now in zip(before, model.G.non_trainable_weights):
+        np.testing.assert_array_equal(kept, now.numpy())
+    model.G(x, training=True)  # the check can fail: a plain training-mode call moves them
+    assert any(not np.array_equal(kept, now.numpy()) for kept, now in zip(before, model.G.non_trainable_weights))
 
 
 def test_paired_jitter_is_the_same_crop_and_flip_on_both_images(tmp_path):
