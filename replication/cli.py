@@ -2,6 +2,8 @@
 
   train EXPERIMENT [--set section.key=value ...] [--fresh] [--run-dir DIR] [--until-step N]
   translate (--run RUN_DIR | --model FILE.keras) --input DIR --output DIR [--direction AtoB|BtoA]
+  figures [RUN_DIR ...] [--smoothing 0.99] [--epochs E ...] [--test-images 8] [--figures-dir figures] [--force]
+  figures --compare RUN_A RUN_B ... [--labels LABEL ...]
   evaluate RUN_DIR [--metrics truth cityscapes fid dloss] [--inception-weights PATH]
   cityscapes-scorer [EXPERIMENT] [--epochs N] [--size N] [--batch-size N] [--set section.key=value ...]
   data synthetic OUT_DIR [--seed N] [--size 64]
@@ -9,7 +11,8 @@
   data download EXPERIMENT
 
 A mistake the user can fix (a `KitError`) ends in one line on stderr and exit
-status 2, never a traceback.
+status 2, never a traceback. A training stopped by Ctrl-C exits with 130, by
+SIGTERM with 143, after saving a checkpoint.
 """
 
 from __future__ import annotations
@@ -38,9 +41,9 @@ def run_train(args) -> int:
     config = config_lib.resolve(args.experiment, args.overrides)
     try:
         path = train(config, run_dir=args.run_dir, fresh=args.fresh, until_step=args.until_step)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C (130) or SIGTERM (143), after a checkpoint
         print("interrupted. Run the same command to resume from the latest checkpoint.", file=sys.stderr)
-        return 130
+        return getattr(stop, "exit_status", 130)
     print(f"run folder: {path}  (losses.csv, samples/, checkpoints/, export/, run.log)")
     return 0
 
@@ -64,6 +67,34 @@ def run_translate(args) -> int:
     written = translate_folder(translator, args.input, args.output)
     print(f"translated {len(written)} images into {args.output}")
     return 0
+
+
+def add_figures(commands) -> None:
+    parser = commands.add_parser("figures", help="loss curves, progression, test results and a results page for runs")
+    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="run folders (default: every folder under runs/)")
+    parser.add_argument("--smoothing", type=float, default=0.99, help="moving-average weight of the loss curves, 0 <= s < 1 (default 0.99)")
+    parser.add_argument("--epochs", type=int, nargs="+", help="the progression's epochs (default 1 25 75 100 200 where present, else a spread)")
+    parser.add_argument("--test-images", type=int, default=8, help="test images per direction in test_results.png (default 8)")
+    parser.add_argument("--figures-dir", default="figures", help="where figures go: FIGURES_DIR/<run name>/ (default figures)")
+    parser.add_argument("--force", action="store_true", help="redraw everything, even what is up to date")
+    parser.add_argument("--compare", nargs="+", metavar="RUN", help="translate the same test images with each run, side by side")
+    parser.add_argument("--labels", nargs="+", help="with --compare: one column label per run (default the folder names)")
+    parser.set_defaults(run=run_figures)
+
+
+def run_figures(args) -> int:
+    from pathlib import Path
+
+    from replication.figures import draw
+
+    if args.compare:
+        paths = draw.draw_comparison(args.compare, args.labels, Path(args.figures_dir), args.test_images)
+        print(f"comparison: {', '.join(map(str, paths))}")
+        return 0
+    options = draw.Options(args.smoothing, args.epochs, args.test_images, args.force)
+    skipped = draw.draw_runs(args.run_dirs or draw.run_folders(), Path(args.figures_dir), options)
+    print(f"all runs: {Path(args.figures_dir) / 'index.html'}")
+    return 1 if skipped else 0
 
 
 def add_evaluate(commands) -> None:
@@ -115,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     add_train(commands)
     add_translate(commands)
+    add_figures(commands)
     add_evaluate(commands)
     add_cityscapes_scorer(commands)
     from replication.data import commands as data_commands

@@ -2,17 +2,24 @@
 
 A file may name another with `extends:`; its keys override the other's.
 `resolve()` merges the chain, applies `--set section.key=value` overrides,
-checks every key against `experiments/base.yaml` (the paper's defaults), and
-returns one plain nested dict. That dict is saved beside the run
-(`config.yaml`) and is the only configuration any part of the kit reads.
+checks every key against `experiments/base.yaml` (the paper's defaults) and
+every value against its rule in `rules()`, and returns one plain nested dict.
+That dict is saved beside the run (`config.yaml`) and is the only
+configuration any part of the kit reads.
+Keys renamed since an earlier version (`RENAMED`) still read, under their
+new names, with a note on stderr.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
+import math
 import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -20,6 +27,32 @@ from replication.errors import ConfigError
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 BASE = "base"
+
+# Old key -> (new key, how each old value reads now); other values pass through unchanged.
+RENAMED = {
+    "train.mixed_precision": ("train.precision", {"auto": "auto", True: "mixed_float16", False: "float32"}),
+}
+
+
+def renamed_key(dotted: str, value, where: str) -> tuple[str, object]:
+    """The current name and value of a key that may use an old name; a note on stderr when it did."""
+    if dotted not in RENAMED:
+        return dotted, value
+    new_key, values = RENAMED[dotted]
+    new_value = values.get(value, value) if isinstance(value, (str, bool)) else value
+    print(f"note: {where}: {dotted}: {value!r} is now {new_key}: {new_value!r}; please rename it.", file=sys.stderr)
+    return new_key, new_value
+
+
+def rename_old_keys(layer: dict, where: str) -> dict:
+    """A config mapping with every old key of `RENAMED` moved to its new name."""
+    for old in RENAMED:
+        section, key = old.split(".")
+        if isinstance(layer.get(section), dict) and key in layer[section]:
+            new_key, value = renamed_key(old, layer[section].pop(key), where)
+            new_section, new_name = new_key.split(".")
+            layer.setdefault(new_section, {})[new_name] = value
+    return layer
 
 
 def experiment_path(name_or_path: str | os.PathLike, experiments_dir: Path = EXPERIMENTS_DIR) -> Path:
@@ -53,7 +86,7 @@ def load_chain(name_or_path, experiments_dir: Path = EXPERIMENTS_DIR) -> dict:
         if not isinstance(data, dict):
             raise ConfigError(f"{path} must hold a mapping of sections, not {type(data).__name__}.")
         parent = data.pop("extends", None)
-        layers.append(data)
+        layers.append(rename_old_keys(data, str(path)))
         if parent is None:
             break
         path = experiment_path(parent, experiments_dir)
@@ -82,7 +115,8 @@ def parse_override(text: str) -> tuple[list[str], object]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
-    return key.strip().split("."), value
+    key, value = renamed_key(key.strip(), value, "--set")
+    return key.split("."), value
 
 
 def apply_override(config: dict, keys: list[str], value) -> None:
@@ -120,7 +154,178 @@ def resolve(name_or_path, overrides=(), experiments_dir: Path = EXPERIMENTS_DIR)
     for text in overrides:
         apply_override(config, *parse_override(text))
     config.setdefault("name", Path(experiment_path(name_or_path, experiments_dir)).stem)
+    return validate(config, base)
+
+
+# ---------------------------------------------------------------- what each key may hold
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one key may hold: `allowed`, in words, and `accept(value)`, which returns
+    the value to keep (YAML reads `2e-4` as text; it is kept as the number) or
+    raises ValueError."""
+
+    allowed: str
+    accept: Callable
+    optional: bool = False
+
+    def check(self, key: str, value):
+        if value is None and self.optional:
+            return None
+        try:
+            return self.accept(value)
+        except (ValueError, TypeError):
+            allowed = f"{self.allowed}, or null" if self.optional else self.allowed
+            raise ConfigError(f"{key}={shown(value)} is not allowed: {key} must be {allowed}.") from None
+
+
+def whole(minimum: int = 0, optional: bool = False) -> Rule:
+    def accept(value):
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError
+        return value
+
+    return Rule(f"a whole number, {minimum} or more", accept, optional)
+
+
+def number(minimum: float = 0, below: float | None = None) -> Rule:
+    def accept(value):
+        if isinstance(value, bool):
+            raise ValueError
+        value = float(value) if isinstance(value, str) else value
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError
+        if value < minimum or (below is not None and value >= below):
+            raise ValueError
+        return value
+
+    return Rule(f"a number from {minimum} to below {below}" if below is not None else f"a number, {minimum} or more", accept)
+
+
+def flag() -> Rule:
+    return one_of(True, False)
+
+
+def one_of(*options) -> Rule:
+    def accept(value):
+        if not any(type(value) is type(option) and value == option for option in options):
+            raise ValueError
+        return value
+
+    names = [shown(option) for option in options]
+    return Rule(f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0], accept)
+
+
+def text(optional: bool = False) -> Rule:
+    def accept(value):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError
+        return value
+
+    return Rule("a name or path (text)", accept, optional)
+
+
+def shown(value) -> str:
+    """A value as the user would type it after `--set key=`."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return str(value)
+
+
+def rules() -> dict:
+    """One rule per key of experiments/base.yaml; a key without one fails tests/test_config.py."""
+    from replication import cyclegan, data, layers, losses, machine, models
+
+    return {
+        "data.source": one_of("tfds", "folder", "cityscapes", "synthetic", "pix2pix", "paired"),
+        "data.name": text(),
+        "data.root": text(optional=True),
+        "data.data_dir": text(optional=True),
+        "data.preprocess": one_of(*data.MODES),
+        "data.load_size": whole(1),
+        "data.crop_size": whole(1),
+        "data.resize_method": one_of(*data.RESIZE_METHODS),
+        "data.flip": flag(),
+        "data.batch_size": whole(1),
+        "data.cache": flag(),
+        "data.skip_bad_images": flag(),
+        "data.seed": whole(0),
+        "data.direction": one_of("AtoB", "BtoA"),
+        "data.download_url": text(optional=True),
+        "data.download_sha256": text(optional=True),
+        "model.type": one_of(*models.MODELS),
+        "model.generator": one_of("resnet", "unet"),
+        "model.n_blocks": whole(0),
+        "model.ngf": whole(1),
+        "model.upsample": one_of("transpose", "resize_conv"),
+        "model.num_downs": whole(5),
+        "model.generator_norm": one_of(*layers.NORMS),
+        "model.discriminator": one_of("patchgan", "pixel"),
+        "model.n_layers_d": whole(1),
+        "model.discriminator_norm": one_of(*layers.NORMS),
+        "model.ndf": whole(1),
+        "loss.gan_mode": one_of(*losses.GAN_MODES),
+        "loss.lambda_cycle": number(0),
+        "loss.lambda_identity": number(0),
+        "loss.gan": flag(),
+        "loss.cycle": one_of(*cyclegan.CYCLES),
+        "loss.lambda_L1": number(0),
+        "train.epochs": whole(0),
+        "train.epochs_decay": whole(0),
+        "train.lr": number(0),
+        "train.beta_1": number(0, below=1),
+        "train.beta_2": number(0, below=1),
+        "train.pool_size": whole(0),
+        "train.precision": one_of(*machine.PRECISIONS),
+        "train.jit_compile": one_of("auto", True, False),
+        "train.steps_per_call": whole(1),
+        "train.eval_every": whole(0),
+        "train.strategy": one_of("default", "mirrored"),
+        "train.log_every": whole(1),
+        "train.save_epoch_freq": whole(0),
+        "train.n_samples": whole(1),
+        "train.max_steps_per_epoch": whole(1, optional=True),
+        "train.seed": whole(0),
+    }
+
+
+def validate(config: dict, base: dict) -> dict:
+    """Check every value once, against its rule and the few rules that join two keys."""
+    table = rules()
+    for section, keys in base.items():
+        if isinstance(keys, dict) and not isinstance(config.get(section), dict):
+            raise ConfigError(
+                f"{section}={shown(config.get(section))} is not allowed: {section} must be a section of keys, as "
+                f"in experiments/base.yaml; set one of them with --set {section}.{next(iter(keys))}=VALUE."
+            )
+    for section, keys in config.items():
+        for key, value in (keys.items() if isinstance(keys, dict) else []):
+            rule = table.get(f"{section}.{key}")
+            if rule is not None:
+                keys[key] = rule.check(f"{section}.{key}", value)
+    train = config["train"]
+    if train["epochs"] + train["epochs_decay"] < 1:
+        raise ConfigError(
+            f"train.epochs={train['epochs']} and train.epochs_decay={train['epochs_decay']} leave nothing "
+            "to train: together they must be 1 or more."
+        )
+    check_crop_fits_generator(config)
     return config
+
+
+def check_crop_fits_generator(config: dict) -> None:
+    """Training images are crop_size x crop_size; say so now if the generator cannot take them."""
+    from replication.errors import ImageSizeError
+    from replication.layers import check_image_size
+    from replication.networks import generator_input_rule
+
+    model, crop = config["model"], config["data"]["crop_size"]
+    multiple, minimum = generator_input_rule(model["generator"], model["num_downs"])
+    try:
+        check_image_size(crop, crop, multiple, minimum)
+    except ImageSizeError as err:
+        raise ConfigError(f"data.crop_size={crop} does not fit model.generator={model['generator']}: {err}") from None
 
 
 def save(config: dict, path: str | os.PathLike) -> None:
@@ -131,4 +336,5 @@ def save(config: dict, path: str | os.PathLike) -> None:
 
 
 def load(path: str | os.PathLike) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+    """A saved config (a run's config.yaml), with old key names read as the new ones."""
+    return rename_old_keys(yaml.safe_load(Path(path).read_text()), str(path))

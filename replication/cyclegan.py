@@ -9,8 +9,6 @@ sees the contract in replication/models.py, and pix2pix plugs in the same way.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import tensorflow as tf
 
 from replication import gan, losses
@@ -18,9 +16,19 @@ from replication.errors import ConfigError
 from replication.history import HistoryBuffer
 
 
-class CycleGAN:
-    """The paper's objective (§3, §4): LSGAN + lambda * cycle + 0.5 * lambda * identity."""
+# loss.cycle: which cycle-consistency terms the objective keeps (paper §3.2, Tables 4 and 5).
+# Forward: x -> G(x) -> F(G(x)) ~ x (cycle_X); backward: y -> F(y) -> G(F(y)) ~ y (cycle_Y).
+CYCLES = {"both": ("forward", "backward"), "forward": ("forward",), "backward": ("backward",), "none": ()}
 
+
+class CycleGAN(gan.GAN):
+    """The paper's objective (§3, §4): LSGAN + lambda * cycle + 0.5 * lambda * identity.
+
+    `loss.gan` and `loss.cycle` switch terms off for the ablations of Tables 4
+    and 5; a term that is off is not computed and is logged as 0.
+    """
+
+    model_type = "cyclegan"
     loss_names = ("D_X", "G", "cycle_X", "idt_X", "D_Y", "F", "cycle_Y", "idt_Y")
     sample_rows = {"AtoB": ("real_A", "fake_B", "rec_A"), "BtoA": ("real_B", "fake_A", "rec_B")}
     sample_names = (*sample_rows["AtoB"], *sample_rows["BtoA"])
@@ -29,19 +37,30 @@ class CycleGAN:
         "real_B": "input B", "fake_A": "F(B)", "rec_B": "G(F(B))",
     }
     generator_names = {"AtoB": "G", "BtoA": "F"}
+    # The loss figure's panels, each loss under the direction it belongs to: G's side (A to B) is
+    # G's adversarial loss, D_Y that judges it, the cycle that starts in A, and G's identity on B.
+    loss_panels = {
+        "adversarial": {"AtoB": "G", "BtoA": "F"},
+        "cycle": {"AtoB": "cycle_X", "BtoA": "cycle_Y"},
+        "identity": {"AtoB": "idt_Y", "BtoA": "idt_X"},
+        "discriminators": {"AtoB": "D_Y", "BtoA": "D_X"},
+    }
     training_mode_at_test = False
 
     @classmethod
-    def from_config(cls, config: dict, mixed_precision: bool = False) -> "CycleGAN":
+    def from_config(cls, config: dict, precision: str = "float32") -> "CycleGAN":
         crop = config["data"]["crop_size"]
-        return cls(config["model"], config["loss"], config["train"], (crop, crop, 3), mixed_precision)
+        return cls(config["model"], config["loss"], config["train"], (crop, crop, 3), precision)
 
-    def __init__(self, model_cfg: dict, loss_cfg: dict, train_cfg: dict, image_shape, mixed_precision: bool = False):
-        self.gan_mode = loss_cfg["gan_mode"]
-        if self.gan_mode not in losses.GAN_MODES:
-            raise ConfigError(f"loss.gan_mode must be one of {', '.join(losses.GAN_MODES)}, not {self.gan_mode!r}.")
+    def __init__(self, model_cfg: dict, loss_cfg: dict, train_cfg: dict, image_shape, precision: str = "float32"):
+        """`precision`: the Keras dtype policy the networks are built under (models.build sets it)."""
+        self.gan_mode = losses.check_gan_mode(loss_cfg["gan_mode"])
         self.lambda_cycle = float(loss_cfg["lambda_cycle"])
         self.lambda_identity = float(loss_cfg["lambda_identity"]) * self.lambda_cycle
+        self.adversarial, cycles = loss_cfg["gan"], CYCLES[loss_cfg["cycle"]]
+        self.forward_cycle, self.backward_cycle = "forward" in cycles, "backward" in cycles
+        if not (self.adversarial or cycles or self.lambda_identity > 0):
+            raise ConfigError("loss.gan is false, loss.cycle is none and loss.lambda_identity is 0: nothing is left to train.")
         self.seed = int(train_cfg["seed"])
         self.model_cfg = model_cfg
 
@@ -50,8 +69,8 @@ class CycleGAN:
         self.D_X = gan.build_discriminator(model_cfg)
         self.D_Y = gan.build_discriminator(model_cfg)
         # One optimizer for both generators and one for both discriminators, as the reference code.
-        self.optimizer_G = gan.adam(train_cfg, mixed_precision)
-        self.optimizer_D = gan.adam(train_cfg, mixed_precision)
+        self.optimizer_G = gan.adam(train_cfg, precision)
+        self.optimizer_D = gan.adam(train_cfg, precision)
         self.optimizer_G.build(self.generator_variables)
         self.optimizer_D.build(self.discriminator_variables)
 
@@ -84,11 +103,14 @@ class CycleGAN:
         """One update of G and F, then of D_X and D_Y; returns the eight losses (float32 scalars).
 
         Runs once per replica; losses are means over this replica's images.
+        Without the adversarial terms (loss.gan false) the discriminators are not run at all.
         """
         with tf.GradientTape() as tape:
             generator_losses, fake_x, fake_y = self.generator_losses(real_x, real_y)
             scaled = gan.scaled_loss(tf.add_n(list(generator_losses.values())), self.optimizer_G)
         gan.apply_gradients(tape, scaled, self.optimizer_G, self.generator_variables)
+        if not self.adversarial:
+            return {"D_X": tf.constant(0.0), "D_Y": tf.constant(0.0), **generator_losses}
 
         # D sees the fakes made before this update of G and F, drawn through the history buffers.
         pooled_x = self.draw_from_history(self.history_X, fake_x, step, stream=1)
@@ -101,23 +123,25 @@ class CycleGAN:
         return {"D_X": d_x, "D_Y": d_y, **generator_losses}
 
     def generator_losses(self, real_x, real_y):
-        """L_GAN(G, D_Y) + L_GAN(F, D_X) + lambda L_cyc + 0.5 lambda L_identity (paper eq. 3, §7.1)."""
-        fake_y = self.G(real_x, training=True)
-        fake_x = self.F(real_y, training=True)
-        rec_x = self.F(fake_y, training=True)
-        rec_y = self.G(fake_x, training=True)
-        out = {
-            "G": losses.generator_adversarial_loss(self.D_Y(fake_y, training=True), self.gan_mode),
-            "F": losses.generator_adversarial_loss(self.D_X(fake_x, training=True), self.gan_mode),
-            "cycle_X": losses.cycle_loss(real_x, rec_x, self.lambda_cycle),
-            "cycle_Y": losses.cycle_loss(real_y, rec_y, self.lambda_cycle),
-        }
+        """L_GAN(G, D_Y) + L_GAN(F, D_X) + lambda L_cyc + 0.5 lambda L_identity (paper eq. 3, §7.1).
+
+        Only the terms that are on are computed (and only the translations they
+        need); the others are 0. Returns (losses, F(y) or None, G(x) or None).
+        """
+        out = {name: tf.constant(0.0) for name in ("G", "F", "cycle_X", "cycle_Y", "idt_X", "idt_Y")}
+        fake_y = self.G(real_x, training=True) if self.adversarial or self.forward_cycle else None
+        fake_x = self.F(real_y, training=True) if self.adversarial or self.backward_cycle else None
+        if self.adversarial:
+            out["G"] = losses.generator_adversarial_loss(self.D_Y(fake_y, training=True), self.gan_mode)
+            out["F"] = losses.generator_adversarial_loss(self.D_X(fake_x, training=True), self.gan_mode)
+        if self.forward_cycle:
+            out["cycle_X"] = losses.cycle_loss(real_x, self.F(fake_y, training=True), self.lambda_cycle)
+        if self.backward_cycle:
+            out["cycle_Y"] = losses.cycle_loss(real_y, self.G(fake_x, training=True), self.lambda_cycle)
         if self.lambda_identity > 0:
             # F should leave images of X alone, G images of Y.
             out["idt_X"] = losses.identity_loss(real_x, self.F(real_x, training=True), self.lambda_identity)
             out["idt_Y"] = losses.identity_loss(real_y, self.G(real_y, training=True), self.lambda_identity)
-        else:
-            out["idt_X"] = out["idt_Y"] = tf.constant(0.0)
         return out, fake_x, fake_y
 
     def draw_from_history(self, history, fakes, step, stream):
@@ -133,10 +157,6 @@ class CycleGAN:
 
     # ------------------------------------------------------------ what the loop shows and keeps
 
-    def set_learning_rate(self, lr: float) -> None:
-        for optimizer in self.optimizers:
-            optimizer.learning_rate.assign(lr)
-
     def sample_images(self, real_a, real_b) -> dict:
         return self.visuals({"AtoB": self.G, "BtoA": self.F}, real_a, real_b)
 
@@ -147,7 +167,3 @@ class CycleGAN:
         fake_b, fake_a = G(real_a), F(real_b)
         return dict(real_A=real_a, fake_B=fake_b, rec_A=F(fake_b), real_B=real_b, fake_A=fake_a, rec_B=G(fake_a))
 
-    def export(self, folder: Path, **trained) -> dict:
-        """Both generators as float32 `.keras` files and `manifest.json`; they load without this kit's config."""
-        generators = {d: (name, getattr(self, name)) for d, name in self.generator_names.items()}
-        return gan.export_generators(folder, "cyclegan", generators, self.model_cfg, self.training_mode_at_test, **trained)

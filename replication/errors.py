@@ -21,3 +21,12 @@ class DataError(KitError, ValueError):
 
 class ImageSizeError(KitError, ValueError):
     """An image whose size the network cannot take."""
+
+
+class RunFolderError(KitError):
+    """A run folder that cannot be used as it is: in use by another training, full or
+    read-only, or holding checkpoints that do not restore or belong to another configuration."""
+
+
+class FigureInputError(KitError):
+    """A file a figure is drawn from is missing, empty or unreadable (that figure is left out)."""

@@ -2,23 +2,43 @@
 
 CycleGAN (replication/cyclegan.py) and pix2pix build their networks, their
 optimizers and their exports through these functions, so the choices the
-paper fixes (Adam's betas, loss scaling under mixed precision, float32
+paper fixes (Adam's betas, loss scaling under mixed_float16, float32
 exports that load anywhere) are written once.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from replication import networks
+from replication import machine, networks
 from replication.errors import ConfigError
 from replication.io import atomic_replace, atomic_write_text
 
 MANIFEST = "manifest.json"
+
+
+class GAN:
+    """What the training loop asks of every model that the models answer alike.
+
+    A subclass sets `model_type` (its row in replication/models.py),
+    `generator_names`, `training_mode_at_test`, `model_cfg` and `optimizers`.
+    """
+
+    model_type: str
+
+    def set_learning_rate(self, lr: float) -> None:
+        for optimizer in self.optimizers:
+            optimizer.learning_rate.assign(lr)
+
+    def export(self, folder: Path, **trained) -> dict:
+        """The generators as float32 `.keras` files and SavedModels, and `manifest.json`; they load without this kit's config."""
+        generators = {d: (name, getattr(self, name)) for d, name in self.generator_names.items()}
+        return export_generators(folder, self.model_type, generators, self.model_cfg, self.training_mode_at_test, **trained)
 
 
 def build_generator(model_cfg: dict) -> keras.Model:
@@ -39,44 +59,80 @@ def build_discriminator(model_cfg: dict, in_channels: int = 3) -> keras.Model:
     raise ConfigError(f"Unknown model.discriminator '{model_cfg['discriminator']}': choose 'patchgan' or 'pixel'.")
 
 
-def adam(train_cfg: dict, mixed_precision: bool) -> keras.optimizers.Optimizer:
-    """Adam(lr 2e-4, beta1 0.5, beta2 0.999) (paper §7.1), loss-scaled under mixed precision."""
+def adam(train_cfg: dict, precision: str = "float32") -> keras.optimizers.Optimizer:
+    """Adam(lr 2e-4, beta1 0.5, beta2 0.999) (paper §7.1), loss-scaled under mixed_float16 only
+    (`precision` is the Keras policy the networks were built under; bfloat16 needs no scaling)."""
     optimizer = keras.optimizers.Adam(
         float(train_cfg["lr"]), beta_1=float(train_cfg["beta_1"]), beta_2=float(train_cfg["beta_2"])
     )
-    return keras.optimizers.LossScaleOptimizer(optimizer) if mixed_precision else optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer) if machine.loss_scaling(precision) else optimizer
 
 
 def scaled_loss(loss, optimizer):
     """What this replica differentiates: its mean loss over the replicas (Keras sums their
-    gradients), times the loss scale under mixed precision. Call it inside the tape."""
+    gradients), times the loss scale under mixed_float16. Call it inside the tape."""
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return optimizer.scale_loss(loss / replicas)
 
 
 def apply_gradients(tape: tf.GradientTape, scaled, optimizer, variables) -> None:
-    """One update from a `scaled_loss` (the optimizer unscales under mixed precision)."""
+    """One update from a `scaled_loss` (the optimizer unscales under mixed_float16)."""
     grads = tape.gradient(scaled, variables)
     optimizer.apply_gradients(zip(grads, variables))
 
 
-def export_float32(model: keras.Model, model_cfg: dict, path: Path) -> None:
-    """Write the generator rebuilt with a float32 policy (float16 kernels are slow on CPUs)."""
+@contextmanager
+def dtype_policy(name: str):
+    """Keras layers built inside take the policy `name` (float32, mixed_float16, mixed_bfloat16)."""
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
+    keras.config.set_dtype_policy(name)
     try:
-        copy = build_generator(model_cfg)
+        yield
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def float32_copy(model: keras.Model, model_cfg: dict) -> keras.Model:
+    """The generator rebuilt with a float32 policy (it loads and runs anywhere), same weights.
+
+    Its dropout draws, if any, start from the fixed seed (0, 0), so an export is reproducible.
+    """
+    with dtype_policy("float32"):
+        copy = build_generator(model_cfg)
     copy.set_weights(model.get_weights())
+    networks.seed_dropout(copy, 0, 0)
+    return copy
+
+
+def save_keras(model: keras.Model, path: Path) -> None:
     with atomic_replace(path) as tmp:
-        copy.save(tmp)
+        model.save(tmp)
+
+
+def save_saved_model(model: keras.Model, path: Path, training_mode: bool) -> None:
+    """A TensorFlow SavedModel that `tf.saved_model.load` runs without Keras or this kit.
+
+    Its `serving_default` signature takes `images`, float32 [N, H, W, 3] in
+    [-1, 1] of any size the network takes, and returns `translated`, the same
+    shape and range. `training_mode` runs the network as the model is tested
+    (pix2pix: dropout on, batch statistics).
+    """
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serve",
+        lambda images: {"translated": model(images, training=training_mode)},
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")],
+    )
+    with atomic_replace(path) as tmp:
+        archive.write_out(str(tmp), verbose=False)
 
 
 def export_generators(
     folder: Path, model_type: str, generators: dict, model_cfg: dict, training_mode_at_test: bool, **trained
 ) -> dict:
-    """Each direction's generator as `<name>_<direction>.keras`, plus `manifest.json` saying which is which.
+    """Each direction's generator as `<name>_<direction>.keras` and as a SavedModel folder
+    `<name>_<direction>_savedmodel/`, plus `manifest.json` saying which is which.
 
     generators: {direction: (checkpoint name, keras model)}; `trained`: step and epoch, recorded as
     they are. Returns {direction: path}.
@@ -85,9 +141,12 @@ def export_generators(
     folder.mkdir(parents=True, exist_ok=True)
     paths, entries = {}, {}
     for direction, (name, model) in generators.items():
+        copy = float32_copy(model, model_cfg)
         paths[direction] = folder / f"{name}_{direction}.keras"
-        export_float32(model, model_cfg, paths[direction])
-        entries[direction] = {"keras": paths[direction].name}
+        saved_model = folder / f"{name}_{direction}_savedmodel"
+        save_keras(copy, paths[direction])
+        save_saved_model(copy, saved_model, training_mode_at_test)
+        entries[direction] = {"keras": paths[direction].name, "saved_model": saved_model.name}
     manifest = {
         "model": model_type,
         "generators": entries,

@@ -1,10 +1,17 @@
-"""Small file helpers shared by the whole kit: atomic writes."""
+"""Small file helpers shared by the whole kit: atomic writes, a folder lock, disk trouble in words."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
+import re
+import shutil
 import tempfile
+import time
 from pathlib import Path
+
+from replication.errors import RunFolderError
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -19,9 +26,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(err, OSError) and err.filename is None:  # a failed write names no file; say which
+            raise OSError(err.errno, err.strerror, str(path)) from None
         raise
 
 
@@ -29,8 +38,24 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+# The hidden temporaries of the two writers above: `.name.XXXXXXXX` (mkstemp) and `.stem.partial.suffix`.
+PARTIAL_WRITE = re.compile(r"^\..+\.([a-z0-9_]{8}|partial(\.[^.]+)?)$")
+
+
+def remove_partial_writes(folder: str | os.PathLike) -> list[Path]:
+    """Delete what atomic writes that a kill interrupted left under `folder`; only while holding its lock."""
+    partial = [p for p in Path(folder).rglob(".*") if p.is_file() and PARTIAL_WRITE.match(p.name)]
+    for path in partial:
+        path.unlink()
+    return partial
+
+
 class atomic_replace:  # noqa: N801  (used as a context manager, like open)
-    """`with atomic_replace(path) as tmp:` write to `tmp`; on success it replaces `path` in one step."""
+    """`with atomic_replace(path) as tmp:` write to `tmp` (a file or a folder); on success it replaces `path`.
+
+    A file is replaced in one step. A folder (a SavedModel) is swapped in with
+    two renames: readers may find `path` missing for that instant, never half written.
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -38,11 +63,93 @@ class atomic_replace:  # noqa: N801  (used as a context manager, like open)
 
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove(self.tmp)  # left over by a crash
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
+        if exc_type is not None:
+            remove(self.tmp)
+        elif self.tmp.is_dir() and self.path.exists():
+            old = self.path.with_name(f".{self.path.stem}.old{self.path.suffix}")
+            remove(old)
+            os.replace(self.path, old)
             os.replace(self.tmp, self.path)
-        elif self.tmp.exists():
-            self.tmp.unlink()
+            remove(old)
+        else:
+            os.replace(self.tmp, self.path)
         return False
+
+
+def remove(path: Path) -> None:
+    """Delete a file or a folder tree if it exists."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+class FolderLock:
+    """`with FolderLock(folder, "train"):` only one process at a time works in `folder`.
+
+    An OS lock (flock) on `folder/.lock`: the kernel releases it when the
+    process ends, however it ends (SIGKILL included), so a killed run never
+    leaves the folder stuck. The file names the holder for whoever is refused.
+    """
+
+    def __init__(self, folder: str | os.PathLike, what: str = "train"):
+        self.folder = Path(folder)
+        self.path = self.folder / ".lock"
+        self.what = what
+        self.fd = None
+
+    def __enter__(self) -> FolderLock:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 1000, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunFolderError(
+                f"{self.folder} is in use by {holder}. Wait for it to finish or stop it, or "
+                "choose another folder with --run-dir."
+            ) from None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{self.what} (pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n".encode(), 0)
+        except OSError as err:
+            os.close(fd)
+            raise OSError(err.errno, err.strerror, str(self.path)) from None
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        os.ftruncate(self.fd, 0)
+        os.close(self.fd)  # closing the file releases the lock
+        self.fd = None
+        return False
+
+
+# errno: (the system's words, the problem, what to do)
+STORAGE_PROBLEMS = {
+    errno.ENOSPC: ("No space left on device", "the disk is full", "free some space"),
+    errno.EDQUOT: ("Disk quota exceeded", "the disk quota is used up", "free some space"),
+    errno.EROFS: ("Read-only file system", "the file system is read-only", "make it writable"),
+    errno.EACCES: ("Permission denied", "permission is denied", "make it writable"),
+}
+
+
+def storage_problem(err: BaseException) -> tuple[str | None, str, str] | None:
+    """(file or None, problem, what to do) if `err` is a full disk or an unwritable folder, else None.
+
+    Python reports these as OSError with an errno and a file name; TensorFlow's
+    writers as an OpError whose message holds the system's words and the file.
+    """
+    for number, (words, problem, advice) in STORAGE_PROBLEMS.items():
+        if isinstance(err, OSError) and err.errno == number:
+            return (str(err.filename) if err.filename else None), problem, advice
+        if not isinstance(err, OSError) and words in str(err):
+            message = re.sub(r"\{\{.*?\}\}", "", str(err))  # TensorFlow's `{{function_node ...}}` prefix
+            path = re.search(r"[^\s;,'\"]*/[^\s;,'\"]*", message)
+            return (path.group(0) if path else None), problem, advice
+    return None

@@ -1,4 +1,4 @@
-"""The CycleGAN objective (paper §3, §4, §7.1), one pure function per term.
+"""The CycleGAN objective (paper §3, §4, §7.1) and pix2pix's L1 term, one pure function per term.
 
 Every function takes tensors and returns a float32 scalar. Inputs are cast to
 float32 first, so discriminator scores and images may arrive as float16 under
@@ -19,6 +19,12 @@ from replication.errors import ConfigError
 GAN_MODES = ("lsgan", "vanilla")
 
 
+def check_gan_mode(gan_mode: str) -> str:
+    if gan_mode not in GAN_MODES:
+        raise ConfigError(f"loss.gan_mode must be one of {', '.join(GAN_MODES)}, not {gan_mode!r}.")
+    return gan_mode
+
+
 def adversarial_loss(scores, target_is_real: bool, gan_mode: str) -> tf.Tensor:
     """How far discriminator scores are from the label "real" (1) or "fake" (0).
 
@@ -30,9 +36,8 @@ def adversarial_loss(scores, target_is_real: bool, gan_mode: str) -> tf.Tensor:
     target = tf.ones_like(scores) if target_is_real else tf.zeros_like(scores)
     if gan_mode == "lsgan":
         return tf.reduce_mean(tf.square(scores - target))
-    if gan_mode == "vanilla":
+    if check_gan_mode(gan_mode) == "vanilla":
         return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=scores))
-    raise ConfigError(f"loss.gan_mode must be one of {', '.join(GAN_MODES)}; got '{gan_mode}'.")
 
 
 def generator_adversarial_loss(fake_scores, gan_mode: str) -> tf.Tensor:
@@ -64,3 +69,8 @@ def identity_loss(real, same, weight) -> tf.Tensor:
     by default); weight 0 gives exactly 0.
     """
     return tf.cast(weight, tf.float32) * mean_absolute_error(real, same)
+
+
+def l1_loss(fake, real, weight) -> tf.Tensor:
+    """pix2pix's reconstruction term: weight * L1(G(x), y) (pix2pix eq. 3-4; weight lambda = 100)."""
+    return tf.cast(weight, tf.float32) * mean_absolute_error(fake, real)

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from replication import data as data_lib
+from replication import gan
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError
+from replication.pix2pix import Pix2Pix
 
 
 class Model(Protocol):
@@ -24,6 +26,7 @@ class Model(Protocol):
     sample_names: tuple[str, ...]  # all rows' names, in order (what samples/epoch_NNN.npz holds)
     sample_captions: dict[str, str]  # name -> what a figure writes under it
     generator_names: dict[str, str]  # direction -> checkpoint name of its generator
+    loss_panels: dict[str, dict[str, str]]  # the loss figure's panel title -> {direction: loss name}
     training_mode_at_test: bool  # run generators in training mode at test time (pix2pix's dropout)
 
     def train_step(self, a, b, step) -> dict: ...
@@ -44,6 +47,7 @@ class ModelEntry:
 
 MODELS = {
     "cyclegan": ModelEntry(CycleGAN, data_lib.unpaired),
+    "pix2pix": ModelEntry(Pix2Pix, data_lib.paired),
 }
 
 
@@ -58,9 +62,17 @@ def model_class(config: dict) -> type:
     return entry(config).cls
 
 
-def build(config: dict, mixed_precision: bool = False) -> Model:
-    return entry(config).cls.from_config(config, mixed_precision)
+def build(config: dict, precision: str = "float32") -> Model:
+    """The model of `config`, its networks built under the Keras dtype policy `precision`."""
+    with gan.dtype_policy(precision):
+        return entry(config).cls.from_config(config, precision)
 
 
 def training_data(config: dict):
     return entry(config).data(config["data"])
+
+
+def test_images(config: dict, domain: str, multiple: int):
+    """The test images of `domain` as the model is tested on them: for a paired model (pix2pix),
+    B's images are the ground truth of A's, in the same order; see `data.test_images`."""
+    return data_lib.test_images(config["data"], domain, multiple, paired=entry(config).data is data_lib.paired)

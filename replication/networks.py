@@ -10,6 +10,7 @@ in tests/test_networks.py against shared/SPEC.md).
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from replication.layers import (
     InputSizeCheck,
@@ -35,7 +36,7 @@ def resnet_generator(n_blocks=9, ngf=64, upsample="transpose", norm="instance", 
     steps: height and width must be multiples of 4 (and at least 8).
     """
     image = keras.Input(shape=(None, None, channels), name="image")
-    x = InputSizeCheck(multiple=4, minimum=8)(image)
+    x = InputSizeCheck(*generator_input_rule("resnet"))(image)
     x = c7s1(x, ngf, norm)
     x = d(x, 2 * ngf, norm)
     x = d(x, 4 * ngf, norm)
@@ -66,7 +67,7 @@ def unet_generator(num_downs=8, ngf=64, norm="batch", channels=3, dropout=0.5):
     bias = conv_bias(norm)
     filters = [ngf, 2 * ngf, 4 * ngf] + [8 * ngf] * (num_downs - 3)  # encoder output of each level
     image = keras.Input(shape=(None, None, channels), name="image")
-    x = InputSizeCheck(multiple=2**num_downs, minimum=2**num_downs)(image)
+    x = InputSizeCheck(*generator_input_rule("unet", num_downs))(image)
 
     skips = []
     x = conv(x, filters[0], 4, stride=2, zero_pad=1, bias=bias)  # outermost: no norm
@@ -116,12 +117,36 @@ def pixel_discriminator(ndf=64, in_channels=3, norm="instance"):
     return keras.Model(image, to_float32(x, name="scores"), name="pixel_discriminator")
 
 
+def generator_input_rule(generator: str, num_downs: int = 8) -> tuple[int, int]:
+    """(multiple, minimum): the input height and width a generator takes are multiples of the one, at least the other."""
+    if generator == "unet":
+        return 2**num_downs, 2**num_downs  # num_downs stride-2 steps
+    return 4, 8  # resnet: two stride-2 steps
+
+
 def size_multiple(model: keras.Model) -> int:
     """The number a generator's input height and width must be multiples of."""
     for layer in model.layers:
         if isinstance(layer, InputSizeCheck):
             return layer.multiple
     return 1
+
+
+def dropout_layers(model: keras.Model) -> list:
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+
+
+def seed_dropout(model: keras.Model, key, counter) -> None:
+    """Make the next mask of the model's i-th dropout layer the stateless draw of seed (key + i, counter).
+
+    Keras' Dropout draws from its SeedGenerator's state, which no checkpoint
+    or export keeps; setting that state from numbers the caller derives (the
+    run's seed and the step) makes every mask reproducible, so a resumed run
+    draws the masks the uninterrupted run drew.
+    """
+    for i, layer in enumerate(dropout_layers(model)):
+        seed = tf.stack([tf.cast(key, tf.int64) + i, tf.cast(counter, tf.int64)])
+        layer.seed_generator.state.assign(tf.cast(seed, layer.seed_generator.state.dtype))
 
 
 def trainable_parameter_count(model: keras.Model) -> int:

@@ -24,6 +24,7 @@ import tensorflow as tf
 import replication
 from replication import config as config_lib
 from replication import gan, models, networks
+from replication.checkpoints import restore_newest_good, saved_config
 from replication.errors import ConfigError, KitError
 from replication.io import atomic_write_text
 
@@ -32,7 +33,7 @@ DIRECTIONS = ("AtoB", "BtoA")
 # Keys a resumed run may change: they alter how long it trains and what it records, not what it is.
 RESUMABLE_CHANGES = {
     "train.epochs", "train.epochs_decay", "train.log_every", "train.save_epoch_freq",
-    "train.jit_compile", "train.n_samples", "train.eval_every",
+    "train.jit_compile", "train.steps_per_call", "train.n_samples", "train.eval_every",
 }
 
 
@@ -60,18 +61,32 @@ class RunFolder:
         return aside
 
     def prepare(self, config: dict) -> None:
-        """Save the resolved config; a resumed run must be the same experiment as the saved one."""
-        if self.config.exists():
-            changed = sorted(k for k in differing_keys(config_lib.load(self.config), config) if k not in RESUMABLE_CHANGES)
-            if changed and self.checkpoints.exists():
-                raise ConfigError(
-                    f"{self.path} holds a run with a different configuration ({', '.join(changed)}). "
-                    "Resume it with the same settings, start over with --fresh (the old run is moved "
-                    "aside, not deleted), or choose another folder with --run-dir."
-                )
+        """Save the resolved config; a resumed run must be the same experiment as the saved one.
+
+        The config inside the newest checkpoint says what the run is (config.yaml may be gone
+        or edited); a run without one is compared with config.yaml.
+        """
+        saved = saved_config(self.checkpoints)
+        if saved is None and self.config.exists() and self.checkpoints.exists():
+            saved = config_lib.load(self.config)
+        changed = sorted(k for k in differing_keys(saved or {}, config) if k not in RESUMABLE_CHANGES) if saved else []
+        if changed:
+            raise ConfigError(
+                f"{self.path} holds a run with a different configuration "
+                f"({'; '.join(f'{k}: {value_at(saved, k)} there, {value_at(config, k)} now' for k in changed)}). "
+                "Resume it with the same settings, start over with --fresh (the old run is moved "
+                "aside, not deleted), or choose another folder with --run-dir."
+            )
         self.path.mkdir(parents=True, exist_ok=True)
         config_lib.save(config, self.config)
         atomic_write_text(self.versions, json.dumps(versions(), indent=2) + "\n")
+
+
+    def record_settings(self, settings: dict) -> None:
+        """Add the settings chosen for this machine (machine.Choice by name: value and reason) to versions.json."""
+        saved = json.loads(self.versions.read_text())
+        saved["settings"] = {name: {"value": c.value, "reason": c.reason} for name, c in settings.items()}
+        atomic_write_text(self.versions, json.dumps(saved, indent=2) + "\n")
 
 
 def differing_keys(a: dict, b: dict, prefix: str = "") -> set:
@@ -83,6 +98,13 @@ def differing_keys(a: dict, b: dict, prefix: str = "") -> set:
         elif left != right:
             keys.add(f"{prefix}{key}")
     return keys
+
+
+def value_at(config: dict, dotted: str):
+    node = config
+    for key in dotted.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    return config_lib.shown(node)
 
 
 def versions() -> dict:
@@ -124,13 +146,12 @@ def load_generators(run_dir) -> dict:
         return exported_generators(run.manifest)
     config = load_config(run.path)
     model_class = models.model_class(config)
-    latest = tf.train.latest_checkpoint(str(run.checkpoints))
-    if latest is None:
-        raise KitError(f"{run.path} has no exported generators and no checkpoint yet; train it first.")
     generators = {d: gan.build_generator(config["model"]) for d in model_class.generator_names}
     step = tf.Variable(0, dtype=tf.int64)
     items = {model_class.generator_names[d]: g for d, g in generators.items()}
-    tf.train.Checkpoint(**items, step=step).restore(latest).expect_partial()
+    # the newest checkpoint that restores; a damaged one is named and skipped
+    if restore_newest_good(tf.train.Checkpoint(**items, step=step), run.checkpoints) is None:
+        raise KitError(f"{run.path} has no exported generators and no checkpoint yet; train it first.")
     return {
         d: Translator(g, d, model_class.training_mode_at_test, int(step.numpy())) for d, g in generators.items()
     }

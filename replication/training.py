@@ -5,21 +5,28 @@ A model plugs in through the contract in replication/models.py (`loss_names`,
 `checkpoint_items()`, `export(folder)`). The loop owns the run folder
 (replication/runs.py), the compiled step, the learning-rate schedule, logs,
 samples, checkpoints, resume and interruption.
+
+One training at a time holds a run folder (an OS lock on its `.lock` file).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from replication import evaluate, figures, models, schedule
-from replication.checkpoints import Checkpoints
-from replication.errors import ConfigError, KitError
+from replication import config as config_lib
+from replication import evaluate, figures, machine, models, schedule
+from replication.checkpoints import Checkpoints, listed, remove_abandoned_temp
+from replication.errors import ConfigError, KitError, RunFolderError
+from replication.io import FolderLock, remove_partial_writes, storage_problem
 from replication.logs import LossLog, ProgressBar, TextLog
 from replication.runs import RunFolder
 
@@ -27,13 +34,44 @@ class TrainingDiverged(KitError):
     """A loss became NaN or infinite."""
 
 
-def use_mixed_precision(setting) -> bool:
-    """`auto`: mixed_float16 where there is a GPU (CPUs have no fast float16)."""
-    if setting == "auto":
-        return bool(tf.config.list_physical_devices("GPU"))
-    if isinstance(setting, bool):
-        return setting
-    raise ConfigError(f"train.mixed_precision must be auto, true or false, not {setting!r}.")
+class Stopped(KeyboardInterrupt):
+    """The loop stopped on a signal after saving a checkpoint; exits with 128 + the signal's number."""
+
+    def __init__(self, signal_name: str):
+        super().__init__(signal_name)
+        self.exit_status = 128 + signal.Signals[signal_name].value
+
+
+@contextlib.contextmanager
+def claim(run: RunFolder, fresh: bool):
+    """Hold the run folder's lock while training; with --fresh, move the old run aside first.
+
+    Yields where the old run went (or None).
+    """
+    aside = None
+    if fresh and run.path.exists():
+        with FolderLock(run.path):  # never move a folder another training is writing to
+            aside = run.move_aside()
+    with FolderLock(run.path):
+        yield aside
+
+
+@contextlib.contextmanager
+def storage_errors(run: RunFolder):
+    """A full disk or an unwritable folder ends in one line: which file, what to do, what is safe."""
+    try:
+        yield
+    except (OSError, tf.errors.OpError) as err:
+        found = storage_problem(err)
+        if found is None:
+            raise
+        path, problem, advice = found
+        latest = (listed(run.checkpoints) or [None])[-1]
+        safe = f"the latest checkpoint, {latest}, is whole and" if latest else "no checkpoint was saved yet;"
+        raise RunFolderError(
+            f"Could not write {path or f'a file in {run.path}'}: {problem}. {advice.capitalize()} (or train into another folder with "
+            f"--run-dir); {safe} the same command resumes."
+        ) from None
 
 
 def make_strategy(train_cfg: dict) -> tf.distribute.Strategy:
@@ -45,9 +83,20 @@ def make_strategy(train_cfg: dict) -> tf.distribute.Strategy:
 
 
 def compile_step(model, strategy: tf.distribute.Strategy, jit_compile: bool):
-    """One tf.function for the whole step on every replica; losses come back averaged over replicas."""
-    if jit_compile and strategy.num_replicas_in_sync > 1:
-        raise ConfigError("train.jit_compile does not work with several replicas here; set train.jit_compile=false.")
+    """One tf.function for the whole step on every replica; losses come back averaged over replicas.
+
+    With XLA, each replica's step is one XLA program. Several replicas work only when all are
+    GPUs: TensorFlow then compiles each replica's step on its own GPU and all-reduces across
+    them with collectives. On other devices it would compile one program spanning all of them,
+    which XLA cannot run (a variable on another device), so the kit refuses it.
+    """
+    if jit_compile and strategy.num_replicas_in_sync > 1 and not all(
+        "GPU" in device.upper() for device in strategy.extended.worker_devices
+    ):
+        raise ConfigError(
+            "train.jit_compile with several replicas needs every replica on a GPU (XLA compiles each GPU's "
+            "step on its own; across CPU devices it cannot); set train.jit_compile=false."
+        )
     replica_step = tf.function(model.train_step, jit_compile=True) if jit_compile else model.train_step
 
     @tf.function
@@ -58,10 +107,43 @@ def compile_step(model, strategy: tf.distribute.Strategy, jit_compile: bool):
     return step
 
 
-class StopRequest:
-    """Ctrl-C or SIGTERM ask the loop to stop after the current step (with a checkpoint).
+def compile_steps(model, strategy: tf.distribute.Strategy, jit_compile: bool):
+    """Several steps in one compiled call: `call(batches, first_step, count)` -> losses [count, len(loss_names)].
 
-    A second Ctrl-C stops at once.
+    `batches` is an iterator over the epoch's (distributed) batches; the call takes `count` (a
+    Python int) of them and trains step `first_step`, then `first_step + 1`, ... on them. The
+    steps are unrolled, not a tf.while_loop: TensorFlow's graph optimizer fuses ops the same way
+    as in one step, so the numbers are exactly those of `count` calls of `compile_step`'s step
+    (a while loop would change the CPU's fused kernels and round differently). Each distinct
+    `count` is one trace. The losses stay on the device until the loop fetches them.
+    """
+    one_step = compile_step(model, strategy, jit_compile)
+
+    @tf.function
+    def call(batches, first_step, count: int):
+        rows = []
+        for i in range(count):
+            a, b = next(batches)
+            losses = one_step(a, b, first_step + i)
+            rows.append(tf.stack([losses[name] for name in model.loss_names]))
+        return tf.stack(rows)
+
+    return call
+
+
+def steps_per_call(train_cfg: dict) -> int:
+    value = train_cfg["steps_per_call"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"train.steps_per_call must be a whole number of at least 1, not {value!r}.")
+    return value
+
+
+class StopRequest:
+    """Ctrl-C or SIGTERM ask the loop to stop after the current call (with a checkpoint).
+
+    A second Ctrl-C stops at once, as a kill would: the process exits (130)
+    without raising into whatever Python was doing (a destructor, a callback),
+    and the run resumes from its latest checkpoint.
     """
 
     def __init__(self):
@@ -76,7 +158,8 @@ class StopRequest:
 
     def handle(self, signum, frame):
         if self.signal_name is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            print("\nstopped at once on the second Ctrl-C; the same command resumes from the latest checkpoint.", file=sys.stderr, flush=True)
+            os._exit(128 + signal.SIGINT)
         self.signal_name = signal.Signals(signum).name
 
     def __exit__(self, *exc):
@@ -91,14 +174,23 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
     until_step: stop with a checkpoint once this many steps are done (a later
     call resumes exactly where it stopped).
     """
+    if until_step is not None:
+        config_lib.whole(1).check("--until-step", until_step)
     run = RunFolder(run_dir or Path("runs") / config["name"])
-    aside = run.move_aside() if fresh else None
-    run.prepare(config)
-    log = TextLog(run.log)
-    if aside:
-        log(f"--fresh: the previous run was moved to {aside}")
+    with storage_errors(run), claim(run, fresh) as aside:
+        run.prepare(config)
+        log = TextLog(run.log)
+        if aside:
+            log(f"--fresh: the previous run was moved to {aside}")
+        for temp in remove_abandoned_temp(run.checkpoints) + remove_partial_writes(run.path):
+            log(f"removed {temp}, left by a write that did not finish")
+        train_in(run, config, log, until_step, strategy)
+    return run.path
+
+
+def train_in(run: RunFolder, config: dict, log: TextLog, until_step: int | None, strategy) -> None:
     train_cfg = config["train"]
-    mixed = use_mixed_precision(train_cfg["mixed_precision"])
+    settings = machine.choose_settings(train_cfg, machine.detect())
     strategy = strategy or make_strategy(train_cfg)
     if config["data"]["batch_size"] % strategy.num_replicas_in_sync:
         raise ConfigError(
@@ -107,38 +199,40 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
         )
 
     previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16" if mixed else "float32")
+    keras.config.set_dtype_policy(settings["precision"].value)
     try:
         keras.utils.set_random_seed(train_cfg["seed"])
         data = models.training_data(config)
         if data.skipped:
             log(f"left out {len(data.skipped)} images that failed to decode: {', '.join(data.skipped)}")
         with strategy.scope():
-            model = models.build(config, mixed_precision=mixed)
-            checkpoints = Checkpoints(run.checkpoints, model.checkpoint_items(), train_cfg["save_epoch_freq"])
-        restored = checkpoints.restore_latest()
-        loop = Loop(config, run, model, data, checkpoints, strategy, log)
+            model = models.build(config, settings["precision"].value)
+            checkpoints = Checkpoints(run.checkpoints, model.checkpoint_items(), train_cfg["save_epoch_freq"], config)
+        restored = checkpoints.restore_latest(log)
+        loop = Loop(config, run, model, data, checkpoints, strategy, log, settings["jit_compile"].value)
+        run.record_settings(settings)
         log(
             f"{'resumed from ' + restored if restored else 'started'} at step {checkpoints.step}: "
-            f"{loop.steps_per_epoch} steps per epoch, {loop.total_epochs} epochs, mixed precision "
-            f"{'on' if mixed else 'off'}, {strategy.num_replicas_in_sync} replica(s)"
+            f"{loop.steps_per_epoch} steps per epoch, {loop.total_epochs} epochs, "
+            f"{strategy.num_replicas_in_sync} replica(s); precision {settings['precision']}; "
+            f"XLA {'on' if settings['jit_compile'].value else 'off'} ({settings['jit_compile'].reason})"
         )
         loop.run(checkpoints.step, until_step)
     finally:
         keras.config.set_dtype_policy(previous_policy)
-    return run.path
 
 
 class Loop:
-    def __init__(self, config, run, model, data, checkpoints, strategy, log):
+    def __init__(self, config, run, model, data, checkpoints, strategy, log, jit_compile: bool = False):
         train_cfg = config["train"]
         self.train_cfg, self.run_folder, self.model, self.data = train_cfg, run, model, data
         self.checkpoints, self.strategy, self.log = checkpoints, strategy, log
         self.steps_per_epoch = data.steps_per_epoch
         if train_cfg["max_steps_per_epoch"]:
             self.steps_per_epoch = min(self.steps_per_epoch, int(train_cfg["max_steps_per_epoch"]))
-        self.total_epochs = train_cfg["epochs"] + train_cfg["epochs_decay"]
-        self.step_fn = compile_step(model, strategy, train_cfg["jit_compile"])
+        self.total_epochs = schedule.total_epochs(train_cfg["epochs"], train_cfg["epochs_decay"])
+        self.steps_per_call = steps_per_call(train_cfg)
+        self.step_fn = compile_steps(model, strategy, jit_compile)
         self.losses = LossLog(run.losses, model.loss_names, run.tensorboard)
         self.samples = data.samples(train_cfg["n_samples"])
         self.quality = evaluate.QualityLog(config, run, model) if train_cfg["eval_every"] else None
@@ -148,43 +242,71 @@ class Loop:
         return schedule.learning_rate(cfg["lr"], epoch, cfg["epochs"], cfg["epochs_decay"])
 
     def run(self, step: int, until_step: int | None) -> None:
+        if until_step is not None and step >= until_step:
+            self.log(f"nothing to do: the run is already at step {step}, and --until-step is {until_step}.")
+            return
         self.losses.resume_at(step)
+        self.complete_last_epoch(step)
         if self.quality:
             self.quality.resume_at(step)
-        with StopRequest() as stop:
+        with StopRequest() as stop, contextlib.closing(self.losses):
             for epoch in range(step // self.steps_per_epoch, self.total_epochs):
                 step = self.run_epoch(epoch, step, until_step, stop)
                 completed = step == (epoch + 1) * self.steps_per_epoch
                 if completed:
                     self.end_epoch(epoch, step)  # saves a checkpoint too
-                if stop.signal_name or (until_step is not None and step >= until_step):
+                if should_stop(stop, step, until_step):
                     if not completed:
-                        self.checkpoints.save(step, epoch)
+                        self.checkpoints.save(step)
                     reason = f"on {stop.signal_name}" if stop.signal_name else f"at step {until_step} as asked"
                     self.log(f"stopped {reason}; checkpoint saved at step {step}. Run the same command again to resume.")
                     if stop.signal_name:
-                        raise KeyboardInterrupt
+                        raise Stopped(stop.signal_name)
                     return
         paths = self.model.export(self.run_folder.export, step=step, epoch=self.total_epochs)
         self.log(f"finished: generators exported to {', '.join(str(p) for p in paths.values())}")
 
     def run_epoch(self, epoch: int, step: int, until_step, stop) -> int:
+        """Train epoch `epoch` from `step` on; returns the step reached.
+
+        The host never waits for the device between calls: the losses stay there and are fetched
+        (and checked) at logged steps and before returning, so the caller's checkpoint follows
+        finite losses only. A stop request ends the epoch at the next call boundary.
+        """
         lr = self.learning_rate(epoch)
         self.model.set_learning_rate(lr)
-        first = step - epoch * self.steps_per_epoch
-        batches = self.data.epoch(epoch, start=first).take(self.steps_per_epoch - first)
-        bar = ProgressBar(epoch + 1, self.total_epochs, self.steps_per_epoch, start=first)
-        for a, b in self.strategy.experimental_distribute_dataset(batches):
-            losses = self.step_fn(a, b, tf.constant(step, tf.int64))
-            values = {name: float(value) for name, value in losses.items()}
-            self.check_finite(values, step + 1)
-            step += 1
-            if step % self.train_cfg["log_every"] == 0:
-                self.losses.write(step, epoch + 1, values, lr)
-            bar.update(step - epoch * self.steps_per_epoch, values)
-            if stop.signal_name or (until_step is not None and step >= until_step):
-                break
+        start = epoch * self.steps_per_epoch
+        end = start + self.steps_per_epoch if until_step is None else min(start + self.steps_per_epoch, until_step)
+        batches = self.data.epoch(epoch, start=step - start).take(max(end - step, 0))
+        batches = iter(self.strategy.experimental_distribute_dataset(batches))
+        bar = ProgressBar(epoch + 1, self.total_epochs, self.steps_per_epoch)
+        pending, values = [], None  # losses [count, len(loss_names)] of the calls not fetched yet
+        try:
+            while step < end and not stop.signal_name:
+                count = min(self.steps_per_call, end - step)
+                pending.append(self.step_fn(batches, tf.constant(step, tf.int64), count))
+                step += count
+                if step // self.train_cfg["log_every"] > (step - count) // self.train_cfg["log_every"]:
+                    values = self.fetch_losses(pending, step, epoch, lr)
+                bar.update(step - start, values)
+            if pending:
+                self.fetch_losses(pending, step, epoch, lr)
+        finally:
+            bar.close()
         return step
+
+    def fetch_losses(self, pending: list, step: int, epoch: int, lr: float) -> dict:
+        """Fetch the losses of the steps up to `step` (one wait for the device), check every step's,
+        write the rows of the logged steps; returns the last step's losses by name."""
+        rows = tf.concat(pending, axis=0).numpy()
+        pending.clear()
+        for row_step, row in enumerate(rows, start=step - len(rows) + 1):
+            values = dict(zip(self.model.loss_names, row))
+            self.check_finite(values, row_step)
+            if row_step % self.train_cfg["log_every"] == 0:
+                self.losses.write(row_step, epoch + 1, values, lr)
+        return values
+
 
     def check_finite(self, values: dict, step: int) -> None:
         bad = [name for name, value in values.items() if not math.isfinite(value)]
@@ -193,12 +315,41 @@ class Loop:
             raise TrainingDiverged(
                 f"Loss {', '.join(f'{n}={values[n]}' for n in bad)} at step {step}: training diverged. "
                 f"Nothing was saved after it; the last good checkpoint is {latest}. Try a lower "
-                "train.lr, or train.mixed_precision=false."
+                "train.lr, or train.precision=float32."
             )
 
     def end_epoch(self, epoch: int, step: int) -> None:
         self.checkpoints.save_epoch_end(step, epoch + 1)
-        images = self.model.sample_images(*self.samples)
-        figures.save_samples(images, self.run_folder.samples / f"epoch_{epoch + 1:03d}")
+        self.save_samples(epoch + 1, step)
         if self.quality and (epoch + 1) % self.train_cfg["eval_every"] == 0:
             self.quality.log(step, epoch + 1)
+
+    def save_samples(self, epochs_done: int, step: int) -> None:
+        images = self.model.sample_images(*self.samples)
+        picture = figures.save_samples(images, self.samples_stem(epochs_done))
+        self.losses.write_image("samples", picture, step)  # beside the scalars in TensorBoard
+
+    def samples_stem(self, epochs_done: int) -> Path:
+        return self.run_folder.samples / f"epoch_{epochs_done:03d}"
+
+    def complete_last_epoch(self, step: int) -> None:
+        """Write what a run killed just after an epoch's checkpoint did not: its samples, its kept checkpoint.
+
+        A run that resumes at the end of an epoch has that epoch's weights, so
+        what it writes now is what the epoch would have written.
+        """
+        epochs_done, within = divmod(step, self.steps_per_epoch)
+        if within or not epochs_done:
+            return
+        stem = self.samples_stem(epochs_done)
+        if not (stem.with_suffix(".png").exists() and stem.with_suffix(".npz").exists()):
+            self.save_samples(epochs_done, step)
+            self.log(f"wrote the missing samples of epoch {epochs_done} ({stem}.png) from the restored checkpoint, which holds that epoch's weights")
+        if self.checkpoints.keeps(epochs_done) and not self.checkpoints.has_kept(epochs_done):
+            path = self.checkpoints.save_kept(epochs_done)
+            self.log(f"saved the missing kept checkpoint of epoch {epochs_done} ({path}) from the restored checkpoint")
+
+
+def should_stop(stop: StopRequest, step: int, until_step: int | None) -> bool:
+    """A signal arrived, or --until-step is reached."""
+    return stop.signal_name is not None or (until_step is not None and step >= until_step)

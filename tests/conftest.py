@@ -16,11 +16,11 @@ tf.config.set_logical_device_configuration(
 )
 
 
-@pytest.fixture
-def mixed_precision():
-    """Run a test under the mixed_float16 policy and restore float32 afterwards."""
-    keras.config.set_dtype_policy("mixed_float16")
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_policy(request):
+    """Run a test under each mixed-precision policy (yields its half dtype) and restore float32 afterwards."""
+    keras.config.set_dtype_policy(request.param)
     try:
-        yield
+        yield request.param.removeprefix("mixed_")
     finally:
         keras.config.set_dtype_policy("float32")

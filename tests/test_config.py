@@ -67,3 +67,88 @@ def test_saved_config_loads_back_equal(tmp_path):
     resolved = config.resolve("monet2photo", ["train.seed=7"])
     config.save(resolved, tmp_path / "run" / "config.yaml")
     assert config.load(tmp_path / "run" / "config.yaml") == resolved
+
+
+# ---------------------------------------------------------------- every value checked once, when resolved
+
+
+def test_every_key_of_base_has_a_rule():
+    """A key added to experiments/base.yaml needs a rule in config.rules(), or this fails."""
+    base = config.load_chain("base")
+    keys = {f"{section}.{key}" for section, values in base.items() for key in values}
+    assert sorted(keys - set(config.rules())) == []
+    assert sorted(set(config.rules()) - keys) == []  # and no rule outlives its key
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.epochs=abc", "train.epochs=abc is not allowed: train.epochs must be a whole number, 0 or more."),
+        ("train.epochs=-3", "train.epochs=-3 is not allowed: train.epochs must be a whole number, 0 or more."),
+        ("train.epochs=2.5", "train.epochs=2.5 is not allowed: train.epochs must be a whole number, 0 or more."),
+        ("train.lr=abc", "train.lr=abc is not allowed: train.lr must be a number, 0 or more."),
+        ("train.lr=.nan", "train.lr=nan is not allowed: train.lr must be a number, 0 or more."),
+        ("train.beta_1=1", "train.beta_1=1 is not allowed: train.beta_1 must be a number from 0 to below 1."),
+        ("model.ngf=abc", "model.ngf=abc is not allowed: model.ngf must be a whole number, 1 or more."),
+        ("model.ngf=true", "model.ngf=true is not allowed: model.ngf must be a whole number, 1 or more."),
+        ("train.log_every=0", "train.log_every=0 is not allowed: train.log_every must be a whole number, 1 or more."),
+        ("train.max_steps_per_epoch=0", "train.max_steps_per_epoch=0 is not allowed: train.max_steps_per_epoch must be a whole number, 1 or more, or null."),
+        ("data.flip=maybe", "data.flip=maybe is not allowed: data.flip must be true or false."),
+        ("data.preprocess=zoom", "data.preprocess=zoom is not allowed: data.preprocess must be resize_and_crop, crop, scale_width, scale_width_and_crop or none."),
+        ("train.precision=fp8", "train.precision=fp8 is not allowed: train.precision must be auto, float32, mixed_float16 or mixed_bfloat16."),
+        ("data.root=5", "data.root=5 is not allowed: data.root must be a name or path (text), or null."),
+        ("data=5", "data=5 is not allowed: data must be a section of keys, as in experiments/base.yaml; set one of them with --set data.source=VALUE."),
+    ],
+)
+def test_a_wrongly_typed_value_names_the_key_the_value_and_what_is_allowed(override, message):
+    with pytest.raises(ConfigError) as error:
+        config.resolve("demo", [override])
+    assert str(error.value) == message
+
+
+def test_a_section_that_is_not_a_section_in_an_experiment_file_is_refused(tmp_path):
+    (tmp_path / "mine.yaml").write_text("extends: demo\ndata: 5\n")
+    with pytest.raises(ConfigError, match=r"^data=5 is not allowed: data must be a section of keys"):
+        config.resolve(tmp_path / "mine.yaml")
+
+
+def test_numbers_yaml_reads_as_text_are_kept_as_numbers():
+    resolved = config.resolve("demo", ["train.lr=2e-4", "loss.lambda_cycle=5"])
+    assert resolved["train"]["lr"] == 0.0002 and isinstance(resolved["train"]["lr"], float)
+    assert resolved["loss"]["lambda_cycle"] == 5
+
+
+def test_nothing_to_train_is_refused():
+    with pytest.raises(ConfigError, match=r"^train.epochs=0 and train.epochs_decay=0 leave nothing to train"):
+        config.resolve("demo", ["train.epochs=0", "train.epochs_decay=0"])
+    assert config.resolve("demo", ["train.epochs=0", "train.epochs_decay=1"])["train"]["epochs"] == 0
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.generator=resnet", "data.crop_size=30"], "data.crop_size=30 does not fit model.generator=resnet: Image size 30x30 does not fit "
+         "this generator: height and width must be multiples of 4 and at least 8 (e.g. 28x28 or 32x32)."),
+        (["model.generator=unet", "model.num_downs=8", "data.crop_size=128"], "data.crop_size=128 does not fit model.generator=unet: Image "
+         "size 128x128 does not fit this generator: height and width must be multiples of 256 and at least 256 (e.g. 256x256 or 512x512)."),
+    ],
+)
+def test_a_crop_size_the_generator_cannot_take_is_refused_before_anything_is_built(overrides, message):
+    with pytest.raises(ConfigError) as error:
+        config.resolve("demo", overrides)
+    assert str(error.value) == message
+    assert config.resolve("demo", ["model.generator=unet", "model.num_downs=6", "data.crop_size=64"])
+
+
+def test_the_old_mixed_precision_key_reads_as_precision_with_a_note(tmp_path, capsys):
+    (tmp_path / "base.yaml").write_text((config.EXPERIMENTS_DIR / "base.yaml").read_text())
+    (tmp_path / "old.yaml").write_text("extends: base\ntrain:\n  mixed_precision: true\n")
+    train = config.resolve("old", experiments_dir=tmp_path)["train"]
+    assert train["precision"] == "mixed_float16" and "mixed_precision" not in train
+    assert "old.yaml: train.mixed_precision: True is now train.precision: 'mixed_float16'" in capsys.readouterr().err
+    resolved = config.resolve("base", ["train.mixed_precision=false"], experiments_dir=tmp_path)
+    assert resolved["train"]["precision"] == "float32"
+    assert "--set: train.mixed_precision" in capsys.readouterr().err
+    # a run folder saved by an earlier version resumes under the new name
+    (tmp_path / "config.yaml").write_text("train:\n  mixed_precision: auto\n  epochs: 1\n")
+    assert config.load(tmp_path / "config.yaml")["train"] == {"precision": "auto", "epochs": 1}

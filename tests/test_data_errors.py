@@ -5,6 +5,7 @@ import pytest
 
 from replication import data
 from replication.cli import main
+from replication.data.settings import resolved
 from replication.data.testing import save, write_unpaired
 from replication.errors import ConfigError, DataError, KitError
 
@@ -13,7 +14,7 @@ def _cfg(root, **kw):
     cfg = dict(source="folder", root=str(root), preprocess="resize_and_crop", load_size=10, crop_size=8,
                batch_size=1, seed=0)
     cfg.update(kw)
-    return cfg
+    return resolved(**cfg)
 
 
 def test_errors_are_kit_errors():
@@ -30,7 +31,7 @@ def test_missing_root_names_it_and_shows_the_layout(tmp_path):
 
 def test_root_not_set(tmp_path):
     with pytest.raises(DataError, match="data.root is not set"):
-        data.unpaired(dict(source="folder"))
+        data.unpaired(resolved(source="folder"))
 
 
 def test_missing_split_folder(tmp_path):
@@ -51,7 +52,7 @@ def test_empty_split_folder(tmp_path):
     with pytest.raises(DataError) as err:
         data.unpaired(_cfg(root))
     msg = str(err.value)
-    assert f"No images (.jpg .jpeg .png .bmp .webp) in {root / 'trainB'}" in msg and "Expected layout" in msg
+    assert f"No images (.jpg .jpeg .png .bmp .webp .tif .tiff) in {root / 'trainB'}" in msg and "Expected layout" in msg
 
 
 def _with_bad_files(tmp_path):
@@ -122,13 +123,13 @@ def test_fewer_images_than_the_batch(tmp_path):
 def test_synthetic_source_not_written_yet(tmp_path):
     where = tmp_path / "synthetic"
     with pytest.raises(DataError) as err:
-        data.unpaired(dict(source="synthetic", root=str(where)))
+        data.unpaired(resolved(source="synthetic", root=str(where)))
     assert f"python -m replication data synthetic {where}" in str(err.value)
 
 
 def test_unknown_source():
     with pytest.raises(DataError, match="data.source is 'ftp'"):
-        data.unpaired(dict(source="ftp"))
+        data.unpaired(resolved(source="ftp"))
 
 
 def test_paired_folders_with_unmatched_names(tmp_path):

@@ -6,14 +6,16 @@ import numpy as np
 import pytest
 
 from replication import data
+from replication.data.settings import resolved
 from replication.data.testing import read_index, save, write_unpaired
+from replication.errors import DataError
 
 
 def _cfg(root, **kw):
     # preprocess 'none' on 8x8 images, flip off: every output pixel says which file it came from
     cfg = dict(source="folder", root=str(root), preprocess="none", crop_size=8, flip=False, batch_size=1, seed=0)
     cfg.update(kw)
-    return cfg
+    return resolved(**cfg)
 
 
 @pytest.fixture
@@ -76,8 +78,8 @@ def test_skip_yields_exactly_the_later_elements(tmp_path):
     for split, n in (("trainA", 7), ("trainB", 4), ("testA", 1), ("testB", 1)):
         for i in range(n):
             save(root / split / f"{i}.png", rng.integers(0, 256, (14, 12, 3)))
-    cfg = dict(source="folder", root=str(root), preprocess="resize_and_crop", load_size=12, crop_size=8,
-               flip=True, batch_size=1, seed=5)
+    cfg = resolved(source="folder", root=str(root), preprocess="resize_and_crop", load_size=12, crop_size=8,
+                   flip=True, batch_size=1, seed=5)
     ds = data.unpaired(cfg)
     full = list(ds.epoch(3).as_numpy_iterator())
     assert len(full) == 7
@@ -141,6 +143,17 @@ def test_folder_images_nested_with_relative_names(tmp_path):
     assert names == ["Z.JPG", "a.png", "b/2.jpg", "b/c/1.webp", "x.bmp"]
     shapes = {x.shape for x, _ in data.folder_images(tmp_path, multiple=2).as_numpy_iterator()}
     assert shapes == {(1, 8, 10, 3)}
+
+
+def test_every_extension_the_messages_name_is_read(tmp_path):
+    for ext in data.IMAGE_EXTENSIONS:
+        save(tmp_path / "photos" / f"x{ext}", np.zeros((8, 8, 3), np.uint8))
+    names = [n.decode() for _, n in data.folder_images(tmp_path / "photos", multiple=4).as_numpy_iterator()]
+    assert names == sorted(f"x{ext}" for ext in data.IMAGE_EXTENSIONS)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError) as err:
+        data.folder_images(tmp_path / "empty", multiple=4)
+    assert f"holds no images ({' '.join(data.IMAGE_EXTENSIONS)})" in str(err.value)
 
 
 def test_cache_gives_the_same_stream(root):

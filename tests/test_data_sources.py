@@ -15,8 +15,9 @@ import pytest
 
 from replication import data
 from replication.cli import main
-from replication.data import sources
-from replication.data.testing import gradient_image, save
+from replication.data import downloads, images, sources
+from replication.data.settings import resolved
+from replication.data.testing import gradient_image, save, write_unpaired
 from replication.errors import DataError
 
 
@@ -31,10 +32,11 @@ def _online(host="efrosgans.eecs.berkeley.edu") -> bool:
 # ------------------------------------------------------------------ TFDS
 
 
-def test_tfds_source_with_mock_data(tmp_path):
+def test_tfds_source_with_mock_data(tmp_path, monkeypatch):
     tfds = pytest.importorskip("tensorflow_datasets")
-    cfg = dict(source="tfds", name="horse2zebra", data_dir=str(tmp_path), preprocess="resize_and_crop",
-               load_size=16, crop_size=12, batch_size=2, seed=0)
+    monkeypatch.setattr(downloads, "check_reachable", lambda url, timeout=10.0: None)  # the mock downloads nothing
+    cfg = resolved(source="tfds", name="horse2zebra", data_dir=str(tmp_path), preprocess="resize_and_crop",
+                   load_size=16, crop_size=12, batch_size=2, seed=0)
     with tfds.testing.mock_data(num_examples=5):  # random small sizes, random labels
         ds = data.unpaired(cfg)
         batches = list(ds.epoch(0).as_numpy_iterator())
@@ -52,14 +54,14 @@ def test_tfds_source_with_mock_data(tmp_path):
 
 def test_tfds_unknown_name_says_what_is_known(tmp_path):
     with pytest.raises(DataError) as err:
-        data.unpaired(dict(source="tfds", name="horse2unicorn", data_dir=str(tmp_path)))
+        data.unpaired(resolved(source="tfds", name="horse2unicorn", data_dir=str(tmp_path)))
     msg = str(err.value)
     assert "cycle_gan/horse2unicorn" in msg and "horse2zebra" in msg and "data.source: folder" in msg
 
 
 def test_tfds_cityscapes_points_to_the_cityscapes_source(tmp_path):
     with pytest.raises(DataError, match="data.source: cityscapes"):
-        data.unpaired(dict(source="tfds", name="cityscapes", data_dir=str(tmp_path)))
+        data.unpaired(resolved(source="tfds", name="cityscapes", data_dir=str(tmp_path)))
 
 
 @pytest.mark.skipif(_online(), reason="this machine has a network: the real download would start")
@@ -69,9 +71,9 @@ def test_real_tfds_load_fails_only_for_lack_of_network(tmp_path, monkeypatch):
     from tensorflow_datasets.core.download import downloader
 
     monkeypatch.setattr(downloader, "MAX_RETRIES", 0)  # TFDS would retry for minutes
-    monkeypatch.setattr(sources, "check_reachable", lambda url, timeout=10.0: None)  # let TFDS itself try
+    monkeypatch.setattr(downloads, "check_reachable", lambda url, timeout=10.0: None)  # let TFDS itself try
     with pytest.raises(DataError) as err:
-        data.unpaired(dict(source="tfds", name="horse2zebra", data_dir=str(tmp_path)))
+        data.unpaired(resolved(source="tfds", name="horse2zebra", data_dir=str(tmp_path)))
     msg = str(err.value)
     assert "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/horse2zebra.zip" in msg
     assert "data.source: folder" in msg and "data.data_dir" in msg and str(tmp_path) in msg
@@ -89,7 +91,7 @@ def test_offline_download_fails_in_seconds_with_advice(tmp_path):
 
     start = time.monotonic()
     with pytest.raises(DataError) as err:
-        data.unpaired(dict(source="tfds", name="apple2orange", data_dir=str(tmp_path)))
+        data.unpaired(resolved(source="tfds", name="apple2orange", data_dir=str(tmp_path)))
     assert time.monotonic() - start < 30
     assert "cannot reach efrosgans.eecs.berkeley.edu" in str(err.value)
     assert "data.source: folder" in str(err.value)
@@ -112,10 +114,48 @@ def test_folder_source_nested_any_extension_ignores_non_images(tmp_path):
     (root / "trainA" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1\0")
     (root / "trainA" / "README.txt").write_text("credits")
     (root / "trainA" / "sub" / "Thumbs.db").write_bytes(b"\xd0\xcf")
-    ds = data.unpaired(dict(source="folder", root=str(root), preprocess="resize_and_crop", load_size=10,
-                            crop_size=8, batch_size=1))
+    ds = data.unpaired(resolved(source="folder", root=str(root), preprocess="resize_and_crop", load_size=10,
+                                crop_size=8, batch_size=1))
     assert ds.train_a.names == sorted(files["trainA"])
     assert ds.steps_per_epoch == 6 and ds.skipped == []
+
+
+def test_folder_links_are_followed_but_no_folder_is_read_twice(tmp_path):
+    root = write_unpaired(tmp_path / "d", counts=(3, 2, 1, 1))
+    (root / "trainA" / "loop").symlink_to(".")  # a loop: before the fix, 41 copies of every image
+    (root / "trainB" / "sub").mkdir()
+    (root / "trainB" / "001.png").rename(root / "trainB" / "sub" / "001.png")
+    (root / "trainB" / "alias").symlink_to("sub")  # a second way to sub/: read once, by its own name
+    outside = write_unpaired(tmp_path / "more", counts=(0, 0, 2, 0))
+    (root / "testA" / "more").symlink_to(outside / "testA")  # a link to images elsewhere is followed
+    ds = data.unpaired(resolved(source="folder", root=str(root), preprocess="resize_and_crop", load_size=10,
+                                crop_size=8, batch_size=1))
+    assert ds.train_a.names == ["000.png", "001.png", "002.png"]
+    assert ds.train_b.names == ["000.png", "sub/001.png"]
+    assert ds.test_a.names == ["000.png", "more/000.png", "more/001.png"]
+    assert ds.steps_per_epoch == 3
+    report = data.check(root)
+    assert not report.ok
+    text = str(report)
+    assert "trainA: 1 folder link(s) lead to a folder already read" in text and "loop" in text
+    assert "trainB: 1 folder link(s)" in text and "alias" in text
+    assert "testA" not in " ".join(report.problems)
+    counts = {line.split()[0]: int(line.split()[1]) for line in report.lines}
+    assert counts == {"trainA/": 3, "trainB/": 2, "testA/": 3, "testB/": 1}
+
+
+def test_two_loops_do_not_hang(tmp_path):
+    """Two links to `.` made the old walk 2**40 folders deep; a regression fails here instead of hanging."""
+    folder = tmp_path / "photos"
+    save(folder / "a.png", np.zeros((8, 8, 3), np.uint8))
+    (folder / "up").symlink_to(".")
+    (folder / "again").symlink_to(".")
+    listed = []
+    walker = threading.Thread(target=lambda: listed.append(images.list_images(folder)), daemon=True)
+    walker.start()
+    walker.join(timeout=120)
+    assert listed, "listing a folder with two loops did not finish"
+    assert listed[0].images == ["a.png"] and listed[0].repeated == ["again", "up"]
 
 
 # ------------------------------------------------------------------ the cityscapes zip
@@ -138,8 +178,8 @@ def _cityscapes_zip(path: Path, n_train=3, n_test=2) -> str:
 
 
 def _city_cfg(tmp_path, url, sha):
-    return dict(source="cityscapes", data_dir=str(tmp_path / "data"), download_url=url, download_sha256=sha,
-                preprocess="resize_and_crop", load_size=12, crop_size=8, batch_size=1)
+    return resolved(source="cityscapes", data_dir=str(tmp_path / "data"), download_url=url, download_sha256=sha,
+                    preprocess="resize_and_crop", load_size=12, crop_size=8, batch_size=1)
 
 
 def test_cityscapes_zip_is_checked_unpacked_once_and_read_as_folders(tmp_path):
@@ -213,7 +253,7 @@ def test_a_wrong_file_already_in_place_is_refused(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "cityscapes.zip").write_bytes(b"not the zip")
     with pytest.raises(DataError, match="cityscapes.zip exists but its sha256"):
-        data.unpaired(dict(source="cityscapes", data_dir=str(tmp_path / "data")))
+        data.unpaired(resolved(source="cityscapes", data_dir=str(tmp_path / "data")))
 
 
 def test_an_archive_without_the_layout_is_refused(tmp_path):
@@ -231,7 +271,7 @@ def test_an_archive_without_the_layout_is_refused(tmp_path):
 
 def _pix2pix_tar(path: Path, name="facades", wide=True):
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for split, n in (("train", 4), ("val", 2), ("test", 2)):
             for i in range(n):
                 a = gradient_image(16, 16)
@@ -242,15 +282,15 @@ def _pix2pix_tar(path: Path, name="facades", wide=True):
                 Image.fromarray(pair).save(img, "PNG")
                 info = tarfile.TarInfo(f"{name}/{split}/{i + 1}.png")
                 info.size = len(img.getvalue())
-                tf.addfile(info, io.BytesIO(img.getvalue()))
+                tar.addfile(info, io.BytesIO(img.getvalue()))
     path.write_bytes(buf.getvalue())
 
 
 def test_pix2pix_archive_is_downloaded_unpacked_and_split_in_halves(tmp_path):
     archive = tmp_path / "facades.tar.gz"
     _pix2pix_tar(archive)
-    cfg = dict(source="pix2pix", name="facades", data_dir=str(tmp_path / "data"), download_url=archive.as_uri(),
-               preprocess="resize_and_crop", load_size=20, crop_size=16, flip=True, batch_size=2)
+    cfg = resolved(source="pix2pix", name="facades", data_dir=str(tmp_path / "data"), download_url=archive.as_uri(),
+                   preprocess="resize_and_crop", load_size=20, crop_size=16, flip=True, batch_size=2)
     ds = data.paired(cfg)
     assert ds.steps_per_epoch == 2
     assert (tmp_path / "data" / "pix2pix" / "facades" / "train" / "1.png").exists()
@@ -267,18 +307,18 @@ def test_pix2pix_archive_that_is_not_side_by_side_is_refused(tmp_path):
     archive = tmp_path / "maps.tar.gz"
     _pix2pix_tar(archive, name="maps", wide=False)
     with pytest.raises(DataError, match="twice as wide"):
-        data.paired(dict(source="pix2pix", name="maps", data_dir=str(tmp_path / "data"),
-                         download_url=archive.as_uri()))
+        data.paired(resolved(source="pix2pix", name="maps", data_dir=str(tmp_path / "data"),
+                             download_url=archive.as_uri()))
 
 
 def test_unknown_pix2pix_name(tmp_path):
     with pytest.raises(DataError, match="edges2shoes"):
-        data.paired(dict(source="pix2pix", name="edges2cats", data_dir=str(tmp_path)))
+        data.paired(resolved(source="pix2pix", name="edges2cats", data_dir=str(tmp_path)))
 
 
 def test_tfds_is_refused_for_pix2pix(tmp_path):
     with pytest.raises(DataError, match="unpaired"):
-        data.paired(dict(source="tfds", name="facades", data_dir=str(tmp_path)))
+        data.paired(resolved(source="tfds", name="facades", data_dir=str(tmp_path)))
 
 
 # ------------------------------------------------------------------ `data download`

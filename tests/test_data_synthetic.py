@@ -8,6 +8,7 @@ import pytest
 from replication import data
 from replication.cli import main
 from replication.data import synthetic
+from replication.data.settings import resolved
 from replication.errors import DataError
 
 
@@ -87,7 +88,7 @@ def test_cli_writes_it_and_check_passes(tmp_path, capsys):
 
 def test_trains_unpaired_and_paired(tmp_path):
     root = data.write_synthetic(tmp_path / "syn", size=32, n_train=6, n_test=2)
-    cfg = dict(source="synthetic", root=str(root), load_size=36, crop_size=32, batch_size=2)
+    cfg = resolved(source="synthetic", root=str(root), load_size=36, crop_size=32, batch_size=2)
     ds = data.unpaired(cfg)
     a, b = next(ds.epoch(0).as_numpy_iterator())
     assert ds.steps_per_epoch == 3 and a.shape == b.shape == (2, 32, 32, 3)

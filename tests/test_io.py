@@ -41,3 +41,33 @@ def test_atomic_replace_publishes_only_on_success(tmp_path):
     with io.atomic_replace(path) as tmp:
         tmp.write_text("whole")
     assert path.read_text() == "whole"
+
+
+def test_only_the_temporaries_of_atomic_writes_count_as_partial_writes(tmp_path):
+    for name in (".losses.csv.ab_12xyz", ".G_AtoB.partial.keras", ".lock", "losses.csv", ".config.yaml.short", ".hidden"):
+        (tmp_path / name).write_text("x")
+    removed = io.remove_partial_writes(tmp_path)
+    assert sorted(p.name for p in removed) == [".G_AtoB.partial.keras", ".losses.csv.ab_12xyz"]
+    assert sorted(os.listdir(tmp_path)) == [".config.yaml.short", ".hidden", ".lock", "losses.csv"]
+
+
+def test_a_folder_lock_refuses_a_second_holder_and_is_free_again_after(tmp_path):
+    with io.FolderLock(tmp_path, "train"):
+        with pytest.raises(io.RunFolderError, match=rf"{tmp_path} is in use by train \(pid {os.getpid()}, since "):
+            with io.FolderLock(tmp_path):
+                pass
+    with io.FolderLock(tmp_path):
+        pass
+
+
+def test_a_write_that_fails_for_want_of_space_names_its_file(tmp_path, monkeypatch):
+    import errno
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")  # as a failed write reports it: no file name
+
+    monkeypatch.setattr(io.os, "fsync", full)
+    with pytest.raises(OSError) as error:
+        io.atomic_write_text(tmp_path / "losses.csv", "step\n")
+    assert error.value.filename == str(tmp_path / "losses.csv")
+    assert io.storage_problem(error.value) == (str(tmp_path / "losses.csv"), "the disk is full", "free some space")

@@ -111,10 +111,11 @@ def test_mean_runs_over_the_batch_too():
     assert float(cycle_loss(real, other, 1.0)) == 0.5
 
 
+@pytest.mark.parametrize("half", [tf.float16, tf.bfloat16])
 @pytest.mark.parametrize("gan_mode", ["lsgan", "vanilla"])
-def test_float16_scores_give_float32_losses(gan_mode):
-    real16 = tf.constant(REAL_SCORES, tf.float16)
-    fake16 = tf.constant(FAKE_SCORES, tf.float16)
+def test_half_precision_scores_give_float32_losses(gan_mode, half):
+    real16 = tf.constant(REAL_SCORES, half)
+    fake16 = tf.constant(FAKE_SCORES, half)
     for loss in (
         adversarial_loss(real16, True, gan_mode),
         generator_adversarial_loss(fake16, gan_mode),
@@ -122,20 +123,21 @@ def test_float16_scores_give_float32_losses(gan_mode):
     ):
         assert loss.dtype == tf.float32
         assert loss.shape == ()
-    # Same value as the float32 computation on the float16-rounded scores.
-    real_rounded = REAL_SCORES.astype(np.float16).astype(np.float32)
-    fake_rounded = FAKE_SCORES.astype(np.float16).astype(np.float32)
+    # Same value as the float32 computation on the rounded scores.
+    real_rounded = tf.cast(real16, tf.float32).numpy()
+    fake_rounded = tf.cast(fake16, tf.float32).numpy()
     expected = float(discriminator_loss(real_rounded, fake_rounded, gan_mode))
     assert float(discriminator_loss(real16, fake16, gan_mode)) == expected
 
 
-def test_float16_images_give_float32_l1_losses():
-    real16 = tf.constant(REAL, tf.float16)
-    same16 = tf.constant(RECONSTRUCTED, tf.float16)
+@pytest.mark.parametrize("half", [tf.float16, tf.bfloat16])
+def test_half_precision_images_give_float32_l1_losses(half):
+    real16 = tf.constant(REAL, half)
+    same16 = tf.constant(RECONSTRUCTED, half)
     for loss in (cycle_loss(real16, same16, 10.0), identity_loss(real16, same16, 5.0)):
         assert loss.dtype == tf.float32
         assert loss.shape == ()
-    # All values are exact in float16, so the result is the float32 one.
+    # All values are exact in float16 and bfloat16, so the result is the float32 one.
     assert float(cycle_loss(real16, same16, 10.0)) == 4.6875
 
 

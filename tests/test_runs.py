@@ -14,7 +14,7 @@ from replication.cli import main
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError, KitError
 from replication.training import train
-from tests.test_training import SIZE, images, tiny_config
+from test_training import SIZE, images, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_the_table_names_each_model_and_its_data():
     assert models.model_class(config) is CycleGAN
     assert models.entry(config).data is data_lib.unpaired
     config["model"]["type"] = "stargan"
-    with pytest.raises(ConfigError, match="model.type is 'stargan'; choose one of cyclegan"):
+    with pytest.raises(ConfigError, match="model.type is 'stargan'; choose one of cyclegan, pix2pix"):
         models.build(config)
 
 
@@ -47,6 +47,9 @@ def test_every_model_meets_the_loop_contract():
         assert cls.sample_names == tuple(n for row in cls.sample_rows.values() for n in row)
         assert set(cls.sample_captions) == set(cls.sample_names)
         assert set(cls.generator_names) <= set(runs.DIRECTIONS)
+        panel_losses = [name for curves in cls.loss_panels.values() for name in curves.values()]
+        assert set(panel_losses) <= set(cls.loss_names)
+        assert all(set(curves) <= set(cls.generator_names) for curves in cls.loss_panels.values())
         for member in ("train_step", "set_learning_rate", "sample_images", "checkpoint_items", "export", "visuals", "from_config"):
             assert callable(getattr(cls, member)), member
 
@@ -65,7 +68,10 @@ def test_the_export_manifest_says_which_file_serves_which_direction(finished_run
     manifest = json.loads((finished_run / "export" / "manifest.json").read_text())
     assert manifest == {
         "model": "cyclegan",
-        "generators": {"AtoB": {"keras": "G_AtoB.keras"}, "BtoA": {"keras": "F_BtoA.keras"}},
+        "generators": {
+            "AtoB": {"keras": "G_AtoB.keras", "saved_model": "G_AtoB_savedmodel"},
+            "BtoA": {"keras": "F_BtoA.keras", "saved_model": "F_BtoA_savedmodel"},
+        },
         "input_range": [-1, 1],
         "size_multiple": 4,
         "training_mode_at_test": False,

@@ -1,7 +1,8 @@
 """The CycleGAN step and the training loop: losses, XLA, mixed precision, replicas,
-logs, checkpoints, exact resume, interruption, divergence, export."""
+logs, checkpoints, exact resume, several steps per call, interruption, divergence, export."""
 
 import csv
+import json
 import os
 import signal
 
@@ -17,7 +18,7 @@ from replication.checkpoints import Checkpoints
 from replication import models
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError
-from replication.training import Loop, TrainingDiverged, compile_step, train
+from replication.training import Loop, TrainingDiverged, compile_step, compile_steps, train
 
 SIZE = 32
 
@@ -31,7 +32,7 @@ def tiny_config(root=None, *overrides):
             "model.generator=resnet", "model.ngf=4", "model.ndf=4", "model.n_blocks=1",
             "train.pool_size=3", "train.epochs=2", "train.epochs_decay=1", "train.log_every=1",
             "train.n_samples=2", "train.max_steps_per_epoch=3", "train.save_epoch_freq=1",
-            "train.jit_compile=false", "train.mixed_precision=false", "train.eval_every=0",
+            "train.jit_compile=false", "train.precision=float32", "train.steps_per_call=1", "train.eval_every=0",
             *overrides,
         ],
     )
@@ -41,10 +42,10 @@ def images(seed, batch=1):
     return tf.random.stateless_uniform((batch, SIZE, SIZE, 3), (seed, 1), -1.0, 1.0)
 
 
-def build(config, strategy=None, mixed=False):
+def build(config, strategy=None, precision="float32"):
     keras.utils.set_random_seed(0)
     with (strategy or tf.distribute.get_strategy()).scope():
-        return models.build(config, mixed_precision=mixed)
+        return models.build(config, precision)
 
 
 def weights(model):
@@ -116,16 +117,36 @@ def test_jit_compiled_step_matches_the_plain_step():
     assert_same_training(weights(plain), weights(compiled), steps=2)
 
 
-def test_mixed_precision_step_gives_float32_losses_and_updates_weights(mixed_precision):
-    model = build(tiny_config(), mixed=True)
-    assert isinstance(model.optimizer_G, keras.optimizers.LossScaleOptimizer)
-    assert model.G.layers[-2].compute_dtype == "float16"  # the last conv, before tanh
+@pytest.mark.parametrize("precision, half", [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")])
+def test_mixed_precision_computes_convs_in_half_and_keeps_norms_outputs_and_losses_in_float32(precision, half):
+    model = build(tiny_config(), precision=precision)
+    convs = [l for m in (model.G, model.D_X) for l in m.layers if isinstance(l, keras.layers.Conv2D)]
+    assert convs and all(l.compute_dtype == half and l.variable_dtype == "float32" for l in convs)
+    norms = [l for l in model.G.layers if isinstance(l, keras.layers.GroupNormalization)]
+    assert norms and all(l.compute_dtype == "float32" for l in norms)
+    assert model.G.get_layer("tanh").compute_dtype == "float32"
+    a, b = images(0), images(1)
+    assert model.G(a).dtype == tf.float32 and model.D_Y(b).dtype == tf.float32
+    generator_losses, fake_x, fake_y = model.generator_losses(a, b)
+    assert fake_x.dtype == fake_y.dtype == tf.float32
+    assert all(v.dtype == tf.float32 for v in generator_losses.values())
+    # float16 needs its loss scaled; bfloat16 has float32's exponent range and needs none
+    assert isinstance(model.optimizer_G, keras.optimizers.LossScaleOptimizer) == (precision == "mixed_float16")
+    assert keras.config.dtype_policy().name == "float32"  # build put the global policy back
+
+
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_steps_give_finite_float32_losses_and_update_weights(precision):
+    model = build(tiny_config(), precision=precision)
     before = weights(model)
     losses = run_steps(model, 6)
-    assert all(v.dtype == np.float32 and np.isfinite(v) for v in losses[-1].values())
-    # Dynamic loss scaling starts at 2**15 and skips the updates whose float16 gradients
-    # overflow, halving the scale each time, until the gradients fit.
-    assert float(model.optimizer_G.dynamic_scale.numpy()) < 2**15
+    assert all(v.dtype == np.float32 and np.isfinite(v) for step in losses for v in step.values())
+    if precision == "mixed_float16":
+        # Dynamic loss scaling starts at 2**15 and skips the updates whose float16 gradients
+        # overflow, halving the scale each time, until the gradients fit.
+        assert float(model.optimizer_G.dynamic_scale.numpy()) < 2**15
+    else:
+        assert int(model.optimizer_G.iterations.numpy()) == 6  # no step skipped
     assert any(not np.array_equal(b, a) for b, a in zip(before, weights(model)))
 
 
@@ -143,11 +164,29 @@ def test_two_replicas_of_batch_one_equal_one_replica_of_batch_two():
     assert_same_training(weights(single), weights(double), steps=2)
 
 
-def test_jit_with_several_replicas_is_refused_clearly():
+def test_jit_with_several_cpu_replicas_is_refused_saying_why():
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     model = build(tiny_config(None, "data.batch_size=2"), mirrored)
-    with pytest.raises(ConfigError, match="jit_compile"):
+    with pytest.raises(ConfigError, match="jit_compile with several replicas needs every replica on a GPU"):
         compile_step(model, mirrored, jit_compile=True)
+
+
+def test_several_steps_per_call_train_as_the_same_steps_one_by_one():
+    config = tiny_config()
+    one_by_one, in_calls = build(config), build(config)
+    expected = run_steps(one_by_one, 5)
+    batches = tf.data.Dataset.from_tensor_slices(
+        (tf.concat([images(2 * i) for i in range(5)], 0), tf.concat([images(2 * i + 1) for i in range(5)], 0))
+    ).batch(1, drop_remainder=True)
+    call = compile_steps(in_calls, tf.distribute.get_strategy(), jit_compile=False)
+    iterator = iter(batches)
+    rows = [call(iterator, tf.constant(0, tf.int64), 3), call(iterator, tf.constant(3, tf.int64), 2)]
+    got = np.concatenate([r.numpy() for r in rows])
+    assert got.shape == (5, 8)
+    np.testing.assert_array_equal(got, [[step[name] for name in in_calls.loss_names] for step in expected])
+    for a, b in zip(weights(one_by_one), weights(in_calls)):
+        np.testing.assert_array_equal(a, b)
+    assert call.experimental_get_tracing_count() == 2  # one per count
 
 
 # ---------------------------------------------------------------- the loop, end to end
@@ -170,8 +209,8 @@ def loss_rows(run_dir):
         return [{k: v for k, v in row.items() if k != "wall_time"} for row in csv.DictReader(f)]
 
 
-def exported_weights(run_dir):
-    return [w for name in ("G_AtoB", "F_BtoA") for w in keras.models.load_model(run_dir / "export" / f"{name}.keras").get_weights()]
+def exported_weights(run_dir, names=("G_AtoB", "F_BtoA")):
+    return [w for name in names for w in keras.models.load_model(run_dir / "export" / f"{name}.keras").get_weights()]
 
 
 def test_run_folder_describes_itself(straight_run, synthetic_root):
@@ -212,14 +251,14 @@ def test_exported_generators_load_without_the_kit_config_and_translate(straight_
     assert generator(images(0)).shape == (1, SIZE, SIZE, 3)
 
 
-def test_resume_is_exact(straight_run, synthetic_root, tmp_path):
-    config = tiny_config(synthetic_root)
-    train(config, run_dir=tmp_path, until_step=3)  # stops at the end of epoch 1
+def test_resume_is_exact_whatever_the_steps_per_call(straight_run, synthetic_root, tmp_path):
+    # straight_run trains one step per call; here calls of 2 (2+1 per epoch), 1, then 3 (a whole epoch)
+    train(tiny_config(synthetic_root, "train.steps_per_call=2"), run_dir=tmp_path, until_step=3)  # end of epoch 1
     assert (tmp_path / "samples" / "epoch_001.png").exists()
-    train(config, run_dir=tmp_path, until_step=4)  # stops inside epoch 2
+    train(tiny_config(synthetic_root), run_dir=tmp_path, until_step=4)  # stops inside epoch 2
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-4")
     assert len(loss_rows(tmp_path)) == 4
-    train(config, run_dir=tmp_path)
+    train(tiny_config(synthetic_root, "train.steps_per_call=3"), run_dir=tmp_path)
     assert loss_rows(tmp_path) == loss_rows(straight_run)
     for resumed, straight in zip(exported_weights(tmp_path), exported_weights(straight_run)):
         np.testing.assert_array_equal(resumed, straight)
@@ -231,35 +270,52 @@ def test_resume_is_exact(straight_run, synthetic_root, tmp_path):
     assert "resumed from" in (tmp_path / "run.log").read_text()
 
 
-def patch_step(monkeypatch, after_step):
-    """Wrap the loop's compiled step: `after_step(index, losses)` runs after each step and returns its losses.
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_resume_is_exact_under_mixed_precision(precision, synthetic_root, tmp_path):
+    config = tiny_config(synthetic_root, f"train.precision={precision}", "train.epochs=1", "train.epochs_decay=1")
+    straight = train(config, run_dir=tmp_path / "straight")
+    train(config, run_dir=tmp_path / "resumed", until_step=4)
+    resumed = train(config, run_dir=tmp_path / "resumed")
+    assert [int(r["step"]) for r in loss_rows(resumed)] == list(range(1, 7))
+    assert loss_rows(resumed) == loss_rows(straight)
+    for a, b in zip(exported_weights(resumed), exported_weights(straight)):
+        np.testing.assert_array_equal(a, b)
+    assert f"precision {precision} (set in the config)" in (resumed / "run.log").read_text()
+    settings = json.loads((resumed / "versions.json").read_text())["settings"]
+    assert settings["precision"] == {"value": precision, "reason": "set in the config"}
+    assert settings["jit_compile"]["value"] is False
 
-    Returns the list of compiled step functions the loop built, to inspect their tracing.
+
+def patch_calls(monkeypatch, around_call):
+    """Wrap the loop's compiled call: `around_call(first_step, count, call)` runs it and returns its losses.
+
+    Returns the list of compiled call functions the loop built, to inspect their tracing.
     """
     import replication.training as training
 
-    real_compile = training.compile_step
+    real_compile = training.compile_steps
     compiled = []
 
     def compile_and_wrap(*args):
-        step_fn = real_compile(*args)
-        compiled.append(step_fn)
-        return lambda a, b, index: after_step(int(index), step_fn(a, b, index))
+        call = real_compile(*args)
+        compiled.append(call)
+        return lambda batches, first, count: around_call(int(first), int(count), lambda: call(batches, first, count))
 
-    monkeypatch.setattr(training, "compile_step", compile_and_wrap)
+    monkeypatch.setattr(training, "compile_steps", compile_and_wrap)
     return compiled
 
 
-def test_sigterm_stops_after_the_step_with_a_checkpoint_and_the_run_resumes(synthetic_root, tmp_path, monkeypatch):
-    def sigterm_during_step_2(index, losses):
-        if index == 1:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return losses
+def test_sigterm_during_a_call_stops_at_its_end_with_a_checkpoint_and_the_run_resumes(synthetic_root, tmp_path, monkeypatch):
+    def sigterm_as_steps_1_and_2_start(first, count, call):
+        if first == 0:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled at once; the call still runs to its end
+        return call()
 
-    patch_step(monkeypatch, sigterm_during_step_2)
+    patch_calls(monkeypatch, sigterm_as_steps_1_and_2_start)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_config(synthetic_root), run_dir=tmp_path)
+        train(tiny_config(synthetic_root, "train.steps_per_call=2"), run_dir=tmp_path)
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-2")
+    assert [int(r["step"]) for r in loss_rows(tmp_path)] == [1, 2]
     assert "stopped on SIGTERM" in (tmp_path / "run.log").read_text()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
 
@@ -268,38 +324,67 @@ def test_sigterm_stops_after_the_step_with_a_checkpoint_and_the_run_resumes(synt
     assert [int(r["step"]) for r in loss_rows(tmp_path)] == [1, 2, 3]
 
 
-def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(synthetic_root, tmp_path, monkeypatch):
-    def nan_at_step_5(index, losses):
-        return {**losses, "D_X": tf.constant(float("nan"))} if index == 4 else losses
+def test_losses_are_fetched_at_logged_steps_only_and_a_non_finite_one_stops_the_run_by_name(synthetic_root, tmp_path, monkeypatch):
+    import replication.training as training
 
-    compiled = patch_step(monkeypatch, nan_at_step_5)
+    def nan_at_step_5(first, count, call):
+        losses = call()
+        if first <= 4 < first + count:
+            losses = tf.tensor_scatter_nd_update(losses, [[4 - first, 0]], [float("nan")])  # column 0: D_X
+        return losses
+
+    compiled = patch_calls(monkeypatch, nan_at_step_5)
+    fetched_at = []
+    real_fetch = training.Loop.fetch_losses
+
+    def fetch_and_note(self, pending, step, *args):
+        fetched_at.append(step)
+        return real_fetch(self, pending, step, *args)
+
+    monkeypatch.setattr(training.Loop, "fetch_losses", fetch_and_note)
     with pytest.raises(TrainingDiverged, match=r"D_X=nan at step 5.*ckpt-3"):
-        train(tiny_config(synthetic_root), run_dir=tmp_path)
+        train(tiny_config(synthetic_root, "train.log_every=2"), run_dir=tmp_path)
+    # logged steps 2 and 4, and the end of epoch 1 (step 3) before its checkpoint; step 5's NaN is
+    # found when step 6 is logged, and named by its own step
+    assert fetched_at == [2, 3, 4, 6]
+    assert [int(r["step"]) for r in loss_rows(tmp_path)] == [2, 4]
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-3")
-    # the step was traced once, not again for the second epoch's new dataset
+    # the call was traced once, not again for the second epoch's new dataset
     assert compiled[0].experimental_get_tracing_count() == 1
 
 
 def test_a_save_interrupted_by_an_exception_leaves_the_previous_checkpoint_usable(tmp_path, monkeypatch):
     from tensorflow.python.checkpoint import checkpoint_management
+    from tensorflow.python.ops import io_ops
 
     weight = tf.Variable(1.0)
     checkpoints = Checkpoints(tmp_path, {"weight": weight}, save_epoch_freq=0)
-    first = checkpoints.save(step=1, epoch=0)
+    first = checkpoints.save(step=1)
     weight.assign(2.0)
 
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoint_management, "update_checkpoint_state_internal", crash)
+    # while the data is written: nothing of step 2 is in place, step 1 stays listed and whole
+    monkeypatch.setattr(io_ops, "save_v2", crash)
     with pytest.raises(OSError):
-        checkpoints.save(step=2, epoch=0)
+        checkpoints.save(step=2)
     monkeypatch.undo()
-
     again = Checkpoints(tmp_path, {"weight": tf.Variable(0.0)}, save_epoch_freq=0)
     assert again.latest.latest_checkpoint == first
     assert again.restore_latest() == first
     assert again.step == 1 and float(again.checkpoint.weight.numpy()) == 1.0
+
+    # after the files are in place, before the index lists them: the whole new checkpoint is found on disk
+    monkeypatch.setattr(checkpoint_management, "update_checkpoint_state_internal", crash)
+    with pytest.raises(OSError):
+        checkpoints.save(step=2)
+    monkeypatch.undo()
+    assert tf.train.latest_checkpoint(str(tmp_path)) == first
+    again = Checkpoints(tmp_path, {"weight": tf.Variable(0.0)}, save_epoch_freq=0)
+    assert again.latest.latest_checkpoint == str(tmp_path / "ckpt-2")  # the index is repaired
+    assert again.restore_latest() == str(tmp_path / "ckpt-2")
+    assert again.step == 2 and float(again.checkpoint.weight.numpy()) == 2.0
 
 
 def test_fresh_moves_the_old_run_aside_and_a_changed_config_is_refused(synthetic_root, tmp_path):
@@ -346,19 +431,34 @@ def test_user_errors_end_in_one_line_and_status_2(tmp_path, capsys):
     assert "missing" in capsys.readouterr().err
 
 
-def test_checkpoint_keeps_the_loss_scale_and_optimizer_state_under_mixed_precision(mixed_precision, tmp_path):
-    model = build(tiny_config(), mixed=True)
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_checkpoint_keeps_the_optimizer_state_and_loss_scale_under_mixed_precision(precision, tmp_path):
+    model = build(tiny_config(), precision=precision)
     run_steps(model, 3)
-    Checkpoints(tmp_path, model.checkpoint_items(), save_epoch_freq=0).save(step=3, epoch=0)
-    restored = build(tiny_config(), mixed=True)
+    Checkpoints(tmp_path, model.checkpoint_items(), save_epoch_freq=0).save(step=3)
+    restored = build(tiny_config(), precision=precision)
     Checkpoints(tmp_path, restored.checkpoint_items(), save_epoch_freq=0).restore_latest()
     for saved, loaded in ((model.optimizer_G, restored.optimizer_G), (model.optimizer_D, restored.optimizer_D)):
-        assert float(loaded.dynamic_scale.numpy()) == float(saved.dynamic_scale.numpy()) < 2**15
+        if precision == "mixed_float16":
+            assert float(loaded.dynamic_scale.numpy()) == float(saved.dynamic_scale.numpy()) < 2**15
+        else:
+            assert int(saved.iterations.numpy()) == 3  # bfloat16 skips no update
         assert int(loaded.iterations.numpy()) == int(saved.iterations.numpy())
         for a, b in zip(saved.variables, loaded.variables):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(weights(model), weights(restored)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, True, "auto"])
+def test_steps_per_call_must_be_a_whole_number_of_at_least_1(value):
+    from replication.training import steps_per_call
+
+    with pytest.raises(ConfigError, match="train.steps_per_call must be a whole number of at least 1"):
+        steps_per_call({"steps_per_call": value})
+    assert steps_per_call({"steps_per_call": 3}) == 3
 
 
 def test_unknown_gan_mode_is_a_config_error():
-    with pytest.raises(ConfigError, match="loss.gan_mode must be one of lsgan, vanilla"):
-        models.build(tiny_config(None, "loss.gan_mode=wgan"))
+    with pytest.raises(ConfigError, match="loss.gan_mode=wgan is not allowed: loss.gan_mode must be lsgan or vanilla"):
+        tiny_config(None, "loss.gan_mode=wgan")

@@ -10,12 +10,27 @@
     data.write_synthetic("data/synthetic")            # the offline default
     print(data.check("my_dataset/"))
 
-Sources (`data.source`): tfds (cycle_gan/<name>), folder, cityscapes (the
-CycleGAN zip, checked and unpacked once), synthetic, pix2pix (published paired
-sets, downloaded once), paired (your own side-by-side folder).
+`cfg["data"]` is the resolved `data:` section (`config.resolve`; for a
+dataset alone, `data.settings.resolved(source=..., root=...)`).
+
+Modules, in the order a config travels:
+    settings    the `data:` section checked (defaults come from base.yaml via config.resolve)
+    sources     SOURCES: one entry per data.source, where its dataset is and how its splits are read
+    downloads   fetch with a checksum, unpack once, fail fast when a host is unreachable
+    layouts     the unpaired and paired folder layouts; images paired by file name
+    images      listing folders (links followed, no folder read twice), Pillow decoding, one scan,
+                ImageSet and HalfSet
+    transforms  the TensorFlow training jitter and test-time crop
+    pipeline    UnpairedData/PairedData (epochs planned in NumPy), test_images, folder_images
+    check       `data check`: every problem of a folder, as a report
+    synthetic   the embedded offline dataset
+    commands    the `data` CLI commands
 """
 
+from replication.data import settings
 from replication.data.check import Report, check
+from replication.data.downloads import fetch
+from replication.data.images import IMAGE_EXTENSIONS, decode
 from replication.data.pipeline import (
     PairedData,
     UnpairedData,
@@ -26,22 +41,21 @@ from replication.data.pipeline import (
     truth_pairs,
     unpaired,
 )
-from replication.data.preprocess import DEFAULTS, IMAGE_EXTENSIONS, MODES, RESIZE_METHODS, decode, settings
 from replication.data.sources import (
     CITYSCAPES_SHA256,
     CITYSCAPES_URL,
     PIX2PIX_NAMES,
     PIX2PIX_URL,
+    SOURCES,
     TFDS_NAMES,
     download,
-    fetch,
 )
 from replication.data.synthetic import draw_pairs, make_scene, object_mask, render, write_synthetic
+from replication.data.transforms import MODES, RESIZE_METHODS
 
 __all__ = [
     "CITYSCAPES_SHA256",
     "CITYSCAPES_URL",
-    "DEFAULTS",
     "IMAGE_EXTENSIONS",
     "MODES",
     "PIX2PIX_NAMES",
@@ -49,6 +63,7 @@ __all__ = [
     "PairedData",
     "RESIZE_METHODS",
     "Report",
+    "SOURCES",
     "TFDS_NAMES",
     "UnpairedData",
     "check",

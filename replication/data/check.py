@@ -5,17 +5,19 @@ pix2pix dataset (train/ and test/ or val/, side-by-side images) or a plain
 folder of images (for `translate`). Problems (exit status 1): missing or
 empty splits, files with an image extension that do not decode, images too
 small for the network (or for `--crop-size` with preprocess 'crop'),
-test photos without their counterpart (`*_truth/`). Notes: counts, sizes,
-the files that are ignored, and the images that will be converted to 8-bit RGB.
+test photos without their counterpart (`*_truth/`), folder links that lead
+back to a folder already read (a loop). Notes: counts, sizes, the files that
+are ignored, and the images that will be converted to 8-bit RGB.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from replication.data import preprocess as pp
-from replication.data import sources as src
+from replication.data import layouts
+from replication.data.images import EXTENSIONS_TEXT, list_images, scan
 from replication.errors import DataError
 
 
@@ -51,23 +53,23 @@ def _few(items, limit=8) -> str:
 
 
 def _check_split(report: Report, folder: Path, label: str, crop_size, multiple: int, side_by_side=False):
-    names, ignored = src.list_images(folder)
-    if ignored:
-        report.notes.append(f"{label}: {len(ignored)} non-image file(s) ignored: {_few(ignored)}")
+    listing = list_images(folder)
+    names = listing.images
+    if listing.ignored:
+        report.notes.append(f"{label}: {len(listing.ignored)} non-image file(s) ignored: {_few(listing.ignored)}")
+    if listing.repeated:
+        report.problems.append(
+            f"{label}: {len(listing.repeated)} folder link(s) lead to a folder already read (a loop, or a second "
+            f"way to the same images); each folder is read once, so remove them: {_few(listing.repeated)}"
+        )
     if not names:
-        report.problems.append(f"{folder} holds no images (.jpg .jpeg .png .bmp .webp).")
+        report.problems.append(f"{folder} holds no images ({EXTENSIONS_TEXT}).")
         report.lines.append(f"{label + '/':14s} 0 images")
         return []
-    bad, modes, sizes = [], {}, []
-    for n in names:
-        try:
-            arr, mode = pp.decode_with_mode(folder / n)
-        except Exception as err:  # noqa: BLE001
-            bad.append(f"{n} ({type(err).__name__}: {str(err)[:80]})")
-            continue
-        modes[mode] = modes.get(mode, 0) + 1
-        h, w = arr.shape[:2]
-        sizes.append((n, h, w))
+    results = scan([folder / n for n in names])
+    bad = [f"{n} ({r.error[:100]})" for n, r in zip(names, results) if r.error]
+    modes = Counter(r.mode for r in results if not r.error)
+    sizes = [(n, *r.size) for n, r in zip(names, results) if not r.error]
     if bad:
         report.problems.append(
             f"{label}: {len(bad)} file(s) with an image extension cannot be decoded (training stops unless "
@@ -111,18 +113,18 @@ def check(path, crop_size: int | None = None, multiple: int = 4) -> Report:
     """Run every data check on `path`; the report lists problems instead of raising (except for a missing path)."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise DataError(f"{path} does not exist. Expected layout: {src.UNPAIRED_LAYOUT}.")
+        raise DataError(f"{path} does not exist. Expected layout: {layouts.UNPAIRED_LAYOUT}.")
     if not path.is_dir():
-        raise DataError(f"{path} is not a folder. Expected layout: {src.UNPAIRED_LAYOUT}.")
+        raise DataError(f"{path} is not a folder. Expected layout: {layouts.UNPAIRED_LAYOUT}.")
     report = Report(path)
-    present = {s for s in src.UNPAIRED_SPLITS if (path / s).is_dir()}
+    present = {s for s in layouts.UNPAIRED_SPLITS if (path / s).is_dir()}
     if present:
         report.layout = "unpaired (CycleGAN): trainA/ trainB/ testA/ testB/"
         listed = {}
-        for s in src.UNPAIRED_SPLITS:
+        for s in layouts.UNPAIRED_SPLITS:
             if s not in present:
                 report.problems.append(
-                    f"{path / s} is missing. Expected layout: {src.UNPAIRED_LAYOUT.replace('ROOT', str(path))}."
+                    f"{path / s} is missing. Expected layout: {layouts.UNPAIRED_LAYOUT.replace('ROOT', str(path))}."
                 )
                 continue
             listed[s] = _check_split(report, path / s, s, crop_size, multiple)
@@ -138,23 +140,21 @@ def check(path, crop_size: int | None = None, multiple: int = 4) -> Report:
     elif (path / "train").is_dir() or (path / "test").is_dir() or (path / "val").is_dir():
         report.layout = "paired (pix2pix): train/ and test/ or val/, A and B side by side"
         if not (path / "train").is_dir():
-            report.problems.append(f"{path / 'train'} is missing. Expected layout: {src.PAIRED_LAYOUT.replace('ROOT', str(path))}.")
+            report.problems.append(f"{path / 'train'} is missing. Expected layout: {layouts.PAIRED_LAYOUT.replace('ROOT', str(path))}.")
         if not ((path / "test").is_dir() or (path / "val").is_dir()):
-            report.problems.append(f"{path} has neither test/ nor val/. Expected layout: {src.PAIRED_LAYOUT.replace('ROOT', str(path))}.")
+            report.problems.append(f"{path} has neither test/ nor val/. Expected layout: {layouts.PAIRED_LAYOUT.replace('ROOT', str(path))}.")
         for s in ("train", "val", "test"):
             if (path / s).is_dir():
                 _check_split(report, path / s, s, crop_size, multiple, side_by_side=True)
+    elif list_images(path).images:
+        report.layout = "a plain folder of images (for translate)"
+        _check_split(report, path, ".", crop_size, multiple)
     else:
-        names, _ = src.list_images(path)
-        if names:
-            report.layout = "a plain folder of images (for translate)"
-            _check_split(report, path, ".", crop_size, multiple)
-        else:
-            report.layout = "not recognised"
-            report.problems.append(
-                f"{path} holds no images and none of trainA/ trainB/ testA/ testB/ (or train/ test/). "
-                f"Expected layout: {src.UNPAIRED_LAYOUT.replace('ROOT', str(path))}; or, for pix2pix, {src.PAIRED_LAYOUT}."
-            )
+        report.layout = "not recognised"
+        report.problems.append(
+            f"{path} holds no images and none of trainA/ trainB/ testA/ testB/ (or train/ test/). "
+            f"Expected layout: {layouts.UNPAIRED_LAYOUT.replace('ROOT', str(path))}; or, for pix2pix, {layouts.PAIRED_LAYOUT}."
+        )
     if crop_size is None:
         report.notes.append("give --crop-size N to also check the sizes preprocess 'crop' needs")
     return report

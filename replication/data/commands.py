@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from replication import config
+from replication.data import settings, sources
+from replication.data.check import check
+from replication.data.synthetic import write_synthetic
+from replication.errors import ConfigError, DataError
+
 
 def add_commands(subparsers) -> None:
     """Add the `data` command (with its sub-commands) to the CLI's sub-parsers."""
@@ -34,8 +40,6 @@ def add_commands(subparsers) -> None:
 
 
 def run_synthetic(args: argparse.Namespace) -> int:
-    from replication.data.synthetic import write_synthetic
-
     out = write_synthetic(args.out_dir, seed=args.seed, size=args.size, n_train=args.n_train, n_test=args.n_test)
     print(
         f"wrote the synthetic dataset (seed {args.seed}, {args.size}x{args.size}, {args.n_train} train and "
@@ -45,49 +49,30 @@ def run_synthetic(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from replication.data.check import check
-
     report = check(args.path, crop_size=args.crop_size, multiple=args.multiple)
     print(report)
     return 0 if report.ok else 1
 
 
 def data_config_for(target: str, data_dir=None) -> dict:
-    """The data config `data download TARGET` fetches: from an experiment, or from a dataset name."""
-    from replication import config
-    from replication.data import preprocess as pp
-    from replication.data import sources as src
-    from replication.errors import ConfigError, DataError
-
+    """The `data:` section `data download TARGET` fetches: an experiment's, or base.yaml's for a dataset name."""
     try:
         config.experiment_path(target)
-        is_experiment = True
     except ConfigError:
-        is_experiment = False
-    if is_experiment:
-        cfg = pp.settings(config.resolve(target)["data"])
-    else:
-        name = target.strip()
-        if name == "cityscapes":
-            cfg = pp.settings({"source": "cityscapes"})
-        elif name.startswith("pix2pix/"):
-            cfg = pp.settings({"source": "pix2pix", "name": name.split("/", 1)[1]})
-        elif name.startswith("cycle_gan/") or name in src.TFDS_NAMES:
-            cfg = pp.settings({"source": "tfds", "name": name.split("/", 1)[-1]})
-        else:
+        keys = sources.dataset_keys(target.strip())
+        if keys is None:
             raise DataError(
-                f"'{target}' is neither an experiment (experiments/{target}.yaml) nor a dataset name. Datasets: "
-                f"{', '.join(src.TFDS_NAMES)} (TFDS cycle_gan), cityscapes, "
-                f"{', '.join('pix2pix/' + n for n in src.PIX2PIX_NAMES)}."
-            )
+                f"'{target}' is neither an experiment (experiments/{target}.yaml) nor a dataset name. "
+                f"Datasets: {sources.dataset_names()}."
+            ) from None
+        cfg = settings.resolved(**keys)
+    else:
+        cfg = config.resolve(target)["data"]
     if data_dir:
         cfg["data_dir"] = data_dir
     return cfg
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from replication.data import sources as src
-
-    cfg = data_config_for(args.target, args.data_dir)
-    print(src.download(cfg))
+    print(sources.download(data_config_for(args.target, args.data_dir)))
     return 0

@@ -11,66 +11,19 @@ building the dataset twice yields identical tensors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from replication.data import preprocess as pp
-from replication.data import sources as src
+from replication.data import settings
+from replication.data import transforms as tr
+from replication.data.images import EXTENSIONS_TEXT, folder_set, sizes_text
+from replication.data.layouts import UNPAIRED_SPLITS
+from replication.data.sources import source_of
 from replication.errors import DataError
-
-UNPAIRED_SOURCES = ("tfds", "folder", "cityscapes", "synthetic", "pix2pix", "paired")
-
-
-# --------------------------------------------------------------------------- image views
-
-
-@dataclass
-class HalfSet:
-    """The left or right half of each side-by-side image of `base` (pix2pix files)."""
-
-    base: src.ImageSet
-    side: str  # "left" | "right"
-
-    @property
-    def where(self):
-        return f"{self.base.where} ({self.side} halves)"
-
-    @property
-    def names(self):
-        return self.base.names
-
-    @property
-    def sizes(self):
-        return [(h, w // 2) for h, w in self.base.sizes]
-
-    @property
-    def skipped(self):
-        return self.base.skipped
-
-    def __len__(self):
-        return len(self.base)
-
-    def load(self, i: int) -> np.ndarray:
-        img = self.base.load(i)
-        half = img.shape[1] // 2
-        return img[:, :half] if self.side == "left" else img[:, half : 2 * half]
-
-
-def _halves(base: src.ImageSet, direction: str):
-    left, right = HalfSet(base, "left"), HalfSet(base, "right")
-    return (left, right) if direction == "AtoB" else (right, left)
 
 
 # --------------------------------------------------------------------------- size checks
-
-
-def _fmt(names_sizes, limit=10) -> str:
-    items = [f"  {n}: {w}x{h}" for n, (h, w) in names_sizes[:limit]]
-    if len(names_sizes) > limit:
-        items.append(f"  ... and {len(names_sizes) - limit} more")
-    return "\n".join(items)
 
 
 def check_train_sizes(sets: list, cfg: dict) -> None:
@@ -84,7 +37,7 @@ def check_train_sizes(sets: list, cfg: dict) -> None:
             if (mode == "crop" and (h < crop or w < crop)) or (mode == "none" and (h, w) != (crop, crop)):
                 bad.append((f"{s.where}/{name}", (h, w)))
     if bad:
-        raise DataError(f"{len(bad)} training image(s) do not fit: {pp.describe_sizes_ok(cfg)}. Found (WxH):\n{_fmt(bad)}")
+        raise DataError(f"{len(bad)} training image(s) do not fit: {tr.describe_sizes_ok(cfg)}. Found (WxH):\n{sizes_text(bad)}")
 
 
 def check_pair_sizes(a, b, cfg: dict) -> None:
@@ -105,7 +58,7 @@ def check_test_sizes(s, multiple: int) -> None:
         raise DataError(
             f"{len(bad)} image(s) in {s.where} are too small for the network: at test time each side is "
             f"rounded down to a multiple of {multiple}, so both sides must be at least {multiple} px "
-            f"(any size >= {multiple} works; it is cropped to {multiple}*k). Found (WxH):\n{_fmt(bad)}"
+            f"(any size >= {multiple} works; it is cropped to {multiple}*k). Found (WxH):\n{sizes_text(bad)}"
         )
 
 
@@ -137,8 +90,19 @@ def element_seeds(seed: int, epoch: int, count: int, streams: int) -> np.ndarray
 # --------------------------------------------------------------------------- datasets
 
 
+def _image(s, index):
+    """Image `index` of set `s` as a uint8 HxWx3 tensor, decoded by Pillow inside the tf.data graph."""
+    import tensorflow as tf
+
+    img = tf.numpy_function(lambda i: s.load(int(i)), [index], tf.uint8, stateful=False)
+    img.set_shape([None, None, 3])
+    return img
+
+
 class _Data:
     """What UnpairedData and PairedData share."""
+
+    aligned = False  # True: a and b are pairs and get the same crop and flip
 
     def __init__(self, cfg: dict, train_a, train_b, test_a, test_b, description: str, skipped: list):
         self.cfg = cfg
@@ -153,13 +117,6 @@ class _Data:
     def __repr__(self):
         return f"<{type(self).__name__} {self.description}: {self.steps_per_epoch} steps/epoch>"
 
-    @property
-    def element_spec(self):
-        import tensorflow as tf
-
-        spec = tf.TensorSpec([self.batch_size, self.crop_size, self.crop_size, 3], tf.float32)
-        return spec, spec
-
     def samples(self, n: int):
         """The first n test images per domain, no jitter, resized to crop x crop: two (n, crop, crop, 3) tensors."""
         import tensorflow as tf
@@ -170,7 +127,7 @@ class _Data:
             if k == 0:
                 out.append(tf.zeros([0, self.crop_size, self.crop_size, 3], tf.float32))
                 continue
-            imgs = [pp.resize_to_square(s.load(i), self.crop_size, self.cfg["resize_method"]) for i in range(k)]
+            imgs = [tr.resize_to_square(s.load(i), self.crop_size, self.cfg["resize_method"]) for i in range(k)]
             out.append(tf.stack(imgs))
         return out[0], out[1]
 
@@ -183,33 +140,18 @@ class _Data:
 
         idx_a, idx_b, seeds_a, seeds_b = self.plan(epoch)
         first = int(start) * self.batch_size
-        cfg = self.cfg
-        load_a, load_b = self._loader(self.train_a), self._loader(self.train_b)
-        pairs = isinstance(self, PairedData)
+        cfg, train_a, train_b, aligned = self.cfg, self.train_a, self.train_b, self.aligned
 
         def element(i, j, sa, sb):
-            a = tf.numpy_function(load_a, [i], tf.uint8, stateful=False)
-            b = tf.numpy_function(load_b, [j], tf.uint8, stateful=False)
-            a.set_shape([None, None, 3])
-            b.set_shape([None, None, 3])
-            if pairs:
-                a, b = pp.jitter([a, b], sa, cfg)  # the same crop and flip for A and B
-            else:
-                (a,) = pp.jitter([a], sa, cfg)
-                (b,) = pp.jitter([b], sb, cfg)
-            return a, b
+            a, b = _image(train_a, i), _image(train_b, j)
+            if aligned:
+                return tuple(tr.jitter([a, b], sa, cfg))  # the same crop and flip for A and B
+            return tr.jitter([a], sa, cfg)[0], tr.jitter([b], sb, cfg)[0]
 
         ds = tf.data.Dataset.from_tensor_slices((idx_a[first:], idx_b[first:], seeds_a[first:], seeds_b[first:]))
         ds = ds.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.batch(self.batch_size, drop_remainder=True)
         return ds.prefetch(tf.data.AUTOTUNE)
-
-    @staticmethod
-    def _loader(s):
-        def load(i):
-            return s.load(int(i))
-
-        return load
 
 
 class UnpairedData(_Data):
@@ -231,6 +173,8 @@ class UnpairedData(_Data):
 class PairedData(_Data):
     """pix2pix training data: aligned pairs, the same crop and flip for a and b."""
 
+    aligned = True
+
     @property
     def steps_per_epoch(self) -> int:
         return len(self.train_a) // self.batch_size
@@ -245,143 +189,34 @@ class PairedData(_Data):
 # --------------------------------------------------------------------------- building
 
 
-def _synthetic_root(cfg: dict) -> Path:
-    root = cfg.get("root")
-    if not root or not Path(root).expanduser().is_dir():
-        where = root or "<folder>"
-        raise DataError(
-            f"The synthetic dataset is not at {where}. Write it first: "
-            f"`python -m replication data synthetic {where}` (and set data.root to that folder)."
-        )
-    return Path(root).expanduser()
-
-
-def _source(cfg: dict) -> str:
-    source = cfg["source"]
-    if source not in UNPAIRED_SOURCES:
-        raise DataError(f"data.source is '{source}'; choose one of {', '.join(UNPAIRED_SOURCES)}.")
-    return source
-
-
-def _validate(sets, cfg, labels) -> list:
-    skipped = []
-    for s, label in zip(sets, labels):
-        s.validate(cfg["skip_bad_images"], cfg["cache"], label)
-        skipped += s.skipped
-        if len(s) == 0:
-            raise DataError(f"Every image in {s.where} failed to decode; nothing is left to train on.")
-    return skipped
-
-
-def _unpaired_split_sets(cfg: dict, splits=src.UNPAIRED_SPLITS):
-    """({split: set}, description, skipped) for an unpaired use of any source."""
-    source = _source(cfg)
-    if source in ("pix2pix", "paired"):
-        root = src.pix2pix_root(cfg) if source == "pix2pix" else src.check_root(cfg.get("root"), src.PAIRED_LAYOUT)
-        train = src.folder_set(src.paired_split_folder(root, "train"), src.PAIRED_LAYOUT)
-        test = src.folder_set(src.paired_split_folder(root, "test"), src.PAIRED_LAYOUT)
-        bases = {"train": train, "test": test}
-        wanted = sorted({s[:-1] for s in splits}, key=["train", "test"].index)
-        skipped = _validate([bases[p] for p in wanted], cfg, [Path(bases[p].where).name for p in wanted])
-        for p in wanted:
-            narrow = [(n, hw) for n, hw in zip(bases[p].names, bases[p].sizes) if hw[1] < 2]
-            if narrow:
-                raise DataError(
-                    f"{len(narrow)} image(s) in {bases[p].where} are too narrow to hold A and B side by side "
-                    f"(expected layout: {src.PAIRED_LAYOUT}). Found (WxH):\n{_fmt(narrow)}"
-                )
-        sets = {}
-        for phase in wanted:
-            a, b = _halves(bases[phase], cfg["direction"])
-            sets[phase + "A"], sets[phase + "B"] = a, b
-        return {s: sets[s] for s in splits}, f"{source} {root} (halves, {cfg['direction']})", skipped
-    if source == "tfds":
-        sets = src.tfds_sets(cfg["name"], cfg.get("data_dir"), splits)
-        desc = f"TFDS cycle_gan/{cfg['name']}"
-    else:
-        if source == "folder":
-            root = cfg.get("root")
-        elif source == "synthetic":
-            root = _synthetic_root(cfg)
-        else:  # cityscapes
-            root = src.cityscapes_root(cfg)
-        sets = src.unpaired_folder(root, splits)
-        desc = f"{source} {root}"
-        if source == "cityscapes" and "testA" in sets and "testB" in sets:
-            # photos and label maps of the test set correspond one to one (the evaluation needs it)
-            src.match_by_name(sets["testA"], sets["testB"])
-    skipped = _validate([sets[s] for s in splits], cfg, list(splits))
-    if source == "cityscapes" and "testA" in sets and "testB" in sets:
-        ka = [src.pair_key(n) for n in sets["testA"].names]
-        kb = [src.pair_key(n) for n in sets["testB"].names]
-        if ka != kb:
-            raise DataError(
-                "Cityscapes test photos (testA) and label maps (testB) no longer correspond one to one after "
-                "leaving out undecodable files; fix or restore: " + ", ".join(sorted(set(ka) ^ set(kb))[:10])
-            )
-    return sets, desc, skipped
-
-
 def unpaired(data_cfg: dict) -> UnpairedData:
-    """CycleGAN training data from `data_cfg['source']` (see experiments/base.yaml, `data:`)."""
-    cfg = pp.settings(data_cfg)
-    sets, desc, skipped = _unpaired_split_sets(cfg)
+    """CycleGAN training data of a resolved `data:` section (see experiments/base.yaml)."""
+    cfg = settings.checked(data_cfg)
+    found = source_of(cfg).split_sets(cfg, UNPAIRED_SPLITS)
+    sets = found.sets
     check_train_sizes([sets["trainA"], sets["trainB"]], cfg)
-    data = UnpairedData(cfg, sets["trainA"], sets["trainB"], sets["testA"], sets["testB"], desc, skipped)
+    data = UnpairedData(
+        cfg, sets["trainA"], sets["trainB"], sets["testA"], sets["testB"], found.description, found.skipped
+    )
     if data.steps_per_epoch == 0:
         raise DataError(
-            f"{desc}: {len(sets['trainA'])} / {len(sets['trainB'])} training images is fewer than "
+            f"{found.description}: {len(sets['trainA'])} / {len(sets['trainB'])} training images is fewer than "
             f"data.batch_size ({cfg['batch_size']}); lower the batch size or add images."
         )
     return data
 
 
-def _paired_sets(cfg: dict, phases=("train", "test")):
-    """({phase: (a_set, b_set)}, description, skipped) for pix2pix."""
-    source = _source(cfg)
-    out, skipped = {}, []
-    if source in ("pix2pix", "paired"):
-        sets, desc, skipped = _unpaired_split_sets(cfg, tuple(p + d for p in phases for d in "AB"))
-        return {p: (sets[p + "A"], sets[p + "B"]) for p in phases}, desc, skipped
-    if source == "tfds":
-        raise DataError(
-            f"TFDS cycle_gan/{cfg['name']} is unpaired; pix2pix needs aligned pairs. Use data.source: pix2pix "
-            f"with data.name one of {', '.join(src.PIX2PIX_NAMES)}, or data.source: paired with data.root "
-            f"laid out as {src.PAIRED_LAYOUT}."
-        )
-    if source == "synthetic":
-        root = _synthetic_root(cfg)
-        # every A image has its ground-truth B counterpart in <split>_truth/
-        folders = {p: (f"{p}A", f"{p}A_truth") for p in phases}
-    else:
-        root = src.cityscapes_root(cfg) if source == "cityscapes" else cfg.get("root")
-        folders = {p: (f"{p}A", f"{p}B") for p in phases}
-    names = sorted({f for pair in folders.values() for f in pair})
-    layout = " ".join(f"ROOT/{n}/" for n in names) + " with matching file names"
-    root = src.check_root(root, layout)
-    missing = [n for n in names if not (root / n).is_dir()]
-    if missing:
-        raise DataError(f"{root} lacks {', '.join(m + '/' for m in missing)}. Expected layout: {layout.replace('ROOT', str(root))}.")
-    for phase, (fa, fb) in folders.items():
-        a = src.folder_set(root / fa, layout)
-        b = src.folder_set(root / fb, layout)
-        skipped += _validate([a, b], cfg, [fa, fb])
-        a, b = src.match_by_name(a, b)
-        out[phase] = (a, b) if cfg["direction"] == "AtoB" else (b, a)
-    return out, f"{source} {root} (pairs by file name, {cfg['direction']})", skipped
-
-
 def paired(data_cfg: dict) -> PairedData:
     """pix2pix training data: the same interface as `unpaired`, with a and b aligned."""
-    cfg = pp.settings(data_cfg)
-    sets, desc, skipped = _paired_sets(cfg)
-    (ta, tb), (sa, sb) = sets["train"], sets["test"]
+    cfg = settings.checked(data_cfg)
+    found = source_of(cfg).pair_sets(cfg, ("train", "test"))
+    (ta, tb), (sa, sb) = found.sets["train"], found.sets["test"]
     check_train_sizes([ta, tb], cfg)
     check_pair_sizes(ta, tb, cfg)
-    data = PairedData(cfg, ta, tb, sa, sb, desc, skipped)
+    data = PairedData(cfg, ta, tb, sa, sb, found.description, found.skipped)
     if data.steps_per_epoch == 0:
         raise DataError(
-            f"{desc}: {len(ta)} training pairs is fewer than data.batch_size ({cfg['batch_size']}); "
+            f"{found.description}: {len(ta)} training pairs is fewer than data.batch_size ({cfg['batch_size']}); "
             "lower the batch size or add images."
         )
     return data
@@ -398,34 +233,36 @@ def _test_dataset(s, multiple: int):
         raise DataError(f"multiple must be a positive whole number, got {multiple}.")
     check_test_sizes(s, multiple)
 
-    def load(i):
-        return s.load(int(i))
-
     def element(i, name):
-        img = tf.numpy_function(load, [i], tf.uint8, stateful=False)
-        img.set_shape([None, None, 3])
-        img = pp.center_crop_to_multiple(img, multiple)
-        return pp.to_unit_range(img)[tf.newaxis], name
+        img = tr.center_crop_to_multiple(_image(s, i), multiple)
+        return tr.to_unit_range(img)[tf.newaxis], name
 
     ds = tf.data.Dataset.from_tensor_slices((np.arange(len(s), dtype=np.int64), tf.constant(list(s.names), tf.string)))
     return ds.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
-def test_set(data_cfg: dict, domain: str):
-    """The test images of one domain (validated), in fixed order."""
+def test_set(data_cfg: dict, domain: str, paired: bool = False):
+    """The test images of one domain (validated), in fixed order.
+
+    `paired`: the test pairs a paired model (pix2pix) is tested on, as `paired()` reads them:
+    B holds the ground truth of A, image for image, after `data.direction`.
+    """
     if domain not in ("A", "B"):
         raise DataError(f"domain must be 'A' or 'B', got {domain!r}.")
-    cfg = pp.settings(data_cfg)
-    sets, _, _ = _unpaired_split_sets(cfg, ("test" + domain,))
-    return sets["test" + domain]
+    cfg = settings.checked(data_cfg)
+    if paired:
+        a, b = source_of(cfg).pair_sets(cfg, ("test",)).sets["test"]
+        return a if domain == "A" else b
+    return source_of(cfg).split_sets(cfg, ("test" + domain,)).sets["test" + domain]
 
 
-def test_images(data_cfg: dict, domain: str, multiple: int):
+def test_images(data_cfg: dict, domain: str, multiple: int, paired: bool = False):
     """(image [1,H,W,3] float32 [-1,1], name) for every test image of `domain`, sorted, no jitter.
 
     Each side is rounded DOWN to a multiple of `multiple` (centre crop), as preprocess 'none'.
+    `paired`: a paired model's test pairs (see `test_set`).
     """
-    return _test_dataset(test_set(data_cfg, domain), multiple)
+    return _test_dataset(test_set(data_cfg, domain, paired), multiple)
 
 
 def truth_pairs(data_cfg: dict, domain: str, multiple: int, phase: str = "test"):
@@ -437,28 +274,8 @@ def truth_pairs(data_cfg: dict, domain: str, multiple: int, phase: str = "test")
     """
     import tensorflow as tf
 
-    cfg, other = pp.settings(data_cfg), {"A": "B", "B": "A"}[domain]
-    source = _source(cfg)
-    split = phase + domain
-    if source in ("cityscapes", "pix2pix", "paired"):
-        sets, _, _ = _unpaired_split_sets(cfg, (split, phase + other))
-        images, truths = sets[split], sets[phase + other]
-    elif source in ("folder", "synthetic"):
-        root = _synthetic_root(cfg) if source == "synthetic" else src.check_root(cfg.get("root"), src.UNPAIRED_LAYOUT)
-        if not (root / f"{split}_truth").is_dir():
-            raise DataError(
-                f"{root} has no ground truth for {split}: the truth metrics need {root / (split + '_truth')}/ "
-                f"holding the true {other} image of every {split}/ image under the same name."
-            )
-        images = _unpaired_split_sets(cfg, (split,))[0][split]
-        truths = src.folder_set(root / f"{split}_truth").validate(cfg["skip_bad_images"], keep=False)
-    else:
-        raise DataError(
-            f"data.source {source} has no ground truth; the truth metrics need a folder dataset with "
-            f"{split}_truth/, a paired dataset, or cityscapes."
-        )
-    if source not in ("pix2pix", "paired"):
-        images, truths = src.match_by_name(images, truths)
+    cfg = settings.checked(data_cfg)
+    images, truths = source_of(cfg).truth_sets(cfg, phase + domain)
     both = tf.data.Dataset.zip(_test_dataset(images, multiple), _test_dataset(truths, multiple))
     return both.map(lambda image, truth: (image[0], truth[0], image[1]))
 
@@ -469,10 +286,8 @@ test_set.__test__ = False
 
 def folder_images(path, multiple: int, skip_bad_images: bool = False):
     """Like `test_images`, for a plain folder (nested or not); names are the relative paths."""
-    s = src.folder_set(Path(path).expanduser(), "a folder of images (.jpg .jpeg .png .bmp .webp), nested or not")
+    s = folder_set(Path(path).expanduser(), f"a folder of images ({EXTENSIONS_TEXT}), nested or not")
     s.validate(skip_bad_images, keep=False)
     if len(s) == 0:
         raise DataError(f"Every image in {path} failed to decode.")
-    ds = _test_dataset(s, multiple)
-    ds.skipped = list(s.skipped)  # names left out (skip_bad_images), for the caller's log
-    return ds
+    return _test_dataset(s, multiple)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from replication.errors import DataError
+from replication.io import atomic_write_bytes
 
 SPLITS = {"trainA": 0, "trainB": 1, "testA": 2, "testB": 3}
 DOMAIN_OF = {"trainA": "A", "trainB": "B", "testA": "A", "testB": "B"}
@@ -206,7 +207,5 @@ def draw_pairs(path, seed: int = 0, size: int = 64, n: int = 6) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    from replication.io import atomic_write_bytes
-
     atomic_write_bytes(path, buf.getvalue())
     return path

@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from replication import data
+from replication.data.settings import resolved
 from replication.data.testing import gradient_image, save
 
 # ------------------------------------------------------------------ decoding
@@ -57,7 +58,7 @@ def _base(**kw):
     cfg = dict(source="folder", preprocess="resize_and_crop", load_size=20, crop_size=16, flip=True,
                resize_method="bilinear", batch_size=2, seed=0)
     cfg.update(kw)
-    return cfg
+    return resolved(**cfg)
 
 
 def _noise_root(root, n=4, size=24):
@@ -233,11 +234,11 @@ def test_bad_settings_are_config_errors(key, value):
     from replication.errors import ConfigError
 
     with pytest.raises(ConfigError, match=key):
-        data.settings({key: value})
+        data.settings.checked(resolved(**{key: value}))
 
 
 def test_load_size_below_crop_size_is_refused():
     from replication.errors import ConfigError
 
     with pytest.raises(ConfigError, match="load_size"):
-        data.settings({"load_size": 100, "crop_size": 128})
+        data.settings.checked(resolved(load_size=100, crop_size=128))

@@ -1,13 +1,9 @@
-"""Decoding to 8-bit RGB and the training/test transforms.
+"""The training and test transforms, in TensorFlow.
 
-Decoding uses Pillow, which reads every format the kit accepts and lets us
-convert grayscale, RGBA, palette, 16-bit and CMYK images to 8-bit RGB the way
-the reference code does (`Image.open(path).convert('RGB')`), except that 16-bit
-images are scaled (v / 257) instead of clipped.
-
-The jitter is written with TensorFlow ops and draws its randomness from one
-stateless seed per element (`tf.random.stateless_uniform`), so the same
-(seed, epoch, element) always gives the same crop and flip.
+The jitter draws its randomness from one stateless seed per element
+(`tf.random.stateless_uniform`), so the same (seed, epoch, element) always
+gives the same crop and flip. Images arrive decoded (uint8 HxWx3, see
+`images.py`).
 
 Preprocessing modes (`data.preprocess`), as in the reference code
 (pytorch-CycleGAN-and-pix2pix `get_transform`), with one change so every
@@ -28,125 +24,10 @@ training batch has the fixed shape (batch, crop_size, crop_size, 3):
 
 from __future__ import annotations
 
-import io
-import os
-import warnings
-
 import numpy as np
 
-from replication import config
-from replication.errors import ConfigError
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 RESIZE_METHODS = ("nearest", "bilinear", "bicubic", "area")
-
-# The `data:` section of experiments/base.yaml, the one home of its defaults; a data_cfg may leave keys out.
-DEFAULTS = config.load_chain(config.BASE)["data"]
-
-
-def settings(data_cfg: dict) -> dict:
-    """The data config with defaults filled in and every value checked."""
-    cfg = dict(DEFAULTS)
-    cfg.update({k: v for k, v in (data_cfg or {}).items()})
-    if cfg["preprocess"] not in MODES:
-        raise ConfigError(f"data.preprocess is '{cfg['preprocess']}'; choose one of {', '.join(MODES)}.")
-    if cfg["resize_method"] not in RESIZE_METHODS:
-        raise ConfigError(
-            f"data.resize_method is '{cfg['resize_method']}'; choose one of {', '.join(RESIZE_METHODS)}."
-        )
-    for key in ("load_size", "crop_size", "batch_size"):
-        value = cfg[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"data.{key} must be a positive whole number, got {value!r}.")
-    if cfg["preprocess"] in ("resize_and_crop", "scale_width", "scale_width_and_crop"):
-        if cfg["load_size"] < cfg["crop_size"]:
-            raise ConfigError(
-                f"data.load_size ({cfg['load_size']}) is smaller than data.crop_size ({cfg['crop_size']}); "
-                f"preprocess '{cfg['preprocess']}' resizes to load_size and then crops crop_size, "
-                "so load_size must be >= crop_size."
-            )
-    if cfg["direction"] not in ("AtoB", "BtoA"):
-        raise ConfigError(f"data.direction is '{cfg['direction']}'; choose AtoB or BtoA.")
-    try:
-        cfg["seed"] = int(cfg["seed"])
-    except (TypeError, ValueError):
-        raise ConfigError(f"data.seed must be a whole number, got {cfg['seed']!r}.") from None
-    for key in ("flip", "cache", "skip_bad_images"):
-        cfg[key] = bool(cfg[key])
-    return cfg
-
-
-# --------------------------------------------------------------------------- decoding
-
-
-def is_image_name(name: str) -> bool:
-    base = os.path.basename(name)
-    return not base.startswith(".") and base.lower().endswith(IMAGE_EXTENSIONS)
-
-
-def to_rgb8(img) -> np.ndarray:
-    """A Pillow image as uint8 HxWx3 RGB."""
-    mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        # 16-bit grayscale (Pillow opens 16-bit PNGs as I;16 or I): scale, do not clip.
-        arr = np.asarray(img).astype(np.float64)
-        arr = np.clip(np.round(arr / 257.0), 0, 255).astype(np.uint8)
-        return np.repeat(arr[:, :, None], 3, axis=2)
-    if mode == "F":
-        arr = np.clip(np.round(np.asarray(img, dtype=np.float64)), 0, 255).astype(np.uint8)
-        return np.repeat(arr[:, :, None], 3, axis=2)
-    if mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    if img.mode != "RGB":
-        img = img.convert("RGB")
-    arr = np.asarray(img, dtype=np.uint8)
-    return np.ascontiguousarray(arr)
-
-
-def _open(source):
-    from PIL import Image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # decompression-bomb and EXIF warnings
-        if isinstance(source, (bytes, bytearray)):
-            img = Image.open(io.BytesIO(source))
-        else:
-            img = Image.open(source)
-        img.load()
-    return img
-
-
-def decode(source) -> np.ndarray:
-    """Decode a file path or encoded bytes to uint8 HxWx3 RGB. Raises whatever Pillow raises."""
-    img = _open(source)
-    try:
-        return to_rgb8(img)
-    finally:
-        img.close()
-
-
-def decode_with_mode(source) -> tuple[np.ndarray, str]:
-    img = _open(source)
-    try:
-        return to_rgb8(img), img.mode
-    finally:
-        img.close()
-
-
-def encoded_extension(blob: bytes) -> str:
-    if blob[:3] == b"\xff\xd8\xff":
-        return ".jpg"
-    if blob[:8] == b"\x89PNG\r\n\x1a\n":
-        return ".png"
-    if blob[:2] == b"BM":
-        return ".bmp"
-    if blob[:4] == b"RIFF" and blob[8:12] == b"WEBP":
-        return ".webp"
-    return ".png"
-
-
-# --------------------------------------------------------------------------- TF transforms
 
 
 def _tf():

@@ -1,0 +1,277 @@
+"""Image files: listing a folder, decoding to 8-bit RGB, and the sets a split is made of.
+
+Decoding uses Pillow, which reads every format the kit accepts and lets us
+convert grayscale, RGBA, palette, 16-bit and CMYK images to 8-bit RGB the way
+the reference code does (`Image.open(path).convert('RGB')`), except that 16-bit
+images are scaled (v / 257) instead of clipped.
+
+An `ImageSet` is one split: sorted names and a way to decode image i. A
+`HalfSet` is the left or right half of each image of an ImageSet (the
+side-by-side files of pix2pix). `scan` decodes a list of images once and says
+what it found; `ImageSet.validate` and `data check` both use it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from replication.errors import DataError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+EXTENSIONS_TEXT = " ".join(IMAGE_EXTENSIONS)  # for messages
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def is_image_name(name: str) -> bool:
+    base = os.path.basename(name)
+    return not base.startswith(".") and base.lower().endswith(IMAGE_EXTENSIONS)
+
+
+@dataclass
+class Listing:
+    """What is under a folder, as paths relative to it, sorted."""
+
+    images: list
+    ignored: list  # files without an image extension
+    repeated: list  # folder links that lead to a folder already listed (a loop, or a second way in): not followed
+
+
+def _plain_folders(folder: Path) -> set:
+    """The folders below `folder` reached without going through a link, as os.walk spells their paths."""
+    plain = set()
+    for dirpath, dirnames, _ in os.walk(folder):
+        plain.update(p for p in (os.path.join(dirpath, d) for d in dirnames) if not os.path.islink(p))
+    return plain
+
+
+def list_images(folder) -> Listing:
+    """The images under `folder`, recursively: links are followed, but no real folder is read twice.
+
+    A folder reached by its plain path is read there; a link is followed only
+    to a folder not read yet (so `loop -> .` adds nothing and is reported).
+    """
+    folder = Path(folder)
+    plain = _plain_folders(folder)
+    seen = {os.path.realpath(folder)} | {os.path.realpath(p) for p in plain}
+    images, ignored, repeated = [], [], []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        follow = []
+        for d in sorted(d for d in dirnames if not d.startswith(".")):
+            path = os.path.join(dirpath, d)
+            real = os.path.realpath(path)
+            if path in plain:
+                follow.append(d)
+            elif real in seen:
+                repeated.append(Path(path).relative_to(folder).as_posix())
+            else:
+                seen.add(real)
+                follow.append(d)
+        dirnames[:] = follow
+        for fname in filenames:
+            rel = Path(dirpath, fname).relative_to(folder).as_posix()
+            (images if is_image_name(fname) else ignored).append(rel)
+    return Listing(sorted(images), sorted(ignored), sorted(repeated))
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def to_rgb8(img) -> np.ndarray:
+    """A Pillow image as uint8 HxWx3 RGB."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit grayscale (Pillow opens 16-bit PNGs as I;16 or I): scale, do not clip.
+        arr = np.asarray(img).astype(np.float64)
+        arr = np.clip(np.round(arr / 257.0), 0, 255).astype(np.uint8)
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    if mode == "F":
+        arr = np.clip(np.round(np.asarray(img, dtype=np.float64)), 0, 255).astype(np.uint8)
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+
+
+def decode_with_mode(source) -> tuple[np.ndarray, str]:
+    """(uint8 HxWx3 RGB, the file's Pillow mode) of a file path or encoded bytes. Raises whatever Pillow raises."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # decompression-bomb and EXIF warnings
+        img = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+        try:
+            img.load()
+            return to_rgb8(img), img.mode
+        finally:
+            img.close()
+
+
+def decode(source) -> np.ndarray:
+    """Decode a file path or encoded bytes to uint8 HxWx3 RGB. Raises whatever Pillow raises."""
+    return decode_with_mode(source)[0]
+
+
+def encoded_extension(blob: bytes) -> str:
+    if blob[:3] == b"\xff\xd8\xff":
+        return ".jpg"
+    if blob[:8] == b"\x89PNG\r\n\x1a\n":
+        return ".png"
+    if blob[:2] == b"BM":
+        return ".bmp"
+    if blob[:4] == b"RIFF" and blob[8:12] == b"WEBP":
+        return ".webp"
+    return ".png"
+
+
+@dataclass
+class Decoded:
+    """What decoding one image found: its size and Pillow mode, or why it failed."""
+
+    size: tuple | None  # (h, w)
+    mode: str | None
+    error: str | None  # "ErrorType: message"
+    image: np.ndarray | None = None  # kept only when asked
+
+
+def scan(items, keep: bool = False) -> list[Decoded]:
+    """Decode every item (file path or encoded bytes) once, in threads."""
+
+    def one(item) -> Decoded:
+        try:
+            arr, mode = decode_with_mode(item)
+        except Exception as err:  # noqa: BLE001 - any decoder failure means "bad file"
+            return Decoded(None, None, f"{type(err).__name__}: {err}")
+        return Decoded(arr.shape[:2], mode, None, arr if keep else None)
+
+    workers = min(8, (os.cpu_count() or 1) + 1)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, items))
+
+
+# --------------------------------------------------------------------------- sets
+
+
+@dataclass
+class ImageSet:
+    """One split: images in a fixed order, each decoded on demand (or kept, with cache)."""
+
+    where: str  # shown in messages: a folder path or "TFDS cycle_gan/x split trainA"
+    names: list  # relative names, sorted (folders) or in TFDS order
+    items: list  # file paths or encoded bytes, aligned with names
+    sizes: list = field(default_factory=list)  # (h, w) per image, filled by validate()
+    skipped: list = field(default_factory=list)  # names left out by validate(skip_bad=True)
+    _cache: list | None = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def load(self, i: int) -> np.ndarray:
+        if self._cache is not None:
+            return self._cache[i]
+        return decode(self.items[i])
+
+    def validate(self, skip_bad: bool, keep: bool, label: str = "") -> "ImageSet":
+        """Decode every image once; list the ones that fail; remember sizes (and images if `keep`)."""
+        results = scan(self.items, keep)
+        bad = [(n, r.error) for n, r in zip(self.names, results) if r.error]
+        prefix = f"{label}/" if label else ""
+        if bad and not skip_bad:
+            listed = "\n".join(f"  {prefix}{n}: {e[:120]}" for n, e in bad[:20])
+            more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+            raise DataError(
+                f"{len(bad)} file(s) in {self.where} have an image extension but cannot be decoded:\n"
+                f"{listed}{more}\nRemove or fix them, or set data.skip_bad_images: true to leave them out."
+            )
+        good = [i for i, r in enumerate(results) if not r.error]
+        self.skipped = [f"{prefix}{n}" for n, _ in bad]
+        self.names = [self.names[i] for i in good]
+        self.items = [self.items[i] for i in good]
+        self.sizes = [tuple(results[i].size) for i in good]
+        self._cache = [results[i].image for i in good] if keep else None
+        return self
+
+    def subset(self, indices) -> "ImageSet":
+        indices = list(indices)
+        return ImageSet(
+            where=self.where,
+            names=[self.names[i] for i in indices],
+            items=[self.items[i] for i in indices],
+            sizes=[self.sizes[i] for i in indices] if self.sizes else [],
+            _cache=[self._cache[i] for i in indices] if self._cache is not None else None,
+        )
+
+
+@dataclass
+class HalfSet:
+    """The left or right half of each side-by-side image of `base` (pix2pix files)."""
+
+    base: ImageSet
+    side: str  # "left" | "right"
+
+    @property
+    def where(self):
+        return f"{self.base.where} ({self.side} halves)"
+
+    @property
+    def names(self):
+        return self.base.names
+
+    @property
+    def sizes(self):
+        return [(h, w // 2) for h, w in self.base.sizes]
+
+    def __len__(self):
+        return len(self.base)
+
+    def load(self, i: int) -> np.ndarray:
+        img = self.base.load(i)
+        half = img.shape[1] // 2
+        return img[:, :half] if self.side == "left" else img[:, half : 2 * half]
+
+
+def halves(base: ImageSet, direction: str) -> tuple[HalfSet, HalfSet]:
+    """(A, B) of side-by-side images: AtoB takes the left half as A, BtoA the right."""
+    left, right = HalfSet(base, "left"), HalfSet(base, "right")
+    return (left, right) if direction == "AtoB" else (right, left)
+
+
+def validate(sets, labels, skip_bad: bool, keep: bool) -> list:
+    """Validate each set (see ImageSet.validate); the names left out, over all of them."""
+    skipped = []
+    for s, label in zip(sets, labels):
+        s.validate(skip_bad, keep, label)
+        skipped += s.skipped
+        if len(s) == 0:
+            raise DataError(f"Every image in {s.where} failed to decode; nothing is left to train on.")
+    return skipped
+
+
+def folder_set(folder, layout_hint: str = "") -> ImageSet:
+    """The images under `folder` (nested or not) as one set, not yet validated."""
+    folder = Path(folder)
+    hint = f" Expected layout: {layout_hint}" if layout_hint else ""
+    if not folder.is_dir():
+        kind = "is not a folder" if folder.exists() else "does not exist"
+        raise DataError(f"{folder} {kind}.{hint}")
+    names = list_images(folder).images
+    if not names:
+        raise DataError(f"{folder} holds no images ({EXTENSIONS_TEXT}).{hint}")
+    return ImageSet(where=str(folder), names=names, items=[str(folder / n) for n in names])
+
+
+def sizes_text(names_sizes, limit: int = 10) -> str:
+    """`  name: WxH` lines for [(name, (h, w))], at most `limit` of them, for messages."""
+    items = [f"  {n}: {w}x{h}" for n, (h, w) in names_sizes[:limit]]
+    if len(names_sizes) > limit:
+        items.append(f"  ... and {len(names_sizes) - limit} more")
+    return "\n".join(items)

@@ -1,0 +1,14 @@
+"""Pictures of a run, for people to judge a replication by looking.
+
+  samples.py   the per-epoch sample grid the training loop writes (save_samples)
+  losses.py    losses.csv read robustly, the debiased moving average, the loss figure
+  images.py    labelled image tables: progression, test results, comparison
+  page.py      the static results pages (figures/NAME/index.html, figures/index.html)
+  draw.py      `python -m replication figures`: what to draw for a run, redrawing only what is out of date
+
+Only the sample writer is imported here, so the training loop does not load matplotlib.
+"""
+
+from replication.figures.samples import grid, save_png, save_samples, to_uint8
+
+__all__ = ["grid", "save_png", "save_samples", "to_uint8"]

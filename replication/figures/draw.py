@@ -1,0 +1,251 @@
+"""`python -m replication figures`: every figure of a run, redrawn only when what it is drawn from changed.
+
+The figures of runs/NAME go to figures/NAME/:
+  losses.png/.pdf        every loss, raw and smoothed (report Figure 8), eval.csv beside it
+  progression.png/.pdf   the same test images across epochs (report Figure 1)
+  test_results.png/.pdf  input, translation, reconstruction of the first test images (paper Figure 4)
+  test/                  every test image translated, for the results page
+  index.html             the results page; figures/index.html lists every run
+A run still training is read as it is: half-written log lines and unreadable
+sample files are left out with one line that says so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from replication.errors import FigureInputError, KitError
+from replication.figures import images, losses, page, results, samples
+from replication.figures.style import save_figure
+from replication.io import atomic_write_text
+
+TEST_IMAGES = 8
+
+
+@dataclass
+class Options:
+    smoothing: float = losses.SMOOTHING
+    epochs: list[int] | None = None  # the progression's epochs; None: the default choice
+    test_images: int = TEST_IMAGES  # per direction, in the test results figure
+    force: bool = False  # redraw even what is up to date
+
+    def __post_init__(self):
+        losses.check_smoothing(self.smoothing)
+        if self.test_images < 1:
+            raise KitError(f"--test-images must be at least 1, not {self.test_images}.")
+
+
+@dataclass
+class Summary:
+    """What figures/index.html shows for a run (saved as figures/NAME/summary.json)."""
+
+    name: str
+    experiment: str
+    epoch: int = 0  # the epoch of the log's latest row (in progress, or the last one)
+    epochs_done: int = 0  # epochs that ended with a set of samples
+    epochs_total: int = 0
+    step: int = 0
+    finished: bool = False
+    latest_losses: dict = field(default_factory=dict)
+    metrics: list = field(default_factory=list)
+    not_drawn: dict = field(default_factory=dict)  # figure -> why
+
+
+def newest_mtime(paths) -> float:
+    """The newest modification time of these files and of everything under these folders (0 if none)."""
+    times = [0.0]
+    for path in map(Path, paths):
+        if path.is_file():
+            times.append(path.stat().st_mtime)
+        elif path.is_dir():
+            times.extend(p.stat().st_mtime for p in path.rglob("*") if p.is_file())
+    return max(times)
+
+
+class Stamps:
+    """figures/NAME/.drawn.json: per figure, the options it was drawn with and its inputs' newest mtime.
+
+    The mtime is taken before the inputs are read, so rows a training run
+    appends while a figure is drawn make it out of date at the next call.
+    """
+
+    def __init__(self, folder: Path, force: bool = False):
+        self.path = Path(folder) / ".drawn.json"
+        self.force = force
+        self.drawn = json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def recipe(self, options: dict, inputs) -> dict:
+        return {"options": options, "inputs": newest_mtime(inputs)}
+
+    def fresh(self, figure: str, recipe: dict, outputs) -> bool:
+        return not self.force and self.drawn.get(figure) == recipe and all(Path(p).exists() for p in outputs)
+
+    def record(self, figure: str, recipe: dict) -> None:
+        self.drawn[figure] = recipe
+        atomic_write_text(self.path, json.dumps(self.drawn, indent=1) + "\n")
+
+
+def figure_files(folder: Path, stem: str) -> list[Path]:
+    return [folder / f"{stem}.png", folder / f"{stem}.pdf"]
+
+
+class RunFigures:
+    """The figures of one run folder, each drawn (or left alone) on its own."""
+
+    def __init__(self, run_dir: Path, figures_dir: Path, options: Options, say=print):
+        from replication import models, runs
+
+        self.config = runs.load_config(run_dir)  # a KitError for a folder that is not a run
+        self.run = runs.RunFolder(run_dir)
+        self.model = models.model_class(self.config)
+        self.folder = Path(figures_dir) / self.run.path.name
+        self.options, self.say = options, say
+        self.stamps = Stamps(self.folder, options.force)
+        train = self.config["train"]
+        run = self.run  # what each figure is drawn from, noted before anything is read
+        self.recipes = {
+            "losses": self.stamps.recipe({"smoothing": options.smoothing}, [run.losses, run.eval_csv, run.config]),
+            "progression": self.stamps.recipe({"epochs": options.epochs}, [run.samples]),
+            "test results": self.stamps.recipe({"test_images": options.test_images}, [run.export, run.checkpoints, run.config]),
+        }
+        self.summary = Summary(self.run.path.name, self.config["name"], epochs_total=train["epochs"] + train["epochs_decay"])
+        self.samples = samples.sample_epochs(self.run.samples)
+        self.summary.epochs_done = max(self.samples, default=0)
+        self.summary.finished = self.run.manifest.is_file()
+        if self.summary.finished:  # the export says how far the run went, even without its logs
+            manifest = runs.read_manifest(self.run.manifest)
+            self.summary.epochs_done = max(self.summary.epochs_done, manifest.get("epoch") or 0)
+            self.summary.step = manifest.get("step") or 0
+        try:
+            self.log = losses.read_log(self.run.losses)
+        except FigureInputError as err:
+            self.log, self.log_error = None, err
+        else:
+            if self.log.steps[-1] > self.summary.step:  # trained on after its export (resumed with more epochs)
+                self.summary.finished = False
+            self.summary.step = int(self.log.steps[-1])
+            self.summary.epoch = int(self.log.columns["epoch"][-1])
+            self.summary.latest_losses = losses.latest_smoothed(self.log, options.smoothing)
+
+    def not_drawn(self, figure: str, err: Exception) -> None:
+        self.summary.not_drawn[figure] = str(err)
+        self.say(f"{self.run.path}: {figure} not drawn: {err}")
+
+    def draw(self) -> Path:
+        for figure, method in (("loss figure", self.losses), ("progression", self.progression), ("test results", self.test_results)):
+            try:
+                method()
+            except KitError as err:
+                self.not_drawn(figure, err)
+        self.summary.metrics = page.read_metrics(self.run.eval / "metrics.json")
+        atomic_write_text(self.folder / "summary.json", json.dumps(asdict(self.summary), indent=1) + "\n")
+        page.write_run_page(self.folder, asdict(self.summary), self.run.config.read_text(), results.load_results(self.folder / "test"), self.model.sample_captions)
+        return self.folder
+
+    def title(self) -> str:
+        run = "" if self.run.path.name == self.config["name"] else f" (run {self.run.path.name})"
+        epoch = max(self.summary.epoch, self.summary.epochs_done)
+        return f"{self.config['name']}{run}, epoch {epoch} of {self.summary.epochs_total}"
+
+    def losses(self) -> None:
+        recipe = self.recipes["losses"]
+        if self.log is None:
+            raise self.log_error
+        log = self.log
+        if log.unreadable:
+            self.say(f"{self.run.losses}: line {', '.join(map(str, log.unreadable))} left out (incomplete; still being written?)")
+        outputs = figure_files(self.folder, "losses")
+        if self.stamps.fresh("losses", recipe, outputs):
+            return
+        eval_log = losses.read_log(self.run.eval_csv) if self.run.eval_csv.exists() else None
+        panels = getattr(self.model, "loss_panels", {})  # a model without panels gets one panel per loss
+        save_figure(losses.draw_losses(log, panels, self.title(), self.options.smoothing, eval_log, self.summary.epochs_done), self.folder / "losses")
+        self.stamps.record("losses", recipe)
+
+    def progression(self) -> None:
+        found = self.samples
+        if not found:
+            raise FigureInputError(f"no sample images yet in {self.run.samples} (the loop writes them at the end of every epoch).")
+        recipe = self.recipes["progression"]
+        outputs = figure_files(self.folder, "progression")
+        if self.stamps.fresh("progression", recipe, outputs):
+            return
+        readable = {}
+        for epoch, path in found.items():
+            try:
+                readable[epoch] = samples.read_samples(path)
+            except FigureInputError as err:
+                self.say(f"{self.run.path}: {err}")
+        if not readable:
+            raise FigureInputError(f"none of the sample files in {self.run.samples} could be read.")
+        chosen = images.choose_epochs(readable, self.options.epochs)
+        tables = images.progression_tables({e: readable[e] for e in chosen}, self.model.sample_rows, self.model.sample_captions)
+        title = f"{self.title()}: the same test images across training"
+        save_figure(images.draw_tables(tables, title), self.folder / "progression")
+        self.stamps.record("progression", recipe)
+
+    def test_results(self) -> None:
+        recipe = self.recipes["test results"]
+        outputs = [*figure_files(self.folder, "test_results"), self.folder / "test" / "results.json"]
+        if self.stamps.fresh("test results", recipe, outputs):
+            return
+        translated = results.translate_test_set(self.run.path, self.config, self.model, self.folder / "test")
+        shown = results.first_results(translated, self.folder, self.options.test_images)
+        tables = images.result_tables(shown, self.model.sample_rows, self.model.sample_captions)
+        step = f" (weights of step {translated['step']})" if translated.get("step") is not None else ""
+        title = f"{self.title()}: test images{step}"
+        save_figure(images.draw_tables(tables, title), self.folder / "test_results")
+        self.stamps.record("test results", recipe)
+
+
+def run_folders(root: Path = Path("runs")) -> list[Path]:
+    """Every folder under runs/ (the default of `figures` and `make figures`)."""
+    folders = sorted(p for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []
+    if not folders:
+        raise KitError(f"No run folders under {root}/: train one first (make demo), or name run folders: python -m replication figures runs/NAME.")
+    return folders
+
+
+def draw_runs(run_dirs, figures_dir: Path, options: Options, say=print) -> list[Path]:
+    """Draw every run; a folder that is not a run gets one line and is skipped. Returns the skipped folders."""
+    skipped = []
+    for run_dir in map(Path, run_dirs):
+        try:
+            folder = RunFigures(run_dir, figures_dir, options, say).draw()
+        except KitError as err:
+            say(f"{run_dir}: skipped: {err}")
+            skipped.append(run_dir)
+            continue
+        say(f"{run_dir}: figures in {folder}/ (open {folder / 'index.html'})")
+    page.write_index(Path(figures_dir))
+    return skipped
+
+
+def draw_comparison(run_dirs, labels, figures_dir: Path, count: int = TEST_IMAGES) -> list[Path]:
+    """The same test images translated by each run, side by side (paper Figure 9 and the like)."""
+    from replication import models, runs
+
+    run_dirs = [Path(r) for r in run_dirs]
+    labels = labels or [r.name for r in run_dirs]
+    if len(run_dirs) < 2 or len(labels) != len(run_dirs):
+        raise KitError(f"--compare needs two or more run folders and, with --labels, one label each ({len(run_dirs)} runs, {len(labels)} labels).")
+    configs = [runs.load_config(r) for r in run_dirs]
+    classes = [models.model_class(c) for c in configs]
+    generators = [runs.load_generators(r) for r in run_dirs]
+    directions = [d for d in classes[0].sample_rows if all(d in c.sample_rows for c in classes)]
+    multiple = math.lcm(*(t.size_multiple for g in generators for t in g.values()))
+    pairs = results.same_test_images(run_dirs, configs, multiple, count, directions)
+    inputs = {d: [] for d in directions}
+    outputs = {d: [] for d in directions}
+    for i, counts, a, b in pairs:
+        per_run = [cls.visuals(g, a[0], b[0]) for cls, g in zip(classes, generators)]
+        for d, (image, name) in results.new_sources(i, counts, a, b, directions):
+            inputs[d].append((name, samples.to_uint8(image)[0]))
+            outputs[d].append([samples.to_uint8(v[cls.sample_rows[d][1]])[0] for cls, v in zip(classes, per_run)])
+    captions = {d: classes[0].sample_captions[classes[0].sample_rows[d][0]] for d in directions}
+    tables = images.comparison_tables(inputs, outputs, labels, captions)
+    stem = Path(figures_dir) / "compare" / "-vs-".join(r.name for r in run_dirs)
+    return save_figure(images.draw_tables(tables, "The same test images translated by each run"), stem)

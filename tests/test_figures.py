@@ -1,0 +1,380 @@
+"""`python -m replication figures`: the smoothed loss curves, the progression, the test results, the
+comparison, the results pages, and what a run still training, resumed or broken gives."""
+
+import json
+import os
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+from PIL import Image
+
+from replication import data as data_lib
+from replication import runs
+from replication.cli import main
+from replication.cyclegan import CycleGAN
+from replication.errors import ConfigError, FigureInputError, KitError
+from replication.figures import draw, images, losses, save_samples, to_uint8
+from replication.training import train
+from tests.test_training import SIZE, tiny_config
+
+LOSS_HEADER = "step,epoch,D_X,G,cycle_X,idt_X,D_Y,F,cycle_Y,idt_Y,lr,wall_time\n"
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory):
+    return data_lib.write_synthetic(tmp_path_factory.mktemp("data") / "synthetic", seed=0, size=SIZE, n_train=8, n_test=3)
+
+
+@pytest.fixture(scope="module")
+def trained_run(synthetic_root, tmp_path_factory):
+    """A real, finished tiny run: 3 epochs of 3 steps, a loss row every step, exported generators."""
+    return train(tiny_config(synthetic_root), run_dir=tmp_path_factory.mktemp("runs") / "tiny")
+
+
+def pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def contains(picture: np.ndarray, block: np.ndarray) -> bool:
+    """Whether `block` appears in `picture` pixel for pixel."""
+    h, w = block.shape[:2]
+    ys, xs = np.nonzero(np.all(picture[: picture.shape[0] - h + 1, : picture.shape[1] - w + 1] == block[0, 0], axis=-1))
+    return any(np.array_equal(picture[y : y + h, x : x + w], block) for y, x in zip(ys, xs))
+
+
+def assert_not_blank(path):
+    assert pixels(path).astype(float).mean(axis=-1).var() > 100, path
+
+
+def write_log(path: Path, rows) -> None:
+    """losses.csv rows (step, epoch, value of every loss) as the training loop writes them."""
+    lines = [f"{s},{e},{v},{v},{v},{v},{v},{v},{v},{v},0.0002,0\n" for s, e, v in rows]
+    path.write_text(LOSS_HEADER + "".join(lines))
+
+
+def a_run_folder(tmp_path, trained_run, name="run", keep=("config.yaml",)) -> Path:
+    """A run folder made by the test from pieces of the trained run."""
+    folder = tmp_path / name
+    folder.mkdir()
+    for piece in keep:
+        source = trained_run / piece
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, folder / piece)
+    return folder
+
+
+# ---------------------------------------------------------------- the smoothed curve
+
+
+def test_smoothing_is_tensorboards_debiased_moving_average():
+    # by hand, weight 0.5: s = 0.5, 1.25, 2.125; divided by 1 - 0.5^t = 0.5, 0.75, 0.875
+    np.testing.assert_allclose(losses.smooth([1.0, 2.0, 3.0], 0.5), [1.0, 1.25 / 0.75, 2.125 / 0.875])
+    # the first point is the first value, not pulled toward zero
+    assert losses.smooth([4.0, 4.0], 0.99)[0] == pytest.approx(4.0)
+    np.testing.assert_allclose(losses.smooth([4.0, 4.0, 4.0], 0.99), [4.0, 4.0, 4.0])
+    # a missing value is skipped, as TensorBoard does
+    np.testing.assert_allclose(losses.smooth([1.0, np.nan, 3.0], 0.5), [1.0, np.nan, 1.75 / 0.75])
+
+
+def test_smoothing_zero_is_the_raw_curve_and_one_is_refused():
+    raw = np.array([0.3, 2.0, -1.0, 5.5])
+    np.testing.assert_array_equal(losses.smooth(raw, 0.0), raw)
+    with pytest.raises(ConfigError, match="--smoothing"):
+        losses.smooth(raw, 1.0)
+
+
+# ---------------------------------------------------------------- reading a log that is being written
+
+
+def test_a_half_written_last_line_is_left_out(tmp_path):
+    path = tmp_path / "losses.csv"
+    write_log(path, [(5, 1, 0.5), (10, 1, 0.4)])
+    with path.open("a") as f:
+        f.write("15,1,0.3,0.3")  # the loop is writing this row right now
+    log = losses.read_log(path)
+    assert list(log.steps) == [5, 10]
+    assert log.unreadable == [4]
+
+
+def test_a_log_whose_tail_was_replaced_on_resume_plots_each_step_once(tmp_path):
+    path = tmp_path / "losses.csv"
+    write_log(path, [(s, 1 + (s - 1) // 4, 1.0) for s in range(1, 7)] + [(s, 1 + (s - 1) // 4, 2.0) for s in range(4, 9)])
+    log = losses.read_log(path)
+    assert list(log.steps) == list(range(1, 9))
+    np.testing.assert_array_equal(log.columns["G"], [1, 1, 1, 2, 2, 2, 2, 2])
+    fig = losses.draw_losses(log, CycleGAN.loss_panels, "resumed")
+    for line in fig.axes[0].lines:
+        if len(line.get_xdata()) > 2:  # the curves, not the epoch markers
+            np.testing.assert_array_equal(line.get_xdata(), range(1, 9))
+
+
+@pytest.mark.parametrize("content, why", [(None, "does not exist"), ("", "empty"), (LOSS_HEADER, "no complete rows")])
+def test_a_missing_or_empty_log_is_one_clear_error(tmp_path, content, why):
+    path = tmp_path / "losses.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(FigureInputError, match=why):
+        losses.read_log(path)
+
+
+def test_panels_follow_the_model_and_leave_out_an_identity_loss_that_is_off(tmp_path):
+    path = tmp_path / "losses.csv"
+    path.write_text(LOSS_HEADER + "5,1,0.2,0.3,1.1,0,0.2,0.3,1.2,0,0.0002,0\n")
+    panels, notes = losses.panels_to_draw(losses.read_log(path), CycleGAN.loss_panels)
+    assert list(panels) == ["adversarial", "cycle", "discriminators"]
+    assert panels["discriminators"] == {"AtoB": "D_Y", "BtoA": "D_X"}
+    assert notes == ["identity left out: idt_Y, idt_X are zero (off in this run)"]
+
+
+# ---------------------------------------------------------------- which epochs the progression shows
+
+
+@pytest.mark.parametrize(
+    "available, asked, chosen",
+    [
+        (range(1, 201), None, [1, 25, 75, 100, 200]),  # the report's epochs
+        (range(1, 151), None, [1, 25, 75, 100, 150]),  # and the latest
+        (range(1, 9), None, [1, 3, 5, 6, 8]),  # too few of them: an even spread, first and latest
+        (range(1, 31), None, [1, 8, 15, 23, 30]),
+        ([1, 2], None, [1, 2]),
+        (range(1, 9), [8, 1, 5], [1, 5, 8]),  # --epochs 8 1 5
+    ],
+)
+def test_the_progression_picks_the_documented_epochs(available, asked, chosen):
+    assert images.choose_epochs(list(available), asked) == chosen
+
+
+def test_asking_for_an_epoch_the_run_does_not_have_says_which_it_has():
+    with pytest.raises(FigureInputError, match="no samples for epoch 9; this run has epochs 1-8"):
+        images.choose_epochs(range(1, 9), [1, 9])
+
+
+def test_the_progression_figure_shows_the_chosen_epochs_and_no_others(tmp_path, trained_run):
+    run = a_run_folder(tmp_path, trained_run)
+    colour = {epoch: np.array([epoch * 8, 40, 200], np.uint8) for epoch in range(1, 31)}
+    as_float = lambda c: np.broadcast_to(c / 127.5 - 1, (1, 8, 8, 3)).astype(np.float32)  # noqa: E731
+    for epoch in range(1, 31):
+        named = {name: as_float(np.array([255, 0, 0])) for name in CycleGAN.sample_names}
+        named["fake_B"] = as_float(colour[epoch])
+        save_samples(named, run / "samples" / f"epoch_{epoch:03d}")
+    draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=lambda line: None)
+    picture = pixels(tmp_path / "figures" / "run" / "progression.png")
+    block = 128  # 8x8 samples enlarged 16 times, nearest neighbour
+    shown = [e for e in colour if np.all(picture == colour[e], axis=-1).sum() >= block * block]
+    assert shown == [1, 8, 15, 23, 30]
+    assert contains(picture, np.full((block, block, 3), colour[15]))
+
+
+# ---------------------------------------------------------------- a real run, drawn
+
+
+@pytest.fixture(scope="module")
+def drawn(trained_run, tmp_path_factory):
+    figures_dir = tmp_path_factory.mktemp("figures")
+    said = []
+    skipped = draw.draw_runs([trained_run], figures_dir, draw.Options(), say=said.append)
+    assert skipped == []
+    return figures_dir / trained_run.name, said
+
+
+def test_every_figure_is_written_as_png_and_pdf_and_is_not_blank(drawn):
+    folder, said = drawn
+    for stem in ("losses", "progression", "test_results"):
+        assert (folder / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+        assert_not_blank(folder / f"{stem}.png")
+        assert Image.open(folder / f"{stem}.png").info["dpi"][0] == pytest.approx(150, abs=0.5)
+    # four loss panels and the learning rate, two to a row, at 150 dpi
+    assert Image.open(folder / "losses.png").size == (1920, 1440)
+    assert len(said) == 1 and said[0].endswith(f"(open {folder / 'index.html'})")
+
+
+def test_the_progression_shows_the_sample_images_pixel_for_pixel(drawn, trained_run):
+    folder, _ = drawn
+    with np.load(trained_run / "samples" / "epoch_002.npz") as npz:
+        block = images.enlarge(to_uint8(npz["fake_A"][1]), 128 // SIZE)
+    assert contains(pixels(folder / "progression.png"), block)
+
+
+def test_test_results_are_the_exported_generators_translations_at_the_images_size(drawn, trained_run, synthetic_root):
+    folder, _ = drawn
+    generators = runs.load_generators(trained_run)
+    config = runs.load_config(trained_run)
+    (image, name), *_ = list(data_lib.test_images(config["data"], "B", 4))
+    expected = to_uint8(generators["BtoA"](image))[0]
+    assert name.numpy() == b"b_0000.png"
+    saved = pixels(folder / "test" / "BtoA" / "b_0000_fake_A.png")
+    np.testing.assert_array_equal(saved, expected)
+    reconstruction = to_uint8(generators["AtoB"](generators["BtoA"](image)))[0]
+    np.testing.assert_array_equal(pixels(folder / "test" / "BtoA" / "b_0000_rec_B.png"), reconstruction)
+    assert contains(pixels(folder / "test_results.png"), images.enlarge(expected, 128 // SIZE))
+    assert len(list((folder / "test" / "AtoB").glob("*.png"))) == 3 * 3  # every test image, three pictures each
+
+
+def test_a_run_not_exported_yet_is_translated_by_its_latest_checkpoint(trained_run, tmp_path):
+    run = a_run_folder(tmp_path, trained_run, keep=("config.yaml", "losses.csv", "samples", "checkpoints"))
+    said = []
+    draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=said.append)
+    assert len(said) == 1, said
+    results = json.loads((tmp_path / "figures" / "run" / "test" / "results.json").read_text())
+    assert results["step"] == 9
+    translated = pixels(tmp_path / "figures" / "run" / "test" / "AtoB" / "a_0001_fake_B.png")
+    config = runs.load_config(trained_run)
+    image = list(data_lib.test_images(config["data"], "A", 4))[1][0]
+    # the checkpoint's weights are the exported ones: the same translation
+    np.testing.assert_array_equal(translated, to_uint8(runs.load_generators(trained_run)["AtoB"](image))[0])
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links = []
+
+    def handle_starttag(self, tag, attrs):
+        self.links += [value for key, value in attrs if key in ("href", "src")]
+
+
+def links(page: Path) -> list[str]:
+    parser = Links()
+    parser.feed(page.read_text())
+    parser.close()
+    return parser.links
+
+
+def test_the_pages_parse_and_every_link_is_a_file_there_by_relative_path(drawn):
+    folder, _ = drawn
+    for page in (folder / "index.html", folder.parent / "index.html"):
+        found = links(page)
+        assert found, page
+        for link in found:
+            assert not link.startswith(("/", "http:", "https:", "file:")), link
+            assert (page.parent / link).is_file(), link
+    page = (folder / "index.html").read_text()
+    assert "finished: 3 of 3 epochs (step 9)" in page
+    assert "model:" in page and "ngf: 4" in page  # the resolved config
+    assert page.count('<td class="image">') == 2 * 3 * 3  # every test image, both directions
+
+
+def test_metrics_appear_on_the_pages_once_an_evaluation_exists(trained_run, tmp_path):
+    run = a_run_folder(tmp_path, trained_run, keep=("config.yaml", "losses.csv", "samples", "export"))
+    (run / "eval").mkdir()
+    row = {"metric": "MAE", "direction": "AtoB", "value": 0.1234, "std": 0.01, "baseline": {"name": "identity (input itself)", "value": 0.2},
+           "paper": None, "definition": "mean absolute error against the truth"}
+    (run / "eval" / "metrics.json").write_text(
+        json.dumps({"run": str(run), "step": 9, "epoch": 3, "replication": "0", "evaluated_at": "now", "rows": [row]})
+    )
+    (run / "eval.csv").write_text("step,epoch,MAE_AtoB,MAE_BtoA\n3,1,0.3,0.4\n6,2,0.2,0.3\n9,3,0.1234,0.25\n")
+    draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=lambda line: None)
+    page = (tmp_path / "figures" / "run" / "index.html").read_text()
+    assert "<td>MAE</td><td>A→B</td><td>0.1234</td>" in page and "mean absolute error" in page
+    assert "MAE A→B 0.1234" in (tmp_path / "figures" / "index.html").read_text()
+    # eval.csv beside the losses: a panel per metric, one curve per direction, a point per evaluation
+    fig = losses.draw_losses(losses.read_log(run / "losses.csv"), CycleGAN.loss_panels, "t", eval_log=losses.read_log(run / "eval.csv"))
+    (panel,) = [ax for ax in fig.axes if ax.get_title() == "evaluation: MAE on the test set"]
+    assert [line.get_label() for line in panel.lines if not line.get_label().startswith("_")] == ["MAE (A→B)", "MAE (B→A)"]
+    np.testing.assert_array_equal(panel.lines[0].get_ydata(), [0.3, 0.2, 0.1234])
+
+
+def test_drawing_again_redraws_only_what_is_out_of_date(trained_run, tmp_path):
+    run = a_run_folder(tmp_path, trained_run, keep=("config.yaml", "losses.csv", "samples", "export"))
+    figures_dir = tmp_path / "figures"
+    draw.draw_runs([run], figures_dir, draw.Options(), say=lambda line: None)
+    stems = ("losses", "progression", "test_results")
+    drawn_at = {stem: (figures_dir / "run" / f"{stem}.png").stat().st_mtime_ns for stem in stems}
+    draw.draw_runs([run], figures_dir, draw.Options(), say=lambda line: None)
+    assert {stem: (figures_dir / "run" / f"{stem}.png").stat().st_mtime_ns for stem in stems} == drawn_at
+    with (run / "losses.csv").open("a") as f:
+        f.write("10,4,0.2,0.3,1.0,0.5,0.2,0.3,1.0,0.5,0.0001,0\n")  # the run trains on
+    os.utime(run / "losses.csv", ns=(drawn_at["losses"] + 10**9,) * 2)
+    draw.draw_runs([run], figures_dir, draw.Options(), say=lambda line: None)
+    redrawn = {stem: (figures_dir / "run" / f"{stem}.png").stat().st_mtime_ns != drawn_at[stem] for stem in stems}
+    assert redrawn == {"losses": True, "progression": False, "test_results": False}
+    assert "training or stopped: 3 of 3 epochs done (step 10)" in (figures_dir / "run" / "index.html").read_text()
+    draw.draw_runs([run], figures_dir, draw.Options(smoothing=0.9), say=lambda line: None)  # other options: redrawn
+    assert (figures_dir / "run" / "losses.png").stat().st_mtime_ns != drawn_at["losses"]
+
+
+def test_tensorboard_holds_each_epochs_sample_grid_beside_the_scalars(trained_run):
+    tagged = {}
+    for path in (trained_run / "tensorboard").glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                tagged.setdefault(value.tag, []).append((event.step, value))
+    assert [step for step, _ in tagged["samples"]] == [3, 6, 9]
+    assert "loss/G" in tagged
+    width, height, png = tf.make_ndarray(tagged["samples"][-1][1].tensor)
+    np.testing.assert_array_equal(tf.io.decode_png(png), pixels(trained_run / "samples" / "epoch_003.png"))
+    assert (int(width), int(height)) == (2 * SIZE, 6 * SIZE)  # two sample images, six named rows
+
+
+# ---------------------------------------------------------------- runs with something missing
+
+
+@pytest.mark.parametrize(
+    "keep, broken, expected",
+    [
+        (("config.yaml", "samples", "export"), None, {"loss figure": "losses.csv does not exist yet"}),
+        (("config.yaml", "samples", "export"), "empty log", {"loss figure": "losses.csv is empty"}),
+        (("config.yaml", "losses.csv", "export"), None, {"progression": "no sample images yet"}),
+        (("config.yaml", "losses.csv", "samples", "export"), "corrupt npz", {"progression": "epoch_002.npz could not be read"}),
+        (("config.yaml", "losses.csv", "samples"), None, {"test results": "no exported generators and no checkpoint yet"}),
+    ],
+)
+def test_a_missing_or_broken_input_is_one_clear_line_and_the_rest_is_drawn(trained_run, tmp_path, keep, broken, expected):
+    run = a_run_folder(tmp_path, trained_run, keep=keep)
+    if broken == "empty log":
+        (run / "losses.csv").write_text("")
+    if broken == "corrupt npz":
+        (run / "samples" / "epoch_002.npz").write_bytes(b"PK\x03\x04 not a whole zip")
+    said = []
+    draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=said.append)
+    (figure, why), = expected.items()
+    problems = [line for line in said if "(open " not in line]
+    assert len(problems) == 1 and why in problems[0] and problems[0].startswith(str(run)), said
+    stems = {"loss figure": "losses", "progression": "progression", "test results": "test_results"}
+    for name, stem in stems.items():
+        drawn_anyway = broken == "corrupt npz" or name != figure
+        assert (tmp_path / "figures" / "run" / f"{stem}.png").exists() == drawn_anyway, name
+    assert (tmp_path / "figures" / "run" / "index.html").exists()
+
+
+def test_a_folder_that_is_not_a_run_is_named_and_the_others_are_still_drawn(trained_run, tmp_path, capsys):
+    stray = tmp_path / "notes"
+    stray.mkdir()
+    status = main(["figures", str(stray), str(trained_run), "--figures-dir", str(tmp_path / "figures")])
+    out = capsys.readouterr().out.splitlines()
+    assert status == 1
+    assert f"{stray}: skipped: {stray} is not a run folder (no config.yaml)." in out[0]
+    assert (tmp_path / "figures" / trained_run.name / "losses.png").exists()
+
+
+def test_a_bad_option_is_refused_in_one_line(capsys):
+    assert main(["figures", "--smoothing", "1.5"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --smoothing must be at least 0 and below 1, not 1.5."
+
+
+# ---------------------------------------------------------------- comparing runs
+
+
+def test_comparison_sets_each_runs_translation_beside_the_same_inputs(trained_run, tmp_path):
+    other = a_run_folder(tmp_path, trained_run, name="other", keep=("config.yaml", "export"))
+    paths = draw.draw_comparison([trained_run, other], ["identity on", "identity off"], tmp_path / "figures", count=2)
+    assert [p.name for p in paths] == [f"{trained_run.name}-vs-other.png", f"{trained_run.name}-vs-other.pdf"]
+    assert_not_blank(paths[0])
+    config = runs.load_config(trained_run)
+    (image, _), *_ = list(data_lib.test_images(config["data"], "A", 4))
+    translated = to_uint8(runs.load_generators(trained_run)["AtoB"](image))[0]
+    assert contains(pixels(paths[0]), images.enlarge(translated, 128 // SIZE))
+
+
+def test_runs_tested_on_other_images_are_not_compared(trained_run, tmp_path):
+    other_data = data_lib.write_synthetic(tmp_path / "other_data", seed=1, size=SIZE, n_train=8, n_test=3)
+    other = a_run_folder(tmp_path, trained_run, name="other", keep=("config.yaml", "export"))
+    config = yaml.safe_load((other / "config.yaml").read_text())
+    config["data"]["root"] = str(other_data)
+    (other / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(KitError, match=rf"{other} is tested on other images than {trained_run} \(a_0000.png differs in size or pixels\)"):
+        draw.draw_comparison([trained_run, other], None, tmp_path / "figures", count=2)
