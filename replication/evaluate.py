@@ -122,15 +122,18 @@ def truth_rows(translations: dict, data_cfg: dict, multiple: int) -> list:
     """MAE, PSNR, SSIM per direction, each beside the identity baseline computed the same way."""
     rows = []
     for direction, outputs in translations.items():
-        kit, identity = [], []
-        for image, truth, name in uint8_pairs(data_cfg, DIRECTIONS[direction][0], multiple):
-            kit.append(metrics.truth_scores(outputs[name], truth))
-            identity.append(metrics.truth_scores(image, truth))
+        pairs = list(uint8_pairs(data_cfg, DIRECTIONS[direction][0], multiple))
+        kit = mean_truth_scores((outputs[name], truth) for _, truth, name in pairs)
+        identity = mean_truth_scores((image, truth) for image, truth, _ in pairs)
         for metric, (_, definition) in metrics.TRUTH_METRICS.items():
-            value = np.mean([s[metric] for s in kit])
-            base = np.mean([s[metric] for s in identity])
-            rows.append(row(metric, direction, value, definition, baseline=(IDENTITY, base)))
+            rows.append(row(metric, direction, kit[metric], definition, baseline=(IDENTITY, identity[metric])))
     return rows
+
+
+def mean_truth_scores(images_and_truths) -> dict:
+    """{"MAE", "PSNR", "SSIM"}: each metric averaged over (image, truth) pairs."""
+    found = [metrics.truth_scores(image, truth) for image, truth in images_and_truths]
+    return {metric: float(np.mean([s[metric] for s in found])) for metric in metrics.TRUTH_METRICS}
 
 
 def is_cityscapes(data_cfg: dict) -> bool:
@@ -428,9 +431,8 @@ class QualityLog(LossLog):
         for direction, pairs in self.subset.items():
             generator = generators[direction]
             if self.truth:
-                found = [metrics.truth_scores(translate(generator, image), truth) for image, truth in pairs]
-                for metric in metrics.TRUTH_METRICS:
-                    out[f"{metric}_{direction}"] = float(np.mean([s[metric] for s in found]))
+                found = mean_truth_scores((translate(generator, image), truth) for image, truth in pairs)
+                out.update({f"{metric}_{direction}": value for metric, value in found.items()})
             else:
                 back = generators[{"AtoB": "BtoA", "BtoA": "AtoB"}[direction]]
                 errors = [metrics.mean_absolute_error(to_uint8(back(generator(to_unit(image))))[0], image) for image, _ in pairs]
