@@ -44,7 +44,8 @@ test: install
 bench: install
 	$(PY) bench/step_speed.py
 
-$(SYNTHETIC)/synthetic.json: | $(INSTALLED)
+# Rewritten when the generator changes (a dataset from an older kit is refused by the training).
+$(SYNTHETIC)/synthetic.json: replication/data/synthetic.py | $(INSTALLED)
 	$(KIT) data synthetic $(SYNTHETIC)
 
 demo: install $(SYNTHETIC)/synthetic.json

@@ -63,6 +63,25 @@ def test_ground_truth_is_the_same_scene_in_the_other_domain(tmp_path):
     assert not np.array_equal(a0[:4, :4], t1[:4, :4])
 
 
+def test_dapples_in_a_are_dark_where_the_stripes_in_b_are_dark():
+    """The cue that makes the stripes' phase a local function of the A image (version 2)."""
+    scene = synthetic.make_scene(0, "testA", 0, 64)
+    inside = synthetic.render(scene, "A", alpha_only=True)[..., 0] > 0.99
+    a = synthetic.render(scene, "A").astype(float)[inside].mean(-1)
+    b = synthetic.render(scene, "B").astype(float)[inside].mean(-1)
+    assert np.corrcoef(a, b)[0, 1] > 0.6
+    assert a.std() < 0.25 * b.std()  # faint: a brown horse, not a striped one
+
+
+def test_an_older_synthetic_dataset_is_refused_with_the_command_that_rewrites_it(tmp_path):
+    root = data.write_synthetic(tmp_path / "syn", size=32, n_train=2, n_test=1)
+    meta = root / "synthetic.json"
+    meta.write_text(meta.read_text().replace(f'"version": {synthetic.VERSION}', '"version": 1'))
+    cfg = resolved(source="synthetic", root=str(root), load_size=32, crop_size=32)
+    with pytest.raises(DataError, match=f"version 1 of the synthetic dataset.*data synthetic {root}"):
+        data.unpaired(cfg)
+
+
 def test_write_refuses_a_folder_that_is_not_a_synthetic_dataset(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
@@ -84,6 +103,9 @@ def test_cli_writes_it_and_check_passes(tmp_path, capsys):
     assert data.decode(out / "testB" / "b_0001.png").shape == (32, 32, 3)
     assert main(["data", "check", str(out)]) == 0
     assert "no problems found" in capsys.readouterr().out
+    figure = tmp_path / "pairs.png"
+    assert main(["data", "synthetic", str(out), "--size", "32", "--train", "1", "--test", "1", "--figure", str(figure)]) == 0
+    assert data.decode(figure).shape[1] > 400
 
 
 def test_trains_unpaired_and_paired(tmp_path):

@@ -7,7 +7,7 @@ import argparse
 from replication import config
 from replication.data import settings, sources
 from replication.data.check import check
-from replication.data.synthetic import write_synthetic
+from replication.data.synthetic import draw_pairs, write_synthetic
 from replication.errors import ConfigError, DataError
 
 
@@ -22,6 +22,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     p.add_argument("--train", type=int, default=200, dest="n_train", help="training images per domain (default 200)")
     p.add_argument("--test", type=int, default=20, dest="n_test", help="test images per domain (default 20)")
+    p.add_argument("--figure", metavar="PNG", default=None, help="also draw six test scenes of each domain above their truth to PNG")
     p.set_defaults(run=run_synthetic)
 
     p = sub.add_parser("check", help="check a dataset folder and print a report (exit 1 on problems)")
@@ -45,6 +46,8 @@ def run_synthetic(args: argparse.Namespace) -> int:
         f"wrote the synthetic dataset (seed {args.seed}, {args.size}x{args.size}, {args.n_train} train and "
         f"{args.n_test} test images per domain, ground truth in *_truth/) to {out}"
     )
+    if args.figure:
+        print(f"drew {draw_pairs(args.figure, seed=args.seed, size=args.size)}")
     return 0
 
 

@@ -33,7 +33,8 @@ from replication.data.layouts import (
     paired_split_folder,
     unpaired_folder,
 )
-from replication.data.synthetic import write_synthetic
+from replication.data.synthetic import VERSION as SYNTHETIC_VERSION
+from replication.data.synthetic import synthetic_version, write_synthetic
 from replication.errors import DataError
 
 
@@ -286,7 +287,14 @@ class Synthetic(Folder):
                 f"The synthetic dataset is not at {where}. Write it first: "
                 f"`python -m replication data synthetic {where}` (and set data.root to that folder)."
             )
-        return Path(root).expanduser()
+        root = Path(root).expanduser()
+        written_by = synthetic_version(root)
+        if written_by is not None and written_by < SYNTHETIC_VERSION:
+            raise DataError(
+                f"{root} holds version {written_by} of the synthetic dataset; this kit trains and scores "
+                f"version {SYNTHETIC_VERSION}. Rewrite it: `python -m replication data synthetic {root}`."
+            )
+        return root
 
     def pair_folders(self, phase):
         return f"{phase}A", f"{phase}A_truth"  # every A image has its B rendering in <split>_truth/
