@@ -371,6 +371,9 @@ def main(argv=None) -> int:
             rows.append(run_child(case["kind"], case, args, work))
             print(f"[{i}/{len(plan)}] {case_label(case)} {case.get('precision', '')} xla={case.get('jit_compile', '-')} "
                   f"batch={case.get('batch', '-')}: {rows[-1].get('rate', rows[-1].get('error'))} {rows[-1].get('unit', '')}", flush=True)
+        # Measured again at the end: a peak is the best the machine did, not what a busy moment allowed.
+        again = run_child("machine", {"kind": "machine"}, args, work).get("matmul_peak_gflops", {})
+        info["matmul_peak_gflops"] = {k: max(v, again.get(k, 0.0)) for k, v in info["matmul_peak_gflops"].items()}
     print_table(rows, info["matmul_peak_gflops"])
     result = {
         "benchmark": "cyclegan_speed", "quick": args.quick, "minutes": round((time.perf_counter() - started) / 60, 1),
