@@ -36,8 +36,9 @@ $(INSTALLED): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+# One test process per core, at most 4 (each holds its own TensorFlow).
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses=4
 
 # The step (sizes, precisions, XLA, batches), the input pipeline and the demo loop: a table and
 # bench/results/<machine>.json. The reduced set for a CPU: $(PY) bench/step_speed.py --quick
