@@ -160,7 +160,7 @@ def synthetic_root(tmp_path_factory):
 def straight_run(synthetic_root, tmp_path_factory):
     from replication.training import train
 
-    return train(tiny_config(synthetic_root), run_dir=tmp_path_factory.mktemp("runs") / "pix2pix")
+    return train(tiny_config(synthetic_root, "train.eval_every=1"), run_dir=tmp_path_factory.mktemp("runs") / "pix2pix")
 
 
 def test_a_run_logs_the_four_losses_and_samples_input_output_and_truth(straight_run, synthetic_root):
@@ -176,10 +176,12 @@ def test_a_run_logs_the_four_losses_and_samples_input_output_and_truth(straight_
 def test_resume_is_exact_with_dropout(straight_run, synthetic_root, tmp_path):
     from replication.training import train
 
-    config = tiny_config(synthetic_root)
+    config = tiny_config(synthetic_root, "train.eval_every=1")  # the quality log tests G after each epoch
+    train(config, run_dir=tmp_path, until_step=3)  # stops at the end of epoch 1, after its quality log
     train(config, run_dir=tmp_path, until_step=4)  # stops inside epoch 2
     train(config, run_dir=tmp_path)
     assert loss_rows(tmp_path) == loss_rows(straight_run)
+    assert (tmp_path / "eval.csv").read_text() == (straight_run / "eval.csv").read_text()
     for resumed, straight in zip(exported_weights(tmp_path, ("G_AtoB",)), exported_weights(straight_run, ("G_AtoB",))):
         np.testing.assert_array_equal(resumed, straight)
     for epoch in (1, 2, 3):
