@@ -4,7 +4,7 @@
 
 Step cases: the CycleGAN step (demo 64x64, 128x128 ResNet-6, 256x256 ResNet-9; the pix2pix
 step when the kit has it), float32 and the machine's mixed policy, XLA off and on, batch 1
-and 4. Each case runs in a process of its own, so its peak memory and its trace count are its
+and 4, with the threads per op `auto` picks, and with TensorFlow's default beside them. Each case runs in a process of its own, so its peak memory and its trace count are its
 own: it builds the experiment's networks, compiles the step, warms up with two steps, then
 times steps on random images already in memory, fetching the losses once at the end as the
 loop does between logged steps. Beside each rate: the step's analytic FLOPs (every
@@ -14,11 +14,12 @@ on CPUs, the GPU allocator's peak on GPUs).
 
 Also: the input pipeline alone (256x256 JPEGs through the paper's resize-286, crop-256 and
 flip jitter), and the demo trained end to end through the loop (data pipeline, logging,
-progress bar), one step per call and several.
+progress bar), one step per call and several, and with TensorFlow's default threads.
 
-`--quick` (under 10 minutes on a 2-core CPU): batch 1 only; the demo and 128x128 steps in
-every precision and compilation, the 256x256 and pix2pix steps with the settings `auto`
-picks, the pipeline and the demo loop.
+`--quick` (under 10 minutes on a 2-core CPU): batch 1 only; the demo step in every precision
+and compilation, the 128x128 step in the mixed policy with XLA off and on and in float32,
+the 256x256 and pix2pix steps with the settings `auto` picks, TensorFlow's default threads
+beside `auto`'s for the demo and 128x128 steps and the loop, the pipeline and the demo loop.
 Prints one table; writes bench/results/<machine>.json with the device, the versions and
 every figure.
 """
@@ -70,6 +71,15 @@ def setup_tensorflow():
     for gpu in tf.config.list_physical_devices("GPU"):
         tf.config.experimental.set_memory_growth(gpu, True)  # peak memory is what the case used
     return tf
+
+
+def apply_threads(case: dict) -> int:
+    """The case's `threads_per_op` (auto unless it says), set before TensorFlow runs an op."""
+    from replication import machine
+
+    here = machine.detect()
+    choice = machine.choose_threads_per_op(case.get("threads_per_op", "auto"), here)
+    return machine.apply_threads(choice, here).value
 
 
 def peak_memory_mib(tf) -> float:
@@ -133,7 +143,7 @@ def machine_case(args) -> dict:
     from replication.runs import versions
 
     here = machine.detect()
-    settings = machine.choose_settings({"precision": "auto", "jit_compile": "auto"}, here)
+    settings = machine.choose_settings({"precision": "auto", "jit_compile": "auto", "threads_per_op": "auto"}, here)
     gpus = tf.config.list_physical_devices("GPU")
     name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else cpu_model()
     dtypes = {"float32", settings["precision"].value.removeprefix("mixed_")}
@@ -164,6 +174,7 @@ def step_case(args) -> dict:
     from replication.training import compile_step
 
     case = json.loads(args.case)
+    threads = apply_threads(case)
     config = config_lib.resolve(STEP_SIZES[case["size"]][0], [f"data.batch_size={case['batch']}", *case.get("overrides", [])])
     size, batch = config["data"]["crop_size"], case["batch"]
     keras.utils.set_random_seed(0)
@@ -186,6 +197,7 @@ def step_case(args) -> dict:
         "s_per_step": round(seconds / steps, 4), "warmup_seconds": round(warmup, 1),
         "gflop_per_step": round(flops / 1e9, 2), "gflops": round(flops * steps / seconds / 1e9, 1),
         "traces": step.experimental_get_tracing_count(), "peak_mib": round(peak_memory_mib(tf)),
+        "threads_per_op_used": threads,
     }
 
 
@@ -243,7 +255,7 @@ def loop_case(args) -> dict:
     overrides = [
         f"data.root={root}", "train.epochs=1", "train.epochs_decay=0", "train.log_every=5",
         f"train.max_steps_per_epoch={steps}", f"train.steps_per_call={case['steps_per_call']}",
-        *case["overrides"],
+        f"train.threads_per_op={case.get('threads_per_op', 'auto')}", *case["overrides"],
     ]
     config = config_lib.resolve("demo", overrides)
     run_dir = Path(args.work) / f"loop-{time.time_ns()}"
@@ -258,6 +270,7 @@ def loop_case(args) -> dict:
     return {
         "steps": steps, "rate": round(rate, 2), "unit": "step/s", "s_per_step": round(1 / rate, 4),
         "precision": settings["precision"]["value"], "jit_compile": settings["jit_compile"]["value"],
+        "threads_per_op_used": settings["threads_per_op"]["value"],
         "seconds_with_start_and_export": round(total, 1),
         "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
@@ -270,7 +283,10 @@ CHILDREN = {"machine": machine_case, "step": step_case, "pipeline": pipeline_cas
 
 
 def step_cases(quick: bool, mixed: str, auto: dict, pix2pix: bool) -> list[dict]:
+    """Every precision x XLA x batch with `auto`'s threads per op, then TensorFlow's default threads
+    (threads_per_op 0) at `auto`'s precision and XLA; `quick` keeps batch 1 and trims the large sizes."""
     precisions = ["float32"] + ([mixed] if mixed != "float32" else [])
+    is_auto = lambda precision, jit: (precision, jit) == (auto["precision"], auto["jit_compile"])  # noqa: E731
     cases = []
     for size in ("demo", "128", "256", *(["pix2pix"] if pix2pix else [])):
         for precision in precisions:
@@ -278,18 +294,29 @@ def step_cases(quick: bool, mixed: str, auto: dict, pix2pix: bool) -> list[dict]
                 for batch in (1, 4):
                     if quick and batch != 1:
                         continue
-                    if quick and size in ("256", "pix2pix") and (precision, jit) != (auto["precision"], auto["jit_compile"]):
+                    if quick and size in ("256", "pix2pix") and not is_auto(precision, jit):
                         continue
+                    if quick and size == "128" and (precision, jit) == ("float32", True):
+                        continue  # XLA's cost at 128 shows in the mixed policy; this case is the slowest
                     cases.append({"kind": "step", "size": size, "precision": precision, "jit_compile": jit, "batch": batch})
+    if auto["threads_per_op"] != 0:
+        cases += [
+            {**case, "threads_per_op": 0} for case in list(cases)
+            if is_auto(case["precision"], case["jit_compile"]) and not (quick and case["size"] in ("256", "pix2pix"))
+        ]
     return cases
 
 
-def loop_cases(quick: bool) -> list[dict]:
+def loop_cases(quick: bool, auto: dict) -> list[dict]:
+    """The demo's own settings, one step per call and five (quick: five), then with TensorFlow's default threads."""
     settings = [[]] if quick else [[], ["train.precision=auto", "train.jit_compile=auto"]]
-    return [
+    cases = [
         {"kind": "loop", "size": "demo", "batch": 1, "steps_per_call": spc, "overrides": overrides}
-        for overrides in settings for spc in (1, 5)
+        for overrides in settings for spc in ((5,) if quick else (1, 5))
     ]
+    if auto["threads_per_op"] != 0:
+        cases.append({"kind": "loop", "size": "demo", "batch": 1, "steps_per_call": 5, "overrides": [], "threads_per_op": 0})
+    return cases
 
 
 def run_child(kind: str, case: dict, args, work: Path) -> dict:
@@ -313,8 +340,15 @@ def case_label(row: dict) -> str:
     return f"{row['size']} step"
 
 
+def threads_label(row: dict) -> str:
+    """Threads per op as used: 'TF' for TensorFlow's default (every core), '-' where it does not apply."""
+    used = row.get("threads_per_op_used", "-")
+    return "TF" if used == 0 else str(used)
+
+
 def print_table(rows: list[dict], peaks: dict) -> None:
-    header = f"{'case':<30}{'precision':>16}{'XLA':>6}{'batch':>6}{'rate':>10} {'unit':<9}{'s/step':>8}{'GFLOP':>8}{'GFLOP/s':>9}{'%peak':>7}{'traces':>7}{'MiB':>7}"
+    header = (f"{'case':<30}{'precision':>16}{'XLA':>6}{'batch':>6}{'thr/op':>7}{'rate':>10} {'unit':<9}{'s/step':>8}"
+              f"{'GFLOP':>8}{'GFLOP/s':>9}{'%peak':>7}{'traces':>7}{'MiB':>7}")
     print("\n" + header + "\n" + "-" * len(header))
     for row in rows:
         if "error" in row:
@@ -324,6 +358,7 @@ def print_table(rows: list[dict], peaks: dict) -> None:
         share = f"{100 * row['gflops'] / peak:.0f}%" if "gflops" in row and peak else "-"
         print(
             f"{case_label(row):<30}{row.get('precision', '-'):>16}{str(row.get('jit_compile', '-')):>6}{row.get('batch', '-'):>6}"
+            f"{threads_label(row):>7}"
             f"{row['rate']:>10.3f} {row['unit']:<9}{row.get('s_per_step', '-'):>8}{row.get('gflop_per_step', '-'):>8}"
             f"{row.get('gflops', '-'):>9}{share:>7}{row.get('traces', '-'):>7}{row['peak_mib']:>7}"
         )
@@ -365,12 +400,12 @@ def main(argv=None) -> int:
         from replication import config as config_lib
 
         pix2pix = (config_lib.EXPERIMENTS_DIR / f"{STEP_SIZES['pix2pix'][0]}.yaml").exists()
-        plan = step_cases(args.quick, mixed, auto, pix2pix) + [{"kind": "pipeline"}] + loop_cases(args.quick)
+        plan = step_cases(args.quick, mixed, auto, pix2pix) + [{"kind": "pipeline"}] + loop_cases(args.quick, auto)
         rows = []
         for i, case in enumerate(plan, 1):
             rows.append(run_child(case["kind"], case, args, work))
             print(f"[{i}/{len(plan)}] {case_label(case)} {case.get('precision', '')} xla={case.get('jit_compile', '-')} "
-                  f"batch={case.get('batch', '-')}: {rows[-1].get('rate', rows[-1].get('error'))} {rows[-1].get('unit', '')}", flush=True)
+                  f"batch={case.get('batch', '-')} threads_per_op={case.get('threads_per_op', 'auto')}: {rows[-1].get('rate', rows[-1].get('error'))} {rows[-1].get('unit', '')}", flush=True)
         # Measured again at the end: a peak is the best the machine did, not what a busy moment allowed.
         again = run_child("machine", {"kind": "machine"}, args, work).get("matmul_peak_gflops", {})
         info["matmul_peak_gflops"] = {k: max(v, again.get(k, 0.0)) for k, v in info["matmul_peak_gflops"].items()}

@@ -203,6 +203,11 @@ def number(minimum: float = 0, below: float | None = None) -> Rule:
     return Rule(f"a number from {minimum} to below {below}" if below is not None else f"a number, {minimum} or more", accept)
 
 
+def auto_or(rule: Rule) -> Rule:
+    """`auto` (chosen for the machine when training starts) or what `rule` allows."""
+    return Rule(f"auto or {rule.allowed}", lambda value: "auto" if value == "auto" else rule.accept(value))
+
+
 def flag() -> Rule:
     return one_of(True, False)
 
@@ -280,6 +285,7 @@ def rules() -> dict:
         "train.precision": one_of(*machine.PRECISIONS),
         "train.jit_compile": one_of("auto", True, False),
         "train.steps_per_call": whole(1),
+        "train.threads_per_op": auto_or(whole(0)),
         "train.eval_every": whole(0),
         "train.strategy": one_of("default", "mirrored"),
         "train.log_every": whole(1),

@@ -1,18 +1,23 @@
-"""What `auto` picks for this machine: the precision policy and XLA compilation of the step.
+"""What `auto` picks for this machine: the precision policy, XLA compilation of the step, and
+how TensorFlow spreads its ops over the CPU cores.
 
-The choice is a pure function of what the machine reports (CPU flags, GPU
-compute capabilities), so it is tested with made-up machines; `detect()`
-reads the real one. The training loop writes the choice and its reason to
+The choice is a pure function of what the machine reports (CPU flags and
+cores, GPU compute capabilities), so it is tested with made-up machines;
+`detect()` reads the real one. The training loop writes the choice and its reason to
 run.log and versions.json.
 
 Measured on this project's machine kind (AMD EPYC Zen 4, AVX-512 BF16, 2
 cores; the table is in the README): mixed_bfloat16 ran the CycleGAN step
 1.6-1.7x faster than float32, and XLA was slower than TensorFlow's plain
-oneDNN path. On GPUs, XLA fuses the many small ops around the convolutions.
+oneDNN path; one thread per op with two ops at once ran the step 1.05-1.1x
+faster at 128x128 and 256x256, and 1.5-2x at the demo's 64x64, than
+TensorFlow's default of two threads per op. On GPUs, XLA fuses the many small
+ops around the convolutions.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +35,7 @@ class Machine:
 
     cpu_flags: frozenset = frozenset()
     gpu_capabilities: tuple = ()  # ((major, minor), ...), one per GPU
+    cpu_cores: int = 1  # the cores this process may run on
 
     def describe(self) -> str:
         if self.gpu_capabilities:
@@ -40,7 +46,7 @@ class Machine:
 
 @dataclass(frozen=True)
 class Choice:
-    value: object  # the policy name, or True/False for XLA
+    value: object  # the policy name, True/False for XLA, threads per op for threads_per_op
     reason: str
 
     def __str__(self) -> str:
@@ -86,11 +92,60 @@ def choose_jit_compile(setting, machine: Machine) -> Choice:
     return Choice(False, "auto: on CPUs TensorFlow's oneDNN path is faster than XLA (make bench shows both)")
 
 
+def choose_threads_per_op(setting, machine: Machine) -> Choice:
+    """TensorFlow's threads per op for `train.threads_per_op`; 0 is TensorFlow's default (every core).
+
+    With N threads per op, the cores are shared by cores // N ops at once (`ops_at_once`).
+    `auto` on CPUs: half the cores per op (at least one), two ops at once. The CycleGAN
+    step computes two mirrored directions (A->B and B->A) that do not wait for each
+    other, so two ops are nearly always ready; on 2 cores one thread per op beat two
+    (measured, README "Speed"). With GPUs the host's threads hardly matter: TensorFlow's
+    default.
+    """
+    if setting == "auto":
+        if machine.gpu_capabilities:
+            return Choice(0, "auto: TensorFlow's default with GPUs")
+        per_op = max(1, machine.cpu_cores // 2)
+        return Choice(per_op, f"auto: {machine.cpu_cores} CPU cores, {ops_at_once(per_op, machine)} ops at once")
+    if isinstance(setting, bool) or not isinstance(setting, int) or setting < 0:
+        raise ConfigError(f"train.threads_per_op must be auto, 0 (TensorFlow's default) or a number of threads, not {setting!r}.")
+    return Choice(setting, "set in the config")
+
+
+def ops_at_once(threads_per_op: int, machine: Machine) -> int:
+    """How many ops share the cores when each takes `threads_per_op` threads (0: TensorFlow's default)."""
+    return 0 if threads_per_op == 0 else max(1, machine.cpu_cores // threads_per_op)
+
+
+def apply_threads(choice: Choice, machine: Machine) -> Choice:
+    """Give TensorFlow `choice`'s threads per op; it can only take them before it runs its first op.
+
+    Returns the choice that holds: `choice`, or TensorFlow's current setting with the
+    reason it was kept (a process that already ran TensorFlow ops, e.g. a notebook or
+    the test suite).
+    """
+    import tensorflow as tf
+
+    per_op = choice.value
+    if per_op == 0:
+        return choice
+    threading = tf.config.threading
+    try:
+        threading.set_intra_op_parallelism_threads(per_op)
+        threading.set_inter_op_parallelism_threads(ops_at_once(per_op, machine))
+    except RuntimeError:
+        kept = threading.get_intra_op_parallelism_threads()
+        return Choice(kept, f"kept: TensorFlow had already started in this process, so {choice.value} per op "
+                            f"({choice.reason}) could not be set")
+    return choice
+
+
 def choose_settings(train_cfg: dict, machine: Machine) -> dict:
-    """{"precision": Choice, "jit_compile": Choice} for `train_cfg` on `machine`."""
+    """{"precision": Choice, "jit_compile": Choice, "threads_per_op": Choice} for `train_cfg` on `machine`."""
     return {
         "precision": choose_precision(train_cfg["precision"], machine),
         "jit_compile": choose_jit_compile(train_cfg["jit_compile"], machine),
+        "threads_per_op": choose_threads_per_op(train_cfg["threads_per_op"], machine),
     }
 
 
@@ -112,12 +167,20 @@ def read_cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset:
     return frozenset()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, which containers narrow), else all."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def detect() -> Machine:
-    """This machine: its CPU flags and the compute capability of each GPU TensorFlow sees."""
+    """This machine: its CPU flags and cores, and the compute capability of each GPU TensorFlow sees."""
     import tensorflow as tf
 
     capabilities = []
     for gpu in tf.config.list_physical_devices("GPU"):
         capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
         capabilities.append(tuple(capability) if capability else (0, 0))
-    return Machine(read_cpu_flags(), tuple(capabilities))
+    return Machine(read_cpu_flags(), tuple(capabilities), usable_cores())

@@ -190,7 +190,9 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
 
 def train_in(run: RunFolder, config: dict, log: TextLog, until_step: int | None, strategy) -> None:
     train_cfg = config["train"]
-    settings = machine.choose_settings(train_cfg, machine.detect())
+    here = machine.detect()
+    settings = machine.choose_settings(train_cfg, here)
+    settings["threads_per_op"] = machine.apply_threads(settings["threads_per_op"], here)
     strategy = strategy or make_strategy(train_cfg)
     if config["data"]["batch_size"] % strategy.num_replicas_in_sync:
         raise ConfigError(
@@ -215,7 +217,8 @@ def train_in(run: RunFolder, config: dict, log: TextLog, until_step: int | None,
             f"{'resumed from ' + restored if restored else 'started'} at step {checkpoints.step}: "
             f"{loop.steps_per_epoch} steps per epoch, {loop.total_epochs} epochs, "
             f"{strategy.num_replicas_in_sync} replica(s); precision {settings['precision']}; "
-            f"XLA {'on' if settings['jit_compile'].value else 'off'} ({settings['jit_compile'].reason})"
+            f"XLA {'on' if settings['jit_compile'].value else 'off'} ({settings['jit_compile'].reason}); "
+            f"threads per op {settings['threads_per_op']}"
         )
         loop.run(checkpoints.step, until_step)
     finally:

@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import step_speed  # noqa: E402
@@ -30,14 +31,29 @@ def test_step_case_times_each_model_with_one_trace(size):
     row = step_speed.step_case(argparse.Namespace(case=json.dumps(case), min_steps=2, min_seconds=0.0))
     assert row["steps"] >= 2 and row["rate"] > 0
     assert row["traces"] == 1
+    assert row["threads_per_op_used"] == tf.config.threading.get_intra_op_parallelism_threads()  # what ran, set or kept
 
 
 def test_quick_plan_keeps_the_large_sizes_at_the_settings_auto_picks():
-    auto = {"precision": "mixed_bfloat16", "jit_compile": False}
+    auto = {"precision": "mixed_bfloat16", "jit_compile": False, "threads_per_op": 1}
     plan = step_speed.step_cases(quick=True, mixed="mixed_bfloat16", auto=auto, pix2pix=True)
-    large = [c for c in plan if c["size"] in ("256", "pix2pix")]
-    assert large and all((c["precision"], c["jit_compile"], c["batch"]) == ("mixed_bfloat16", False, 1) for c in large)
-    assert {(c["precision"], c["jit_compile"], c["batch"]) for c in plan if c["size"] == "demo"} == {
-        (p, j, 1) for p in ("float32", "mixed_bfloat16") for j in (False, True)
+    settings = lambda size: {(c["precision"], c["jit_compile"], c["batch"], c.get("threads_per_op", "auto")) for c in plan if c["size"] == size}  # noqa: E731
+    assert settings("256") == settings("pix2pix") == {("mixed_bfloat16", False, 1, "auto")}
+    assert settings("demo") == {(p, j, 1, "auto") for p in ("float32", "mixed_bfloat16") for j in (False, True)} | {
+        ("mixed_bfloat16", False, 1, 0)  # TensorFlow's default threads beside auto's
     }
-    assert np.all([c["kind"] == "step" for c in plan])
+    assert settings("128") == {("float32", False, 1, "auto"), ("mixed_bfloat16", True, 1, "auto"),
+                               ("mixed_bfloat16", False, 1, "auto"), ("mixed_bfloat16", False, 1, 0)}
+    loops = step_speed.loop_cases(quick=True, auto=auto)
+    assert [(c["steps_per_call"], c.get("threads_per_op", "auto")) for c in loops] == [(5, "auto"), (5, 0)]
+
+
+def test_full_plan_compares_tensorflows_threads_at_every_size_unless_auto_is_already_its_default():
+    auto = {"precision": "mixed_bfloat16", "jit_compile": False, "threads_per_op": 1}
+    plan = step_speed.step_cases(quick=False, mixed="mixed_bfloat16", auto=auto, pix2pix=True)
+    default_threads = [(c["size"], c["batch"]) for c in plan if c.get("threads_per_op") == 0]
+    assert default_threads == [(size, batch) for size in ("demo", "128", "256", "pix2pix") for batch in (1, 4)]
+    assert len(plan) == 4 * 2 * 2 * 2 + 8
+    on_gpu = {"precision": "mixed_bfloat16", "jit_compile": True, "threads_per_op": 0}
+    assert not [c for c in step_speed.step_cases(False, "mixed_bfloat16", on_gpu, True) if "threads_per_op" in c]
+    assert [c["steps_per_call"] for c in step_speed.loop_cases(False, on_gpu)] == [1, 5, 1, 5]

@@ -92,6 +92,8 @@ def test_every_key_of_base_has_a_rule():
         ("model.ngf=abc", "model.ngf=abc is not allowed: model.ngf must be a whole number, 1 or more."),
         ("model.ngf=true", "model.ngf=true is not allowed: model.ngf must be a whole number, 1 or more."),
         ("train.log_every=0", "train.log_every=0 is not allowed: train.log_every must be a whole number, 1 or more."),
+        ("train.threads_per_op=-1", "train.threads_per_op=-1 is not allowed: train.threads_per_op must be auto or a whole number, 0 or more."),
+        ("train.threads_per_op=some", "train.threads_per_op=some is not allowed: train.threads_per_op must be auto or a whole number, 0 or more."),
         ("train.max_steps_per_epoch=0", "train.max_steps_per_epoch=0 is not allowed: train.max_steps_per_epoch must be a whole number, 1 or more, or null."),
         ("data.flip=maybe", "data.flip=maybe is not allowed: data.flip must be true or false."),
         ("data.preprocess=zoom", "data.preprocess=zoom is not allowed: data.preprocess must be resize_and_crop, crop, scale_width, scale_width_and_crop or none."),

@@ -1,9 +1,28 @@
-"""What `auto` picks for a machine: precision and XLA, from CPU flags and GPU compute capabilities."""
+"""What `auto` picks for a machine: precision, XLA and threads per op, from CPU flags and cores and GPU
+compute capabilities."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import tensorflow as tf
 
 from replication.errors import ConfigError
-from replication.machine import Machine, choose_jit_compile, choose_precision, loss_scaling, read_cpu_flags
+from replication.machine import (
+    Choice,
+    Machine,
+    apply_threads,
+    choose_jit_compile,
+    choose_precision,
+    choose_threads_per_op,
+    loss_scaling,
+    ops_at_once,
+    read_cpu_flags,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ZEN4 = Machine(cpu_flags=frozenset({"sse4_2", "avx2", "avx512f", "avx512_bf16"}))
 SAPPHIRE_RAPIDS = Machine(cpu_flags=frozenset({"avx512f", "amx_tile", "amx_bf16"}))
@@ -63,3 +82,52 @@ def test_cpu_flags_are_read_from_proc_cpuinfo(tmp_path):
     )
     assert read_cpu_flags(cpuinfo) == {"fpu", "sse4_2", "avx512f", "avx512_bf16"}
     assert read_cpu_flags(tmp_path / "missing") == frozenset()
+
+
+@pytest.mark.parametrize(
+    "machine, per_op, at_once",
+    [
+        (Machine(ZEN4.cpu_flags, cpu_cores=2), 1, 2),  # this project's machine: one thread per op, two ops at once
+        (Machine(ZEN4.cpu_flags, cpu_cores=8), 4, 2),
+        (Machine(ZEN3.cpu_flags, cpu_cores=3), 1, 3),
+        (Machine(ZEN3.cpu_flags, cpu_cores=1), 1, 1),
+    ],
+)
+def test_auto_threads_split_the_cores_between_two_ops(machine, per_op, at_once):
+    choice = choose_threads_per_op("auto", machine)
+    assert choice.value == per_op and ops_at_once(choice.value, machine) == at_once
+    assert choice.reason == f"auto: {machine.cpu_cores} CPU cores, {at_once} ops at once"
+
+
+def test_threads_are_tensorflows_default_with_gpus_and_a_set_number_is_kept():
+    assert choose_threads_per_op("auto", Machine(gpu_capabilities=((8, 0),), cpu_cores=16)).value == 0
+    assert choose_threads_per_op(3, Machine(cpu_cores=8)) == Choice(3, "set in the config")
+    assert ops_at_once(3, Machine(cpu_cores=8)) == 2 and ops_at_once(0, Machine(cpu_cores=8)) == 0
+    for bad in (-1, "two", True):
+        with pytest.raises(ConfigError, match="train.threads_per_op must be auto, 0"):
+            choose_threads_per_op(bad, ZEN4)
+
+
+def test_threads_set_after_tensorflow_started_are_reported_as_kept():
+    tf.constant(1.0) + 1.0  # TensorFlow has started in this process
+    running = tf.config.threading.get_intra_op_parallelism_threads()
+    wanted = running + 1
+    held = apply_threads(Choice(wanted, "set in the config"), Machine(cpu_cores=wanted))
+    assert held.value == running
+    assert held.reason == f"kept: TensorFlow had already started in this process, so {wanted} per op (set in the config) could not be set"
+    assert apply_threads(Choice(0, "auto: TensorFlow's default with GPUs"), ZEN4).value == 0
+
+
+def test_threads_set_before_tensorflow_starts_are_the_ones_it_runs_with():
+    script = (
+        "from replication.machine import Choice, Machine, apply_threads\n"
+        "import tensorflow as tf\n"
+        "held = apply_threads(Choice(1, 'test'), Machine(cpu_cores=3))\n"
+        "tf.constant(1.0) + 1.0\n"
+        "print(held.value, tf.config.threading.get_intra_op_parallelism_threads(),"
+        " tf.config.threading.get_inter_op_parallelism_threads())\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1", "3"]

@@ -284,6 +284,8 @@ def test_resume_is_exact_under_mixed_precision(precision, synthetic_root, tmp_pa
     settings = json.loads((resumed / "versions.json").read_text())["settings"]
     assert settings["precision"] == {"value": precision, "reason": "set in the config"}
     assert settings["jit_compile"]["value"] is False
+    # what TensorFlow runs with, whether training set it or found it set (0: TensorFlow's default)
+    assert settings["threads_per_op"]["value"] == tf.config.threading.get_intra_op_parallelism_threads()
 
 
 def patch_calls(monkeypatch, around_call):
