@@ -74,11 +74,11 @@ def setup_tensorflow():
 
 
 def apply_threads(case: dict) -> int:
-    """The case's `threads_per_op` (auto unless it says), set before TensorFlow runs an op."""
+    """The case's `threads_per_op` (auto unless it says, for its XLA setting), set before TensorFlow runs an op."""
     from replication import machine
 
     here = machine.detect()
-    choice = machine.choose_threads_per_op(case.get("threads_per_op", "auto"), here)
+    choice = machine.choose_threads_per_op(case.get("threads_per_op", "auto"), here, case["jit_compile"])
     return machine.apply_threads(choice, here).value
 
 
@@ -136,6 +136,11 @@ def cpu_model() -> str:
     return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "CPU")
 
 
+def vector_unit(flags) -> str:
+    """The widest vector instructions the CPU has, which decide between oneDNN and XLA (README, "Speed")."""
+    return next((name for name in ("avx512_bf16", "avx512f", "avx2") if name in flags), "")
+
+
 def machine_case(args) -> dict:
     """The device, the versions, what `auto` picks here, and matmul peaks in float32 and the mixed dtype."""
     tf = setup_tensorflow()
@@ -156,10 +161,12 @@ def machine_case(args) -> dict:
         # the best of several short windows: a peak, not an average over other processes' bursts
         windows = [timed(lambda i: matmul(a), lambda last: last.numpy(), 3, 0.5) for _ in range(5 if args.quick else 10)]
         peaks[dtype] = round(max(2 * n**3 * steps / seconds for steps, seconds in windows) / 1e9, 1)
+    plain_threads = machine.choose_threads_per_op("auto", here, jit_compile=False)
     return {
         "device": name, **versions(), "gpu_count": len(gpus), "cpus": os.cpu_count(),
-        "platform": platform.platform(), "machine": here.describe(),
+        "platform": platform.platform(), "machine": here.describe(), "vector_unit": vector_unit(here.cpu_flags),
         "auto": {k: {"value": c.value, "reason": c.reason} for k, c in settings.items()},
+        "threads_per_op_without_xla": plain_threads.value,
         "matmul_peak_gflops": peaks,
     }
 
@@ -284,7 +291,8 @@ CHILDREN = {"machine": machine_case, "step": step_case, "pipeline": pipeline_cas
 
 def step_cases(quick: bool, mixed: str, auto: dict, pix2pix: bool) -> list[dict]:
     """Every precision x XLA x batch with `auto`'s threads per op, then TensorFlow's default threads
-    (threads_per_op 0) at `auto`'s precision and XLA; `quick` keeps batch 1 and trims the large sizes."""
+    (threads_per_op 0) beside the plain step at `auto`'s precision, where `auto` gives the plain step
+    other threads (`auto["threads_per_op_without_xla"]`); `quick` keeps batch 1 and trims the large sizes."""
     precisions = ["float32"] + ([mixed] if mixed != "float32" else [])
     is_auto = lambda precision, jit: (precision, jit) == (auto["precision"], auto["jit_compile"])  # noqa: E731
     cases = []
@@ -296,13 +304,14 @@ def step_cases(quick: bool, mixed: str, auto: dict, pix2pix: bool) -> list[dict]
                         continue
                     if quick and size in ("256", "pix2pix") and not is_auto(precision, jit):
                         continue
-                    if quick and size == "128" and (precision, jit) == ("float32", True):
+                    if quick and size == "128" and (precision, jit) == ("float32", True) and mixed != "float32":
                         continue  # XLA's cost at 128 shows in the mixed policy; this case is the slowest
                     cases.append({"kind": "step", "size": size, "precision": precision, "jit_compile": jit, "batch": batch})
-    if auto["threads_per_op"] != 0:
+    if auto["threads_per_op_without_xla"] != 0:
         cases += [
             {**case, "threads_per_op": 0} for case in list(cases)
-            if is_auto(case["precision"], case["jit_compile"]) and not (quick and case["size"] in ("256", "pix2pix"))
+            if case["precision"] == auto["precision"] and not case["jit_compile"]
+            and not (quick and case["size"] in ("256", "pix2pix"))
         ]
     return cases
 
@@ -314,7 +323,7 @@ def loop_cases(quick: bool, auto: dict) -> list[dict]:
         {"kind": "loop", "size": "demo", "batch": 1, "steps_per_call": spc, "overrides": overrides}
         for overrides in settings for spc in ((5,) if quick else (1, 5))
     ]
-    if auto["threads_per_op"] != 0:
+    if auto["threads_per_op_without_xla"] != 0:  # the demo's step is the plain one
         cases.append({"kind": "loop", "size": "demo", "batch": 1, "steps_per_call": 5, "overrides": [], "threads_per_op": 0})
     return cases
 
@@ -365,8 +374,13 @@ def print_table(rows: list[dict], peaks: dict) -> None:
 
 
 def machine_slug(info: dict) -> str:
+    """The results file's name: a GPU's name and count, or a CPU's name, vector unit and cores (two kinds
+    of one CPU name, e.g. AMD EPYC Zen 3 and Zen 4, keep separate files)."""
     name = re.sub(r"[^a-z0-9]+", "-", info["device"].lower()).strip("-")
-    return f"{name}-{info['gpu_count']}gpu" if info["gpu_count"] else f"{name}-{info['cpus']}cpu"
+    if info["gpu_count"]:
+        return f"{name}-{info['gpu_count']}gpu"
+    vector = info.get("vector_unit", "").replace("_", "-")
+    return f"{name}-{vector + '-' if vector else ''}{info['cpus']}cpu"
 
 
 def main(argv=None) -> int:
@@ -393,7 +407,7 @@ def main(argv=None) -> int:
         if "error" in info:
             print(f"could not describe the machine: {info['error']}", file=sys.stderr)
             return 1
-        auto = {k: v["value"] for k, v in info["auto"].items()}
+        auto = {**{k: v["value"] for k, v in info["auto"].items()}, "threads_per_op_without_xla": info["threads_per_op_without_xla"]}
         print(f"{info['device']} ({info['machine']}), TF {info['tensorflow']}; auto picks {auto}; "
               f"matmul peak GFLOP/s {info['matmul_peak_gflops']}", flush=True)
         mixed = info["auto"]["precision"]["value"]

@@ -6,13 +6,18 @@ cores, GPU compute capabilities), so it is tested with made-up machines;
 `detect()` reads the real one. The training loop writes the choice and its reason to
 run.log and versions.json.
 
-Measured on this project's machine kind (AMD EPYC Zen 4, AVX-512 BF16, 2
-cores; the table is in the README): mixed_bfloat16 ran the CycleGAN step
-1.6-1.7x faster than float32, and XLA was slower than TensorFlow's plain
-oneDNN path; one thread per op with two ops at once ran the step 1.05-1.1x
-faster at 128x128 and 256x256, and 1.5-2x at the demo's 64x64, than
-TensorFlow's default of two threads per op. On GPUs, XLA fuses the many small
-ops around the convolutions.
+Measured on two 2-core kinds of this project's machine (the tables are in the README):
+- AMD EPYC Zen 4 (AVX-512 with VNNI and BF16, so TensorFlow runs oneDNN kernels):
+  mixed_bfloat16 ran the CycleGAN step 1.6-1.7x faster than float32, and XLA
+  was slower than the plain step (3.43 against 1.78 s at 128x128 in bfloat16).
+- AMD EPYC Zen 3 (AVX2, no AVX-512, so TensorFlow runs Eigen kernels): XLA was
+  the faster one in float32 (3.24 against 3.79 s at 128x128, 15.5 against 22.8 s
+  at 256x256); with oneDNN forced on (TF_ENABLE_ONEDNN_OPTS=1) the plain step
+  took 4.2 s at 128x128, no better.
+On both, the plain step ran faster with one thread per op and two ops at once
+than with TensorFlow's default (1.05-1.1x at 128x128, 1.5x at the demo's 64x64),
+while an XLA-compiled step is one op and needs every core for itself. On GPUs,
+XLA fuses the many small ops around the convolutions.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from replication.errors import ConfigError
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo: native bfloat16 dot products (AVX-512 BF16, AMX)
+# /proc/cpuinfo flags with which TensorFlow runs its oneDNN kernels by default on Linux (its
+# DefaultOneDnnPolicy); without them it runs its Eigen kernels, whose convolution gradients are slow.
+CPU_ONEDNN_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
 TENSOR_CORES = (7, 0)  # Volta: float16 tensor cores
 BF16_TENSOR_CORES = (8, 0)  # Ampere: bfloat16 tensor cores, as fast as float16
 
@@ -82,29 +90,43 @@ def choose_precision(setting: str, machine: Machine) -> Choice:
 
 
 def choose_jit_compile(setting, machine: Machine) -> Choice:
-    """XLA for `train.jit_compile`: `auto` is on with GPUs, off on CPUs (oneDNN's plain path measured faster)."""
+    """XLA for `train.jit_compile`.
+
+    `auto`: on with GPUs. On CPUs, off where TensorFlow runs its oneDNN kernels
+    (CPUs with AVX-512 VNNI or BF16, AVX-VNNI or AMX), which beat XLA's (measured on
+    Zen 4); on elsewhere, where TensorFlow's Eigen kernels run and XLA's compiled
+    step was the faster (measured on Zen 3, with oneDNN forced on as well).
+    `make bench` shows both on any machine.
+    """
     if isinstance(setting, bool):
         return Choice(setting, "set in the config")
     if setting != "auto":
         raise ConfigError(f"train.jit_compile must be auto, true or false, not {setting!r}.")
     if machine.gpu_capabilities:
         return Choice(True, "auto: XLA fuses the step's small ops on GPUs")
-    return Choice(False, "auto: on CPUs TensorFlow's oneDNN path is faster than XLA (make bench shows both)")
+    if any(flag in machine.cpu_flags for flag in CPU_ONEDNN_FLAGS):
+        return Choice(False, "auto: TensorFlow runs its oneDNN kernels on this CPU, faster than XLA (make bench shows both)")
+    return Choice(True, "auto: TensorFlow runs its Eigen kernels on this CPU (no AVX-512 VNNI/BF16, AVX-VNNI or AMX); "
+                        "XLA is faster (make bench shows both)")
 
 
-def choose_threads_per_op(setting, machine: Machine) -> Choice:
+def choose_threads_per_op(setting, machine: Machine, jit_compile: bool = False) -> Choice:
     """TensorFlow's threads per op for `train.threads_per_op`; 0 is TensorFlow's default (every core).
 
     With N threads per op, the cores are shared by cores // N ops at once (`ops_at_once`).
-    `auto` on CPUs: half the cores per op (at least one), two ops at once. The CycleGAN
-    step computes two mirrored directions (A->B and B->A) that do not wait for each
-    other, so two ops are nearly always ready; on 2 cores one thread per op beat two
-    (measured, README "Speed"). With GPUs the host's threads hardly matter: TensorFlow's
+    `auto` on CPUs, for the plain step: half the cores per op (at least one), two ops at
+    once. The CycleGAN step computes two mirrored directions (A->B and B->A) that do not
+    wait for each other, so two ops are nearly always ready; on 2 cores one thread per op
+    beat two (measured, README "Speed"). An XLA-compiled step (`jit_compile`) is a single
+    op that runs on the per-op threads, so it keeps TensorFlow's default, every core (one
+    thread made it 1.9x slower). With GPUs the host's threads hardly matter: TensorFlow's
     default.
     """
     if setting == "auto":
         if machine.gpu_capabilities:
             return Choice(0, "auto: TensorFlow's default with GPUs")
+        if jit_compile:
+            return Choice(0, "auto: TensorFlow's default, every core for the XLA-compiled step, which is one op")
         per_op = max(1, machine.cpu_cores // 2)
         return Choice(per_op, f"auto: {machine.cpu_cores} CPU cores, {ops_at_once(per_op, machine)} ops at once")
     if isinstance(setting, bool) or not isinstance(setting, int) or setting < 0:
@@ -142,10 +164,11 @@ def apply_threads(choice: Choice, machine: Machine) -> Choice:
 
 def choose_settings(train_cfg: dict, machine: Machine) -> dict:
     """{"precision": Choice, "jit_compile": Choice, "threads_per_op": Choice} for `train_cfg` on `machine`."""
+    jit_compile = choose_jit_compile(train_cfg["jit_compile"], machine)
     return {
         "precision": choose_precision(train_cfg["precision"], machine),
-        "jit_compile": choose_jit_compile(train_cfg["jit_compile"], machine),
-        "threads_per_op": choose_threads_per_op(train_cfg["threads_per_op"], machine),
+        "jit_compile": jit_compile,
+        "threads_per_op": choose_threads_per_op(train_cfg["threads_per_op"], machine, jit_compile.value),
     }
 
 

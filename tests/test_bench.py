@@ -35,7 +35,7 @@ def test_step_case_times_each_model_with_one_trace(size):
 
 
 def test_quick_plan_keeps_the_large_sizes_at_the_settings_auto_picks():
-    auto = {"precision": "mixed_bfloat16", "jit_compile": False, "threads_per_op": 1}
+    auto = {"precision": "mixed_bfloat16", "jit_compile": False, "threads_per_op": 1, "threads_per_op_without_xla": 1}
     plan = step_speed.step_cases(quick=True, mixed="mixed_bfloat16", auto=auto, pix2pix=True)
     settings = lambda size: {(c["precision"], c["jit_compile"], c["batch"], c.get("threads_per_op", "auto")) for c in plan if c["size"] == size}  # noqa: E731
     assert settings("256") == settings("pix2pix") == {("mixed_bfloat16", False, 1, "auto")}
@@ -49,11 +49,34 @@ def test_quick_plan_keeps_the_large_sizes_at_the_settings_auto_picks():
 
 
 def test_full_plan_compares_tensorflows_threads_at_every_size_unless_auto_is_already_its_default():
-    auto = {"precision": "mixed_bfloat16", "jit_compile": False, "threads_per_op": 1}
+    auto = {"precision": "mixed_bfloat16", "jit_compile": False, "threads_per_op": 1, "threads_per_op_without_xla": 1}
     plan = step_speed.step_cases(quick=False, mixed="mixed_bfloat16", auto=auto, pix2pix=True)
     default_threads = [(c["size"], c["batch"]) for c in plan if c.get("threads_per_op") == 0]
     assert default_threads == [(size, batch) for size in ("demo", "128", "256", "pix2pix") for batch in (1, 4)]
     assert len(plan) == 4 * 2 * 2 * 2 + 8
-    on_gpu = {"precision": "mixed_bfloat16", "jit_compile": True, "threads_per_op": 0}
+    on_gpu = {"precision": "mixed_bfloat16", "jit_compile": True, "threads_per_op": 0, "threads_per_op_without_xla": 0}
     assert not [c for c in step_speed.step_cases(False, "mixed_bfloat16", on_gpu, True) if "threads_per_op" in c]
     assert [c["steps_per_call"] for c in step_speed.loop_cases(False, on_gpu)] == [1, 5, 1, 5]
+
+
+def test_quick_plan_on_a_cpu_without_bfloat16_times_xla_at_128_and_tensorflows_threads_beside_the_plain_step():
+    # Zen 3: auto is float32 with XLA (its step keeps TensorFlow's threads), the plain step one thread per op
+    auto = {"precision": "float32", "jit_compile": True, "threads_per_op": 0, "threads_per_op_without_xla": 1}
+    plan = step_speed.step_cases(quick=True, mixed="float32", auto=auto, pix2pix=True)
+    settings = lambda size: {(c["jit_compile"], c.get("threads_per_op", "auto")) for c in plan if c["size"] == size}  # noqa: E731
+    assert settings("demo") == settings("128") == {(False, "auto"), (True, "auto"), (False, 0)}
+    assert settings("256") == settings("pix2pix") == {(True, "auto")}
+    assert {c["precision"] for c in plan} == {"float32"}
+    loops = step_speed.loop_cases(quick=True, auto=auto)
+    assert [(c["steps_per_call"], c.get("threads_per_op", "auto")) for c in loops] == [(5, "auto"), (5, 0)]
+
+
+@pytest.mark.parametrize("flags, slug", [
+    ({"avx2", "avx512f", "avx512_bf16"}, "amd-epyc-avx512-bf16-2cpu"),
+    ({"avx2"}, "amd-epyc-avx2-2cpu"),
+    (set(), "amd-epyc-2cpu"),
+])
+def test_two_kinds_of_one_cpu_name_keep_separate_results_files(flags, slug):
+    info = {"device": "AMD EPYC", "gpu_count": 0, "cpus": 2, "vector_unit": step_speed.vector_unit(flags)}
+    assert step_speed.machine_slug(info) == slug
+    assert step_speed.machine_slug({"device": "NVIDIA A100-SXM4-40GB", "gpu_count": 2, "cpus": 32}) == "nvidia-a100-sxm4-40gb-2gpu"

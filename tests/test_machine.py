@@ -15,6 +15,7 @@ from replication.machine import (
     Machine,
     apply_threads,
     choose_jit_compile,
+    choose_settings,
     choose_precision,
     choose_threads_per_op,
     loss_scaling,
@@ -24,7 +25,7 @@ from replication.machine import (
 
 ROOT = Path(__file__).resolve().parent.parent
 
-ZEN4 = Machine(cpu_flags=frozenset({"sse4_2", "avx2", "avx512f", "avx512_bf16"}))
+ZEN4 = Machine(cpu_flags=frozenset({"sse4_2", "avx2", "avx512f", "avx512_vnni", "avx512_bf16"}))
 SAPPHIRE_RAPIDS = Machine(cpu_flags=frozenset({"avx512f", "amx_tile", "amx_bf16"}))
 ZEN3 = Machine(cpu_flags=frozenset({"sse4_2", "avx2"}))
 
@@ -65,13 +66,31 @@ def test_only_float16_scales_its_loss():
     assert [loss_scaling(p) for p in ("float32", "mixed_float16", "mixed_bfloat16")] == [False, True, False]
 
 
-def test_auto_xla_is_on_with_gpus_only_and_true_false_are_kept():
-    assert choose_jit_compile("auto", ZEN4).value is False
+def test_auto_xla_is_on_with_gpus_and_cpus_without_avx512_and_true_false_are_kept():
+    assert choose_jit_compile("auto", ZEN4).value is False  # oneDNN's AVX-512 kernels beat XLA's (measured)
+    assert choose_jit_compile("auto", SAPPHIRE_RAPIDS).value is False
+    assert choose_jit_compile("auto", ZEN3).value is True  # XLA beat oneDNN's AVX2 path (measured)
+    assert "Eigen kernels" in choose_jit_compile("auto", ZEN3).reason
+    skylake = Machine(cpu_flags=frozenset({"avx2", "avx512f"}))  # AVX-512 without VNNI: TensorFlow runs Eigen there too
+    assert choose_jit_compile("auto", skylake).value is True
     assert choose_jit_compile("auto", Machine(gpu_capabilities=((8, 0),))).value is True
+    assert choose_jit_compile("auto", Machine(ZEN4.cpu_flags, ((8, 0),))).value is True  # the GPU decides
     assert choose_jit_compile(True, ZEN4).value is True
     assert choose_jit_compile(False, Machine(gpu_capabilities=((8, 0),))).value is False
     with pytest.raises(ConfigError, match="train.jit_compile must be auto, true or false"):
         choose_jit_compile("yes", ZEN4)
+
+
+@pytest.mark.parametrize("machine, jit, threads", [
+    (Machine(ZEN4.cpu_flags, cpu_cores=2), False, 1),
+    (Machine(ZEN3.cpu_flags, cpu_cores=2), True, 0),
+    (Machine(ZEN3.cpu_flags, ((8, 0),), cpu_cores=8), True, 0),
+])
+def test_settings_choose_threads_for_the_xla_setting_they_chose(machine, jit, threads):
+    settings = choose_settings({"precision": "auto", "jit_compile": "auto", "threads_per_op": "auto"}, machine)
+    assert (settings["jit_compile"].value, settings["threads_per_op"].value) == (jit, threads)
+    pinned = choose_settings({"precision": "auto", "jit_compile": False, "threads_per_op": "auto"}, machine)
+    assert pinned["threads_per_op"].value == (0 if machine.gpu_capabilities else 1)
 
 
 def test_cpu_flags_are_read_from_proc_cpuinfo(tmp_path):
@@ -99,8 +118,12 @@ def test_auto_threads_split_the_cores_between_two_ops(machine, per_op, at_once):
     assert choice.reason == f"auto: {machine.cpu_cores} CPU cores, {at_once} ops at once"
 
 
-def test_threads_are_tensorflows_default_with_gpus_and_a_set_number_is_kept():
+def test_threads_are_tensorflows_default_with_gpus_or_xla_and_a_set_number_is_kept():
     assert choose_threads_per_op("auto", Machine(gpu_capabilities=((8, 0),), cpu_cores=16)).value == 0
+    # the XLA-compiled step is one op: one thread per op would leave it one core (1.9x slower, measured)
+    xla = choose_threads_per_op("auto", Machine(ZEN3.cpu_flags, cpu_cores=2), jit_compile=True)
+    assert xla == Choice(0, "auto: TensorFlow's default, every core for the XLA-compiled step, which is one op")
+    assert choose_threads_per_op(1, Machine(cpu_cores=2), jit_compile=True).value == 1  # a set number is kept
     assert choose_threads_per_op(3, Machine(cpu_cores=8)) == Choice(3, "set in the config")
     assert ops_at_once(3, Machine(cpu_cores=8)) == 2 and ops_at_once(0, Machine(cpu_cores=8)) == 0
     for bad in (-1, "two", True):
