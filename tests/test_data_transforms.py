@@ -51,6 +51,92 @@ def test_odd_formats_go_through_the_pipeline(tmp_path):
     assert out["white.jpg"].min() > 0.9
 
 
+def _files_of_every_decoder(folder):
+    """Noise and smooth images in the formats and modes the kit reads, by the decoder each should get."""
+    rng = np.random.default_rng(0)
+    noise = Image.fromarray(rng.integers(0, 256, (27, 35, 3), dtype=np.uint8))
+    yy, xx = np.mgrid[0:27, 0:35]
+    smooth = Image.fromarray(np.stack([xx * 7, yy * 9, xx + yy], -1).clip(0, 255).astype(np.uint8))
+    transparent = smooth.convert("P")
+    transparent.info["transparency"] = 3
+    files = {
+        "noise_420.jpg": (noise, {"quality": 90}, "jpeg"),  # 4:2:0 chroma: the upsampling must match too
+        "noise_444.jpg": (noise, {"quality": 95, "subsampling": 0}, "jpeg"),
+        "smooth_progressive.jpg": (smooth, {"quality": 75, "progressive": True}, "jpeg"),
+        "gray.jpg": (noise.convert("L"), {}, "jpeg"),
+        "cmyk.jpg": (smooth.convert("CMYK"), {}, "jpeg"),
+        "rgb.png": (noise, {}, "png"),
+        "rgba.png": (noise.convert("RGBA"), {}, "png"),
+        "gray.png": (smooth.convert("L"), {}, "png"),
+        "gray_alpha.png": (smooth.convert("LA"), {}, "png"),
+        "palette.png": (smooth.convert("P"), {}, "png"),
+        "palette_transparent.png": (transparent, {"transparency": 3}, "png"),
+        "bits.png": (noise.convert("1"), {}, "png"),
+        "deep.png": (Image.fromarray((np.asarray(smooth.convert("L"), np.uint16) * 257)), {}, None),
+        "lossless.webp": (noise, {"lossless": True}, None),
+        "plain.bmp": (noise, {}, None),
+        "plain.tif": (smooth, {}, None),
+    }
+    for name, (image, options, _) in files.items():
+        image.save(folder / name, **options)
+    return {name: decoder for name, (_, _, decoder) in files.items()}
+
+
+def test_tensorflow_decodes_jpeg_and_8bit_png_to_exactly_pillows_pixels(tmp_path):
+    from replication.data.images import decode_with_mode, to_rgb8
+
+    for name, decoder in _files_of_every_decoder(tmp_path).items():
+        arr, mode, used = decode_with_mode(tmp_path / name)
+        assert used == decoder, name
+        with Image.open(tmp_path / name) as img:
+            pillow = to_rgb8(img)  # the reference: Pillow's own decoding and conversion
+        np.testing.assert_array_equal(arr, pillow, err_msg=name)
+        assert decode_with_mode((tmp_path / name).read_bytes())[2] == decoder  # bytes (TFDS) as files
+
+
+def test_the_pipeline_decodes_each_image_with_its_own_decoder_and_pillow_only_the_rest(tmp_path, monkeypatch):
+    from replication.data.images import folder_set, to_rgb8
+
+    decoders = _files_of_every_decoder(tmp_path)
+    images = folder_set(tmp_path).validate(skip_bad=False, keep=False)
+    assert dict(zip(images.names, images.decoders)) == decoders
+    through_pillow = []
+    plain_load = type(images).load
+    monkeypatch.setattr(type(images), "load", lambda s, i: through_pillow.append(s.names[i]) or plain_load(s, i))
+    out = {n.decode(): x[0] for x, n in data.folder_images(tmp_path, multiple=1).as_numpy_iterator()}
+    assert sorted(through_pillow) == sorted(n for n, d in decoders.items() if d is None)
+    for name in decoders:
+        with Image.open(tmp_path / name) as img:
+            expected = to_rgb8(img).astype(np.float32) / 127.5 - 1.0
+        np.testing.assert_array_equal(out[name], expected, err_msg=name)
+
+
+def test_encoded_bytes_held_in_memory_are_decoded_by_tensorflow_too(tmp_path):
+    import tensorflow as tf
+
+    from replication.data.images import ImageSet
+    from replication.data.pipeline import _image
+
+    decoders = _files_of_every_decoder(tmp_path)
+    names = sorted(decoders)
+    held = ImageSet("in memory", names, [(tmp_path / n).read_bytes() for n in names]).validate(False, False)
+    assert held.decoders == [decoders[n] for n in names]
+    ds = tf.data.Dataset.range(len(names)).map(lambda i: _image(held, i))
+    for name, arr in zip(names, ds.as_numpy_iterator()):
+        np.testing.assert_array_equal(arr, data.decode(tmp_path / name), err_msg=name)
+
+
+def test_a_decoders_complaint_is_one_line_without_tensorflows_node_names(tmp_path):
+    from replication.data.images import scan
+
+    save(tmp_path / "cut.jpg", np.random.default_rng(0).integers(0, 256, (32, 32, 3)), quality=90)
+    blob = (tmp_path / "cut.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(blob[: len(blob) // 2])
+    (error,) = [r.error for r in scan([str(tmp_path / "cut.jpg")])]
+    assert error.startswith("InvalidArgumentError: ") and "\n" not in error
+    assert "{{" not in error and "[Op:" not in error
+
+
 # ------------------------------------------------------------------ jitter
 
 

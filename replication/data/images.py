@@ -1,9 +1,13 @@
 """Image files: listing a folder, decoding to 8-bit RGB, and the sets a split is made of.
 
-Decoding uses Pillow, which reads every format the kit accepts and lets us
-convert grayscale, RGBA, palette, 16-bit and CMYK images to 8-bit RGB the way
+Every image decodes to the pixels Pillow gives, converted to 8-bit RGB the way
 the reference code does (`Image.open(path).convert('RGB')`), except that 16-bit
-images are scaled (v / 257) instead of clipped.
+images are scaled (v / 257) instead of clipped. JPEG and 8-bit PNG files
+are decoded by TensorFlow's own decoders, which give exactly Pillow's pixels
+for them (JPEG with libjpeg's accurate integer IDCT, as Pillow; tested) and, in
+the tf.data pipeline, run outside Python's GIL; Pillow decodes the rest
+(BMP, WebP, TIFF, 16-bit grayscale PNG). Each image is decoded by the same
+decoder everywhere: in the bad-image scan, in training and at test time.
 
 An `ImageSet` is one split: sorted names and a way to decode image i. A
 `HalfSet` is the left or right half of each image of an ImageSet (the
@@ -16,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import io
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +90,29 @@ def list_images(folder) -> Listing:
 
 # --------------------------------------------------------------------------- decoding
 
+# TensorFlow decodes these (format, Pillow mode) pairs to exactly Pillow's RGB (tests/test_data_sources.py).
+TF_DECODERS = {
+    "JPEG": ("jpeg", frozenset({"RGB", "L", "CMYK"})),
+    "PNG": ("png", frozenset({"RGB", "RGBA", "L", "LA", "P", "1"})),
+}
+DECODERS = (None, "jpeg", "png")  # None: Pillow; the index is the branch of the pipeline's decoder switch
+
+
+def tf_decoder(image_format: str | None, mode: str) -> str | None:
+    """"jpeg" or "png" where TensorFlow's decoder gives Pillow's pixels for this file, else None (Pillow)."""
+    decoder, modes = TF_DECODERS.get(image_format, (None, frozenset()))
+    return decoder if mode in modes else None
+
+
+def tf_decode(blob, decoder: str):
+    """An encoded JPEG or PNG (bytes or a string tensor) as a uint8 HxWx3 tensor, as Pillow decodes it."""
+    import tensorflow as tf
+
+    if decoder == "jpeg":
+        # libjpeg's accurate integer IDCT and smooth chroma upsampling: Pillow's defaults
+        return tf.io.decode_jpeg(blob, channels=3, dct_method="INTEGER_ACCURATE", fancy_upscaling=True)
+    return tf.io.decode_png(blob, channels=3)
+
 
 def to_rgb8(img) -> np.ndarray:
     """A Pillow image as uint8 HxWx3 RGB."""
@@ -104,20 +132,25 @@ def to_rgb8(img) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
 
 
-def decode_with_mode(source) -> tuple[np.ndarray, str]:
-    """(uint8 HxWx3 RGB, the file's Pillow mode) of a file path or encoded bytes. Raises whatever Pillow raises."""
+def decode_with_mode(source) -> tuple[np.ndarray, str, str | None]:
+    """(uint8 HxWx3 RGB, the file's Pillow mode, its decoder: "jpeg", "png" or None for Pillow) of a
+    file path or encoded bytes. Raises whatever the decoder raises."""
+    blob = bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # decompression-bomb and EXIF warnings
-        img = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+        img = Image.open(io.BytesIO(blob))  # reads the header only
         try:
+            mode, decoder = img.mode, tf_decoder(img.format, img.mode)
+            if decoder:
+                return tf_decode(blob, decoder).numpy(), mode, decoder
             img.load()
-            return to_rgb8(img), img.mode
+            return to_rgb8(img), mode, None
         finally:
             img.close()
 
 
 def decode(source) -> np.ndarray:
-    """Decode a file path or encoded bytes to uint8 HxWx3 RGB. Raises whatever Pillow raises."""
+    """Decode a file path or encoded bytes to uint8 HxWx3 RGB. Raises whatever the decoder raises."""
     return decode_with_mode(source)[0]
 
 
@@ -135,12 +168,19 @@ def encoded_extension(blob: bytes) -> str:
 
 @dataclass
 class Decoded:
-    """What decoding one image found: its size and Pillow mode, or why it failed."""
+    """What decoding one image found: its size, Pillow mode and decoder, or why it failed."""
 
     size: tuple | None  # (h, w)
     mode: str | None
     error: str | None  # "ErrorType: message"
     image: np.ndarray | None = None  # kept only when asked
+    decoder: str | None = None  # "jpeg", "png" (TensorFlow's) or None (Pillow)
+
+
+def decoder_error_text(err: Exception) -> str:
+    """What a decoder said, on one line; TensorFlow's errors without the name of the op's graph node."""
+    text = re.sub(r"^\{\{[^}]*\}\}\s*", "", str(getattr(err, "message", None) or err).strip())
+    return re.sub(r"\s*\[Op:\w+\].*$", "", text.splitlines()[0] if text else "")
 
 
 def scan(items, keep: bool = False) -> list[Decoded]:
@@ -148,10 +188,10 @@ def scan(items, keep: bool = False) -> list[Decoded]:
 
     def one(item) -> Decoded:
         try:
-            arr, mode = decode_with_mode(item)
+            arr, mode, decoder = decode_with_mode(item)
         except Exception as err:  # noqa: BLE001 - any decoder failure means "bad file"
-            return Decoded(None, None, f"{type(err).__name__}: {err}")
-        return Decoded(arr.shape[:2], mode, None, arr if keep else None)
+            return Decoded(None, None, f"{type(err).__name__}: {decoder_error_text(err)}")
+        return Decoded(arr.shape[:2], mode, None, arr if keep else None, decoder)
 
     workers = min(8, (os.cpu_count() or 1) + 1)
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
@@ -170,7 +210,13 @@ class ImageSet:
     items: list  # file paths or encoded bytes, aligned with names
     sizes: list = field(default_factory=list)  # (h, w) per image, filled by validate()
     skipped: list = field(default_factory=list)  # names left out by validate(skip_bad=True)
+    decoders: list = field(default_factory=list)  # per image "jpeg", "png" or None (Pillow), filled by validate()
     _cache: list | None = None
+
+    @property
+    def cached(self) -> bool:
+        """The decoded images are kept in memory (data.cache)."""
+        return self._cache is not None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -197,6 +243,7 @@ class ImageSet:
         self.names = [self.names[i] for i in good]
         self.items = [self.items[i] for i in good]
         self.sizes = [tuple(results[i].size) for i in good]
+        self.decoders = [results[i].decoder for i in good]
         self._cache = [results[i].image for i in good] if keep else None
         return self
 
@@ -207,6 +254,7 @@ class ImageSet:
             names=[self.names[i] for i in indices],
             items=[self.items[i] for i in indices],
             sizes=[self.sizes[i] for i in indices] if self.sizes else [],
+            decoders=[self.decoders[i] for i in indices] if self.decoders else [],
             _cache=[self._cache[i] for i in indices] if self._cache is not None else None,
         )
 

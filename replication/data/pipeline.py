@@ -17,7 +17,7 @@ import numpy as np
 
 from replication.data import settings
 from replication.data import transforms as tr
-from replication.data.images import EXTENSIONS_TEXT, folder_set, sizes_text
+from replication.data.images import DECODERS, EXTENSIONS_TEXT, HalfSet, folder_set, sizes_text, tf_decode
 from replication.data.layouts import UNPAIRED_SPLITS
 from replication.data.sources import source_of
 from replication.errors import DataError
@@ -91,12 +91,43 @@ def element_seeds(seed: int, epoch: int, count: int, streams: int) -> np.ndarray
 
 
 def _image(s, index):
-    """Image `index` of set `s` as a uint8 HxWx3 tensor, decoded by Pillow inside the tf.data graph."""
+    """Image `index` of set `s` as a uint8 HxWx3 tensor inside the tf.data graph, by the image's own
+    decoder (images.DECODERS): TensorFlow's for JPEG and 8-bit PNG, which run outside Python's GIL;
+    Pillow's, through `tf.numpy_function`, for the other formats and for images kept in memory."""
+    import tensorflow as tf
+
+    if isinstance(s, HalfSet):  # a side-by-side pix2pix file: decode it whole, keep one half
+        whole = _image(s.base, index)
+        half = tf.shape(whole)[1] // 2
+        return whole[:, :half] if s.side == "left" else whole[:, half : 2 * half]
+    if s.cached or not any(s.decoders):
+        return _pillow_image(s, index)
+    codes = tf.constant([DECODERS.index(d) for d in s.decoders], tf.int32)
+    branches = [lambda: _pillow_image(s, index)] + [
+        (lambda decoder=decoder: tf_decode(_encoded(s, index), decoder)) for decoder in DECODERS[1:]
+    ]
+    img = tf.switch_case(tf.gather(codes, index), branches)
+    img.set_shape([None, None, 3])
+    return img
+
+
+def _pillow_image(s, index):
     import tensorflow as tf
 
     img = tf.numpy_function(lambda i: s.load(int(i)), [index], tf.uint8, stateful=False)
     img.set_shape([None, None, 3])
     return img
+
+
+def _encoded(s, index):
+    """The encoded file of image `index`: read by TensorFlow from its path, or the bytes the set holds (TFDS)."""
+    import tensorflow as tf
+
+    if all(isinstance(item, str) for item in s.items):
+        return tf.io.read_file(tf.gather(tf.constant(s.items, tf.string), index))
+    blob = tf.numpy_function(lambda i: bytes(s.items[int(i)]), [index], tf.string, stateful=False)
+    blob.set_shape([])
+    return blob
 
 
 class _Data:
