@@ -82,6 +82,20 @@ def test_an_older_synthetic_dataset_is_refused_with_the_command_that_rewrites_it
         data.unpaired(cfg)
 
 
+def test_download_rewrites_an_older_synthetic_dataset_and_keeps_a_current_one(tmp_path):
+    from replication.data.sources import source_of
+
+    root = data.write_synthetic(tmp_path / "syn", size=32, n_train=2, n_test=1)
+    cfg = resolved(source="synthetic", root=str(root), load_size=32, crop_size=32)
+    assert source_of(cfg).download(cfg) == f"the synthetic dataset is in {root}"
+    meta = root / "synthetic.json"
+    meta.write_text(meta.read_text().replace(f'"version": {synthetic.VERSION}', '"version": 1'))
+    said = source_of(cfg).download(cfg)
+    assert said == f"rewrote {root}, which held version 1 of the synthetic dataset, as version {synthetic.VERSION}"
+    assert synthetic.synthetic_version(root) == synthetic.VERSION
+    assert len(data.unpaired(cfg).train_a) == 200  # the default dataset, as `data synthetic` writes it
+
+
 def test_write_refuses_a_folder_that_is_not_a_synthetic_dataset(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")

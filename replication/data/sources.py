@@ -303,8 +303,11 @@ class Synthetic(Folder):
         root = cfg["root"]
         if not root:
             raise DataError("data.root is not set; it names the folder of the synthetic dataset.")
-        if is_unpaired_root(Path(root)):
+        written_by = synthetic_version(Path(root).expanduser())
+        if is_unpaired_root(Path(root)) and (written_by is None or written_by >= SYNTHETIC_VERSION):
             return f"the synthetic dataset is in {root}"
+        if written_by is not None and written_by < SYNTHETIC_VERSION:
+            return f"rewrote {write_synthetic(root, seed=cfg['seed'])}, which held version {written_by} of the synthetic dataset, as version {SYNTHETIC_VERSION}"
         return f"wrote the synthetic dataset to {write_synthetic(root, seed=cfg['seed'])}"
 
 
