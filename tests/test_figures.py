@@ -276,6 +276,21 @@ def test_metrics_appear_on_the_pages_once_an_evaluation_exists(trained_run, tmp_
     (panel,) = [ax for ax in fig.axes if ax.get_title() == "evaluation: MAE on the test set"]
     assert [line.get_label() for line in panel.lines if not line.get_label().startswith("_")] == ["MAE (A→B)", "MAE (B→A)"]
     np.testing.assert_array_equal(panel.lines[0].get_ydata(), [0.3, 0.2, 0.1234])
+    # once evaluated, each metric's baseline is a dashed line in its direction's colour
+    baselines = losses.baselines_of(json.loads((run / "eval" / "metrics.json").read_text())["rows"])
+    assert baselines == {("MAE", "AtoB"): ("identity (input itself)", 0.2)}
+    fig = losses.draw_losses(losses.read_log(run / "losses.csv"), CycleGAN.loss_panels, "t",
+                             eval_log=losses.read_log(run / "eval.csv"), baselines=baselines)
+    (panel,) = [ax for ax in fig.axes if ax.get_title() == "evaluation: MAE on the test set"]
+    labels = [line.get_label() for line in panel.lines if not line.get_label().startswith("_")]
+    assert labels == ["MAE (A→B)", "identity baseline (A→B)", "MAE (B→A)"]
+    (dashed,) = [line for line in panel.lines if line.get_linestyle() == "--"]
+    assert list(dashed.get_ydata()) == [0.2, 0.2] and dashed.get_color() == panel.lines[0].get_color()
+    # a new evaluation redraws the loss figure (its baselines may have changed)
+    drawn_at = (tmp_path / "figures" / "run" / "losses.png").stat().st_mtime_ns
+    (run / "eval" / "metrics.json").write_text((run / "eval" / "metrics.json").read_text().replace('"value": 0.2}', '"value": 0.3}'))
+    draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=lambda line: None)
+    assert (tmp_path / "figures" / "run" / "losses.png").stat().st_mtime_ns != drawn_at
 
 
 def test_drawing_again_redraws_only_what_is_out_of_date(trained_run, tmp_path):

@@ -107,7 +107,7 @@ class RunFigures:
         train = self.config["train"]
         run = self.run  # what each figure is drawn from, noted before anything is read
         self.recipes = {
-            "losses": self.stamps.recipe({"smoothing": options.smoothing}, [run.losses, run.eval_csv, run.config]),
+            "losses": self.stamps.recipe({"smoothing": options.smoothing}, [run.losses, run.eval_csv, run.eval / "metrics.json", run.config]),
             "progression": self.stamps.recipe({"epochs": options.epochs}, [run.samples]),
             "test results": self.stamps.recipe({"test_images": options.test_images}, [run.export, run.checkpoints, run.config]),
         }
@@ -162,7 +162,9 @@ class RunFigures:
             return
         eval_log = losses.read_log(self.run.eval_csv) if self.run.eval_csv.exists() else None
         panels = getattr(self.model, "loss_panels", {})  # a model without panels gets one panel per loss
-        save_figure(losses.draw_losses(log, panels, self.title(), self.options.smoothing, eval_log, self.summary.epochs_done), self.folder / "losses")
+        baselines = losses.baselines_of(page.read_metrics(self.run.eval / "metrics.json"))
+        figure = losses.draw_losses(log, panels, self.title(), self.options.smoothing, eval_log, self.summary.epochs_done, baselines)
+        save_figure(figure, self.folder / "losses")
         self.stamps.record("losses", recipe)
 
     def progression(self) -> None:

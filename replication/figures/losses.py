@@ -146,8 +146,23 @@ def metric_panels(eval_log: Log) -> dict:
     return panels
 
 
-def draw_losses(log: Log, loss_panels: dict, title: str, smoothing: float = SMOOTHING, eval_log: Log | None = None, epochs_done: int = 0):
-    """The loss figure: one panel per group of losses, the raw curves faint, their smoothed curves over them."""
+def baselines_of(metric_rows: list) -> dict:
+    """{(metric, direction): (baseline's name, value)} of an evaluation's rows (RUN/eval/metrics.json)."""
+    found = {}
+    for row in metric_rows:
+        baseline = row.get("baseline") or {}
+        if isinstance(baseline.get("value"), (int, float)):
+            found[(row.get("metric"), row.get("direction"))] = (baseline.get("name", "baseline"), baseline["value"])
+    return found
+
+
+def draw_losses(log: Log, loss_panels: dict, title: str, smoothing: float = SMOOTHING, eval_log: Log | None = None,
+                epochs_done: int = 0, baselines: dict | None = None):
+    """The loss figure: one panel per group of losses, the raw curves faint, their smoothed curves over them.
+
+    `baselines` ({(metric, direction): (name, value)}, from the run's evaluation) are drawn as dashed
+    lines in the evaluation panels, so a reader sees at which epoch a run beats, say, the input itself.
+    """
     panels, notes = panels_to_draw(log, loss_panels)
     extra = (["learning rate"] if "lr" in log.columns else []) + [f"evaluation: {m}" for m in (metric_panels(eval_log) if eval_log else {})]
     count = len(panels) + len(extra)
@@ -177,9 +192,13 @@ def draw_losses(log: Log, loss_panels: dict, title: str, smoothing: float = SMOO
         ax = next(rest)
         for direction, column in curves.items():
             ax.plot(eval_log.steps, eval_log.columns[column], color=colour(direction), marker="o", label=f"{metric} ({ARROWS[direction]})")
+            if (metric, direction) in (baselines or {}):
+                name, value = baselines[(metric, direction)]
+                short = name.split(" (")[0]  # "identity (input itself)" -> "identity"
+                ax.axhline(value, color=colour(direction), linestyle="--", linewidth=1.0, label=f"{short} baseline ({ARROWS[direction]})")
         ax.set_title(f"evaluation: {metric} on the test set")
         ax.set_ylabel(metric)
-        ax.legend(loc="upper right", fontsize="small")
+        ax.legend(loc="best", fontsize="small")
     for ax in rest:
         ax.set_visible(False)
     ends = few(epoch_ends(log, epochs_done))
