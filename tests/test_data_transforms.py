@@ -92,6 +92,16 @@ def test_tensorflow_decodes_jpeg_and_8bit_png_to_exactly_pillows_pixels(tmp_path
             pillow = to_rgb8(img)  # the reference: Pillow's own decoding and conversion
         np.testing.assert_array_equal(arr, pillow, err_msg=name)
         assert decode_with_mode((tmp_path / name).read_bytes())[2] == decoder  # bytes (TFDS) as files
+    # a 48-bit PNG: Pillow opens it as RGB (each value's high byte), and so does TensorFlow
+    import tensorflow as tf
+
+    deep_rgb = np.random.default_rng(1).integers(0, 65536, (9, 11, 3)).astype(np.uint16)
+    (tmp_path / "deep_rgb.png").write_bytes(tf.io.encode_png(deep_rgb).numpy())
+    arr, mode, used = decode_with_mode(tmp_path / "deep_rgb.png")
+    assert (mode, used) == ("RGB", "png")
+    np.testing.assert_array_equal(arr, deep_rgb >> 8)
+    with Image.open(tmp_path / "deep_rgb.png") as img:
+        np.testing.assert_array_equal(arr, to_rgb8(img))
 
 
 def test_the_pipeline_decodes_each_image_with_its_own_decoder_and_pillow_only_the_rest(tmp_path, monkeypatch):
