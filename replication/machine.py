@@ -11,7 +11,7 @@ Measured on two 2-core kinds of this project's machine (the tables are in the RE
   mixed_bfloat16 ran the CycleGAN step 1.6-1.7x faster than float32, and XLA
   was slower than the plain step (3.43 against 1.78 s at 128x128 in bfloat16).
 - AMD EPYC Zen 3 (AVX2, no AVX-512, so TensorFlow runs Eigen kernels): XLA was
-  the faster one in float32 (3.24 against 3.79 s at 128x128, 15.5 against 22.8 s
+  the faster one in float32 (3.24 against 3.79 s at 128x128, 15.5 against 22.5 s
   at 256x256); with oneDNN forced on (TF_ENABLE_ONEDNN_OPTS=1) the plain step
   took 4.2 s at 128x128, no better.
 On both, the plain step ran faster with one thread per op and two ops at once
