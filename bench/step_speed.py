@@ -137,7 +137,7 @@ def cpu_model() -> str:
 
 
 def vector_unit(flags) -> str:
-    """The widest vector instructions the CPU has, which decide between oneDNN and XLA (README, "Speed")."""
+    """The widest vector instructions the CPU has: part of the results file's name, so two kinds of one CPU name differ."""
     return next((name for name in ("avx512_bf16", "avx512f", "avx2") if name in flags), "")
 
 

@@ -90,7 +90,7 @@ def list_images(folder) -> Listing:
 
 # --------------------------------------------------------------------------- decoding
 
-# TensorFlow decodes these (format, Pillow mode) pairs to exactly Pillow's RGB (tests/test_data_sources.py).
+# TensorFlow decodes these (format, Pillow mode) pairs to exactly Pillow's RGB (tests/test_data_transforms.py).
 TF_DECODERS = {
     "JPEG": ("jpeg", frozenset({"RGB", "L", "CMYK"})),
     "PNG": ("png", frozenset({"RGB", "RGBA", "L", "LA", "P", "1"})),
