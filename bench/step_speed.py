@@ -4,7 +4,8 @@
 
 Step cases: the CycleGAN step (demo 64x64, 128x128 ResNet-6, 256x256 ResNet-9; the pix2pix
 step when the kit has it), float32 and the machine's mixed policy, XLA off and on, batch 1
-and 4, with the threads per op `auto` picks, and with TensorFlow's default beside them. Each case runs in a process of its own, so its peak memory and its trace count are its
+and 4, with the conv gradients and threads per op `auto` picks; beside them, the other conv
+gradients (TensorFlow's or as forward convolutions) and TensorFlow's default threads. Each case runs in a process of its own, so its peak memory and its trace count are its
 own: it builds the experiment's networks, compiles the step, warms up with two steps, then
 times steps on random images already in memory, fetching the losses once at the end as the
 loop does between logged steps. Beside each rate: the step's analytic FLOPs (every
@@ -18,8 +19,9 @@ progress bar), one step per call and several, and with TensorFlow's default thre
 
 `--quick` (under 10 minutes on a 2-core CPU): batch 1 only; the demo step in every precision
 and compilation, the 128x128 step in the mixed policy with XLA off and on and in float32,
-the 256x256 and pix2pix steps with the settings `auto` picks, TensorFlow's default threads
-beside `auto`'s for the demo and 128x128 steps and the loop, the pipeline and the demo loop.
+the 256x256 and pix2pix steps with the settings `auto` picks; the other conv gradients beside
+the plain demo step and the 128x128 steps; TensorFlow's default threads beside `auto`'s for the
+demo step and the loop; the pipeline and the demo loop.
 Prints one table; writes bench/results/<machine>.json with the device, the versions and
 every figure.
 """
@@ -106,9 +108,8 @@ def forward_flops(network, image_size: int, batch: int) -> int:
 
 
 def step_flops(model, config: dict, image_size: int, batch: int) -> int:
-    import keras
 
-    networks = [m for m in model.checkpoint_items().values() if isinstance(m, keras.Model)]
+    networks = model.networks()
     generator = next(m for m in networks if "generator" in m.name)
     discriminator = next(m for m in networks if "discriminator" in m.name)
     passes = dict(STEP_PASSES[config["model"]["type"]])
@@ -148,7 +149,8 @@ def machine_case(args) -> dict:
     from replication.runs import versions
 
     here = machine.detect()
-    settings = machine.choose_settings({"precision": "auto", "jit_compile": "auto", "threads_per_op": "auto"}, here)
+    auto = {"precision": "auto", "conv_gradients": "auto", "jit_compile": "auto", "threads_per_op": "auto"}
+    settings = machine.choose_settings(auto, here)
     gpus = tf.config.list_physical_devices("GPU")
     name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else cpu_model()
     dtypes = {"float32", settings["precision"].value.removeprefix("mixed_")}
@@ -185,7 +187,7 @@ def step_case(args) -> dict:
     config = config_lib.resolve(STEP_SIZES[case["size"]][0], [f"data.batch_size={case['batch']}", *case.get("overrides", [])])
     size, batch = config["data"]["crop_size"], case["batch"]
     keras.utils.set_random_seed(0)
-    model = models.build(config, case["precision"])
+    model = models.build(config, case["precision"], case["conv_gradients"])
     step = compile_step(model, tf.distribute.get_strategy(), case["jit_compile"])
     a = tf.random.uniform((batch, size, size, 3), -1, 1)
     b = tf.random.uniform((batch, size, size, 3), -1, 1)
@@ -277,6 +279,7 @@ def loop_case(args) -> dict:
     return {
         "steps": steps, "rate": round(rate, 2), "unit": "step/s", "s_per_step": round(1 / rate, 4),
         "precision": settings["precision"]["value"], "jit_compile": settings["jit_compile"]["value"],
+        "conv_gradients": settings["conv_gradients"]["value"],
         "threads_per_op_used": settings["threads_per_op"]["value"],
         "seconds_with_start_and_export": round(total, 1),
         "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -290,11 +293,14 @@ CHILDREN = {"machine": machine_case, "step": step_case, "pipeline": pipeline_cas
 
 
 def step_cases(quick: bool, mixed: str, auto: dict, pix2pix: bool) -> list[dict]:
-    """Every precision x XLA x batch with `auto`'s threads per op, then TensorFlow's default threads
-    (threads_per_op 0) beside the plain step at `auto`'s precision, where `auto` gives the plain step
-    other threads (`auto["threads_per_op_without_xla"]`); `quick` keeps batch 1 and trims the large sizes."""
+    """Every precision x XLA x batch with `auto`'s conv gradients and threads per op; then the
+    other conv gradients beside them at batch 1 and `auto`'s precision, and TensorFlow's default
+    threads (threads_per_op 0) beside the plain step at `auto`'s precision where `auto` gives the
+    plain step other threads (`auto["threads_per_op_without_xla"]`). `quick` keeps batch 1, trims
+    the large sizes and compares threads on the demo step only."""
     precisions = ["float32"] + ([mixed] if mixed != "float32" else [])
     is_auto = lambda precision, jit: (precision, jit) == (auto["precision"], auto["jit_compile"])  # noqa: E731
+    gradients = auto["conv_gradients"]
     cases = []
     for size in ("demo", "128", "256", *(["pix2pix"] if pix2pix else [])):
         for precision in precisions:
@@ -306,12 +312,19 @@ def step_cases(quick: bool, mixed: str, auto: dict, pix2pix: bool) -> list[dict]
                         continue
                     if quick and size == "128" and (precision, jit) == ("float32", True) and mixed != "float32":
                         continue  # XLA's cost at 128 shows in the mixed policy; this case is the slowest
-                    cases.append({"kind": "step", "size": size, "precision": precision, "jit_compile": jit, "batch": batch})
+                    cases.append({"kind": "step", "size": size, "precision": precision, "jit_compile": jit,
+                                  "batch": batch, "conv_gradients": gradients})
+    beside = lambda case: case["batch"] == 1 and case["precision"] == auto["precision"] and case["size"] != "pix2pix"  # noqa: E731
+    other = {"forward": "native", "native": "forward"}[gradients]
+    cases += [
+        {**case, "conv_gradients": other} for case in list(cases)
+        if beside(case) and not (quick and (case["size"] == "256" or (case["size"] == "demo" and case["jit_compile"])))
+    ]
     if auto["threads_per_op_without_xla"] != 0:
         cases += [
             {**case, "threads_per_op": 0} for case in list(cases)
-            if case["precision"] == auto["precision"] and not case["jit_compile"]
-            and not (quick and case["size"] in ("256", "pix2pix"))
+            if case["precision"] == auto["precision"] and case["conv_gradients"] == gradients and not case["jit_compile"]
+            and not (quick and case["size"] != "demo")
         ]
     return cases
 
@@ -349,6 +362,10 @@ def case_label(row: dict) -> str:
     return f"{row['size']} step"
 
 
+def gradients_label(row: dict) -> str:
+    return {"forward": "fwd", "native": "TF"}.get(row.get("conv_gradients"), "-")
+
+
 def threads_label(row: dict) -> str:
     """Threads per op as used: 'TF' for TensorFlow's default (every core), '-' where it does not apply."""
     used = row.get("threads_per_op_used", "-")
@@ -356,7 +373,7 @@ def threads_label(row: dict) -> str:
 
 
 def print_table(rows: list[dict], peaks: dict) -> None:
-    header = (f"{'case':<30}{'precision':>16}{'XLA':>6}{'batch':>6}{'thr/op':>7}{'rate':>10} {'unit':<9}{'s/step':>8}"
+    header = (f"{'case':<30}{'precision':>16}{'XLA':>6}{'grads':>6}{'batch':>6}{'thr/op':>7}{'rate':>10} {'unit':<9}{'s/step':>8}"
               f"{'GFLOP':>8}{'GFLOP/s':>9}{'%peak':>7}{'traces':>7}{'MiB':>7}")
     print("\n" + header + "\n" + "-" * len(header))
     for row in rows:
@@ -366,7 +383,8 @@ def print_table(rows: list[dict], peaks: dict) -> None:
         peak = peaks.get(str(row.get("precision", "float32")).removeprefix("mixed_"))
         share = f"{100 * row['gflops'] / peak:.0f}%" if "gflops" in row and peak else "-"
         print(
-            f"{case_label(row):<30}{row.get('precision', '-'):>16}{str(row.get('jit_compile', '-')):>6}{row.get('batch', '-'):>6}"
+            f"{case_label(row):<30}{row.get('precision', '-'):>16}{str(row.get('jit_compile', '-')):>6}"
+            f"{gradients_label(row):>6}{row.get('batch', '-'):>6}"
             f"{threads_label(row):>7}"
             f"{row['rate']:>10.3f} {row['unit']:<9}{row.get('s_per_step', '-'):>8}{row.get('gflop_per_step', '-'):>8}"
             f"{row.get('gflops', '-'):>9}{share:>7}{row.get('traces', '-'):>7}{row['peak_mib']:>7}"
@@ -419,7 +437,7 @@ def main(argv=None) -> int:
         for i, case in enumerate(plan, 1):
             rows.append(run_child(case["kind"], case, args, work))
             print(f"[{i}/{len(plan)}] {case_label(case)} {case.get('precision', '')} xla={case.get('jit_compile', '-')} "
-                  f"batch={case.get('batch', '-')} threads_per_op={case.get('threads_per_op', 'auto')}: {rows[-1].get('rate', rows[-1].get('error'))} {rows[-1].get('unit', '')}", flush=True)
+                  f"grads={case.get('conv_gradients', '-')} batch={case.get('batch', '-')} threads_per_op={case.get('threads_per_op', 'auto')}: {rows[-1].get('rate', rows[-1].get('error'))} {rows[-1].get('unit', '')}", flush=True)
         # Measured again at the end: a peak is the best the machine did, not what a busy moment allowed.
         again = run_child("machine", {"kind": "machine"}, args, work).get("matmul_peak_gflops", {})
         info["matmul_peak_gflops"] = {k: max(v, again.get(k, 0.0)) for k, v in info["matmul_peak_gflops"].items()}

@@ -283,6 +283,7 @@ def rules() -> dict:
         "train.beta_2": number(0, below=1),
         "train.pool_size": whole(0),
         "train.precision": one_of(*machine.PRECISIONS),
+        "train.conv_gradients": one_of(*machine.CONV_GRADIENTS),
         "train.jit_compile": one_of("auto", True, False),
         "train.steps_per_call": whole(1),
         "train.threads_per_op": auto_or(whole(0)),

@@ -31,6 +31,9 @@ class GAN:
 
     model_type: str
 
+    def networks(self) -> list[keras.Model]:
+        return [item for item in self.checkpoint_items().values() if isinstance(item, keras.Model)]
+
     def set_learning_rate(self, lr: float) -> None:
         for optimizer in self.optimizers:
             optimizer.learning_rate.assign(lr)

@@ -14,6 +14,10 @@ Measured on two 2-core kinds of this project's machine (the tables are in the RE
   the faster one in float32 (3.24 against 3.79 s at 128x128, 15.5 against 22.5 s
   at 256x256); with oneDNN forced on (TF_ENABLE_ONEDNN_OPTS=1) the plain step
   took 4.2 s at 128x128, no better.
+Where the Eigen kernels run, their convolution gradients (Conv2DBackpropInput and
+-Filter) are the slow part; computed as forward convolutions instead (stride-1 convs,
+layers.conv_with_forward_gradients), the plain step beat XLA (2.92 and 3.12 against
+3.79 and 3.47 s at 128x128) and came within 0.94x of the official PyTorch code at 256x256.
 On both, the plain step ran faster with one thread per op and two ops at once
 than with TensorFlow's default (1.05-1.1x at 128x128, 1.5x at the demo's 64x64),
 while an XLA-compiled step is one op and needs every core for itself. On GPUs,
@@ -29,6 +33,7 @@ from pathlib import Path
 from replication.errors import ConfigError
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+CONV_GRADIENTS = ("auto", "native", "forward")
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo: native bfloat16 dot products (AVX-512 BF16, AMX)
 # /proc/cpuinfo flags with which TensorFlow runs its oneDNN kernels by default on Linux (its
 # DefaultOneDnnPolicy); without them it runs its Eigen kernels, whose convolution gradients are slow.
@@ -89,13 +94,38 @@ def choose_precision(setting: str, machine: Machine) -> Choice:
     return Choice("float32", f"auto: {where}")
 
 
-def choose_jit_compile(setting, machine: Machine) -> Choice:
+def runs_eigen_kernels(machine: Machine) -> bool:
+    """A CPU-only machine on which TensorFlow runs its Eigen kernels, not oneDNN's."""
+    return not machine.gpu_capabilities and not any(flag in machine.cpu_flags for flag in CPU_ONEDNN_FLAGS)
+
+
+def choose_conv_gradients(setting, machine: Machine) -> Choice:
+    """How the stride-1 convolutions' gradients are computed, for `train.conv_gradients`.
+
+    `native`: TensorFlow's gradient kernels. `forward`: as forward convolutions
+    (layers.conv_with_forward_gradients), the same numbers up to float rounding.
+    `auto`: forward where TensorFlow runs its Eigen kernels, whose gradient kernels ran
+    1.4-4x slower than forward convolutions doing the same work (measured on Zen 3);
+    native with GPUs (cuDNN's) and with oneDNN's kernels.
+    """
+    if setting not in CONV_GRADIENTS:
+        raise ConfigError(f"train.conv_gradients must be one of {', '.join(CONV_GRADIENTS)}, not {setting!r}.")
+    if setting != "auto":
+        return Choice(setting, "set in the config")
+    if runs_eigen_kernels(machine):
+        return Choice("forward", "auto: TensorFlow runs its Eigen kernels on this CPU (no AVX-512 VNNI/BF16, AVX-VNNI "
+                                 "or AMX), whose convolution gradient kernels are slow")
+    return Choice("native", "auto: TensorFlow's gradient kernels " + ("on GPUs" if machine.gpu_capabilities else "(oneDNN) on this CPU"))
+
+
+def choose_jit_compile(setting, machine: Machine, conv_gradients: str = "native") -> Choice:
     """XLA for `train.jit_compile`.
 
     `auto`: on with GPUs. On CPUs, off where TensorFlow runs its oneDNN kernels
     (CPUs with AVX-512 VNNI or BF16, AVX-VNNI or AMX), which beat XLA's (measured on
-    Zen 4); on elsewhere, where TensorFlow's Eigen kernels run and XLA's compiled
-    step was the faster (measured on Zen 3, with oneDNN forced on as well).
+    Zen 4). Where TensorFlow's Eigen kernels run, XLA beat the plain step with their
+    native gradients, and the plain step with `forward` conv_gradients beat XLA
+    (measured on Zen 3, with oneDNN forced on as well): on for native, off for forward.
     `make bench` shows both on any machine.
     """
     if isinstance(setting, bool):
@@ -104,10 +134,13 @@ def choose_jit_compile(setting, machine: Machine) -> Choice:
         raise ConfigError(f"train.jit_compile must be auto, true or false, not {setting!r}.")
     if machine.gpu_capabilities:
         return Choice(True, "auto: XLA fuses the step's small ops on GPUs")
-    if any(flag in machine.cpu_flags for flag in CPU_ONEDNN_FLAGS):
+    if not runs_eigen_kernels(machine):
         return Choice(False, "auto: TensorFlow runs its oneDNN kernels on this CPU, faster than XLA (make bench shows both)")
+    if conv_gradients == "forward":
+        return Choice(False, "auto: the plain step with forward conv gradients is faster than XLA on this CPU "
+                             "(make bench shows both)")
     return Choice(True, "auto: TensorFlow runs its Eigen kernels on this CPU (no AVX-512 VNNI/BF16, AVX-VNNI or AMX); "
-                        "XLA is faster (make bench shows both)")
+                        "with their native conv gradients XLA is faster (make bench shows both)")
 
 
 def choose_threads_per_op(setting, machine: Machine, jit_compile: bool = False) -> Choice:
@@ -163,10 +196,12 @@ def apply_threads(choice: Choice, machine: Machine) -> Choice:
 
 
 def choose_settings(train_cfg: dict, machine: Machine) -> dict:
-    """{"precision": Choice, "jit_compile": Choice, "threads_per_op": Choice} for `train_cfg` on `machine`."""
-    jit_compile = choose_jit_compile(train_cfg["jit_compile"], machine)
+    """{"precision", "conv_gradients", "jit_compile", "threads_per_op": Choice} for `train_cfg` on `machine`."""
+    conv_gradients = choose_conv_gradients(train_cfg["conv_gradients"], machine)
+    jit_compile = choose_jit_compile(train_cfg["jit_compile"], machine, conv_gradients.value)
     return {
         "precision": choose_precision(train_cfg["precision"], machine),
+        "conv_gradients": conv_gradients,
         "jit_compile": jit_compile,
         "threads_per_op": choose_threads_per_op(train_cfg["threads_per_op"], machine, jit_compile.value),
     }

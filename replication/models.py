@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from replication import data as data_lib
-from replication import gan
+from replication import gan, layers
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError
 from replication.pix2pix import Pix2Pix
@@ -33,6 +33,7 @@ class Model(Protocol):
     def set_learning_rate(self, lr: float) -> None: ...
     def sample_images(self, a, b) -> dict: ...
     def checkpoint_items(self) -> dict: ...
+    def networks(self) -> list: ...  # the Keras networks among the checkpoint items
     def export(self, folder: Path, **trained) -> dict: ...
 
     @staticmethod
@@ -62,10 +63,15 @@ def model_class(config: dict) -> type:
     return entry(config).cls
 
 
-def build(config: dict, precision: str = "float32") -> Model:
-    """The model of `config`, its networks built under the Keras dtype policy `precision`."""
+def build(config: dict, precision: str = "float32", conv_gradients: str = "native") -> Model:
+    """The model of `config`, its networks built under the Keras dtype policy `precision`;
+    `conv_gradients` "forward" has their stride-1 convs take forward-convolution gradients."""
     with gan.dtype_policy(precision):
-        return entry(config).cls.from_config(config, precision)
+        model = entry(config).cls.from_config(config, precision)
+    if conv_gradients == "forward":
+        for network in model.networks():
+            layers.use_forward_gradients(network)
+    return model
 
 
 def training_data(config: dict):

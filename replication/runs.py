@@ -33,7 +33,7 @@ DIRECTIONS = ("AtoB", "BtoA")
 # Keys a resumed run may change: they alter how long it trains and what it records, not what it is.
 RESUMABLE_CHANGES = {
     "train.epochs", "train.epochs_decay", "train.log_every", "train.save_epoch_freq",
-    "train.jit_compile", "train.steps_per_call", "train.threads_per_op", "train.n_samples", "train.eval_every",
+    "train.conv_gradients", "train.jit_compile", "train.steps_per_call", "train.threads_per_op", "train.n_samples", "train.eval_every",
 }
 
 

@@ -208,7 +208,7 @@ def train_in(run: RunFolder, config: dict, log: TextLog, until_step: int | None,
         if data.skipped:
             log(f"left out {len(data.skipped)} images that failed to decode: {', '.join(data.skipped)}")
         with strategy.scope():
-            model = models.build(config, settings["precision"].value)
+            model = models.build(config, settings["precision"].value, settings["conv_gradients"].value)
             checkpoints = Checkpoints(run.checkpoints, model.checkpoint_items(), train_cfg["save_epoch_freq"], config)
         restored = checkpoints.restore_latest(log)
         loop = Loop(config, run, model, data, checkpoints, strategy, log, settings["jit_compile"].value)
@@ -217,6 +217,7 @@ def train_in(run: RunFolder, config: dict, log: TextLog, until_step: int | None,
             f"{'resumed from ' + restored if restored else 'started'} at step {checkpoints.step}: "
             f"{loop.steps_per_epoch} steps per epoch, {loop.total_epochs} epochs, "
             f"{strategy.num_replicas_in_sync} replica(s); precision {settings['precision']}; "
+            f"conv gradients {settings['conv_gradients']}; "
             f"XLA {'on' if settings['jit_compile'].value else 'off'} ({settings['jit_compile'].reason}); "
             f"threads per op {settings['threads_per_op']}"
         )

@@ -25,49 +25,64 @@ def test_forward_flops_counts_a_conv_and_a_transposed_conv_by_hand():
     assert step_speed.forward_flops(network, 8, batch=3) == 3 * expected
 
 
-@pytest.mark.parametrize("size", ["demo", "pix2pix"])
-def test_step_case_times_each_model_with_one_trace(size):
-    case = {"size": size, "precision": "float32", "jit_compile": False, "batch": 1, "overrides": TINY}
+@pytest.mark.parametrize("size, gradients", [("demo", "forward"), ("pix2pix", "native")])
+def test_step_case_times_each_model_with_one_trace(size, gradients):
+    case = {"size": size, "precision": "float32", "jit_compile": False, "batch": 1, "conv_gradients": gradients, "overrides": TINY}
     row = step_speed.step_case(argparse.Namespace(case=json.dumps(case), min_steps=2, min_seconds=0.0))
     assert row["steps"] >= 2 and row["rate"] > 0
     assert row["traces"] == 1
     assert row["threads_per_op_used"] == tf.config.threading.get_intra_op_parallelism_threads()  # what ran, set or kept
 
 
+def settings_of(plan, size):
+    return {(c["precision"], c["jit_compile"], c["conv_gradients"], c.get("threads_per_op", "auto"))
+            for c in plan if c["size"] == size}
+
+
+ZEN4_AUTO = {"precision": "mixed_bfloat16", "conv_gradients": "native", "jit_compile": False, "threads_per_op": 1,
+             "threads_per_op_without_xla": 1}
+# Zen 3: auto is float32, forward conv gradients, the plain step with one thread per op
+ZEN3_AUTO = {"precision": "float32", "conv_gradients": "forward", "jit_compile": False, "threads_per_op": 1,
+             "threads_per_op_without_xla": 1}
+
+
 def test_quick_plan_keeps_the_large_sizes_at_the_settings_auto_picks():
-    auto = {"precision": "mixed_bfloat16", "jit_compile": False, "threads_per_op": 1, "threads_per_op_without_xla": 1}
-    plan = step_speed.step_cases(quick=True, mixed="mixed_bfloat16", auto=auto, pix2pix=True)
-    settings = lambda size: {(c["precision"], c["jit_compile"], c["batch"], c.get("threads_per_op", "auto")) for c in plan if c["size"] == size}  # noqa: E731
-    assert settings("256") == settings("pix2pix") == {("mixed_bfloat16", False, 1, "auto")}
-    assert settings("demo") == {(p, j, 1, "auto") for p in ("float32", "mixed_bfloat16") for j in (False, True)} | {
-        ("mixed_bfloat16", False, 1, 0)  # TensorFlow's default threads beside auto's
+    plan = step_speed.step_cases(quick=True, mixed="mixed_bfloat16", auto=ZEN4_AUTO, pix2pix=True)
+    assert {c["batch"] for c in plan} == {1}
+    bf16 = "mixed_bfloat16"
+    assert settings_of(plan, "256") == settings_of(plan, "pix2pix") == {(bf16, False, "native", "auto")}
+    assert settings_of(plan, "demo") == {(p, j, "native", "auto") for p in ("float32", bf16) for j in (False, True)} | {
+        (bf16, False, "forward", "auto"),  # the other gradients beside the plain step
+        (bf16, False, "native", 0),  # TensorFlow's default threads beside auto's
     }
-    assert settings("128") == {("float32", False, 1, "auto"), ("mixed_bfloat16", True, 1, "auto"),
-                               ("mixed_bfloat16", False, 1, "auto"), ("mixed_bfloat16", False, 1, 0)}
-    loops = step_speed.loop_cases(quick=True, auto=auto)
+    assert settings_of(plan, "128") == {("float32", False, "native", "auto"), (bf16, True, "native", "auto"),
+                                        (bf16, False, "native", "auto"), (bf16, True, "forward", "auto"),
+                                        (bf16, False, "forward", "auto")}
+    loops = step_speed.loop_cases(quick=True, auto=ZEN4_AUTO)
     assert [(c["steps_per_call"], c.get("threads_per_op", "auto")) for c in loops] == [(5, "auto"), (5, 0)]
 
 
-def test_full_plan_compares_tensorflows_threads_at_every_size_unless_auto_is_already_its_default():
-    auto = {"precision": "mixed_bfloat16", "jit_compile": False, "threads_per_op": 1, "threads_per_op_without_xla": 1}
-    plan = step_speed.step_cases(quick=False, mixed="mixed_bfloat16", auto=auto, pix2pix=True)
+def test_full_plan_compares_gradients_and_tensorflows_threads_unless_auto_is_already_its_default():
+    plan = step_speed.step_cases(quick=False, mixed="mixed_bfloat16", auto=ZEN4_AUTO, pix2pix=True)
+    other_gradients = [(c["size"], c["precision"], c["jit_compile"], c["batch"]) for c in plan if c["conv_gradients"] == "forward"]
+    assert other_gradients == [(size, "mixed_bfloat16", jit, 1) for size in ("demo", "128", "256") for jit in (False, True)]
     default_threads = [(c["size"], c["batch"]) for c in plan if c.get("threads_per_op") == 0]
     assert default_threads == [(size, batch) for size in ("demo", "128", "256", "pix2pix") for batch in (1, 4)]
-    assert len(plan) == 4 * 2 * 2 * 2 + 8
-    on_gpu = {"precision": "mixed_bfloat16", "jit_compile": True, "threads_per_op": 0, "threads_per_op_without_xla": 0}
+    assert len(plan) == 4 * 2 * 2 * 2 + 6 + 8
+    on_gpu = {**ZEN4_AUTO, "jit_compile": True, "threads_per_op": 0, "threads_per_op_without_xla": 0}
     assert not [c for c in step_speed.step_cases(False, "mixed_bfloat16", on_gpu, True) if "threads_per_op" in c]
     assert [c["steps_per_call"] for c in step_speed.loop_cases(False, on_gpu)] == [1, 5, 1, 5]
 
 
-def test_quick_plan_on_a_cpu_without_bfloat16_times_xla_at_128_and_tensorflows_threads_beside_the_plain_step():
-    # Zen 3: auto is float32 with XLA (its step keeps TensorFlow's threads), the plain step one thread per op
-    auto = {"precision": "float32", "jit_compile": True, "threads_per_op": 0, "threads_per_op_without_xla": 1}
-    plan = step_speed.step_cases(quick=True, mixed="float32", auto=auto, pix2pix=True)
-    settings = lambda size: {(c["jit_compile"], c.get("threads_per_op", "auto")) for c in plan if c["size"] == size}  # noqa: E731
-    assert settings("demo") == settings("128") == {(False, "auto"), (True, "auto"), (False, 0)}
-    assert settings("256") == settings("pix2pix") == {(True, "auto")}
-    assert {c["precision"] for c in plan} == {"float32"}
-    loops = step_speed.loop_cases(quick=True, auto=auto)
+def test_quick_plan_on_a_cpu_without_bfloat16_times_tensorflows_gradients_with_and_without_xla_at_128():
+    plan = step_speed.step_cases(quick=True, mixed="float32", auto=ZEN3_AUTO, pix2pix=True)
+    f32 = "float32"
+    assert settings_of(plan, "demo") == {(f32, False, "forward", "auto"), (f32, True, "forward", "auto"),
+                                         (f32, False, "native", "auto"), (f32, False, "forward", 0)}
+    # XLA with TensorFlow's gradients was auto's choice here before forward gradients beat it
+    assert settings_of(plan, "128") == {(f32, jit, g, "auto") for jit in (False, True) for g in ("forward", "native")}
+    assert settings_of(plan, "256") == settings_of(plan, "pix2pix") == {(f32, False, "forward", "auto")}
+    loops = step_speed.loop_cases(quick=True, auto=ZEN3_AUTO)
     assert [(c["steps_per_call"], c.get("threads_per_op", "auto")) for c in loops] == [(5, "auto"), (5, 0)]
 
 

@@ -14,6 +14,7 @@ from replication.machine import (
     Choice,
     Machine,
     apply_threads,
+    choose_conv_gradients,
     choose_jit_compile,
     choose_settings,
     choose_precision,
@@ -69,10 +70,14 @@ def test_only_float16_scales_its_loss():
 def test_auto_xla_is_on_with_gpus_and_cpus_without_avx512_and_true_false_are_kept():
     assert choose_jit_compile("auto", ZEN4).value is False  # oneDNN's AVX-512 kernels beat XLA's (measured)
     assert choose_jit_compile("auto", SAPPHIRE_RAPIDS).value is False
-    assert choose_jit_compile("auto", ZEN3).value is True  # XLA beat oneDNN's AVX2 path (measured)
-    assert "Eigen kernels" in choose_jit_compile("auto", ZEN3).reason
+    # where TensorFlow runs Eigen kernels, XLA beat their native gradients, and forward gradients beat XLA (measured)
+    assert choose_jit_compile("auto", ZEN3, "native").value is True
+    assert "Eigen kernels" in choose_jit_compile("auto", ZEN3, "native").reason
+    assert choose_jit_compile("auto", ZEN3, "forward").value is False
+    assert "forward conv gradients" in choose_jit_compile("auto", ZEN3, "forward").reason
     skylake = Machine(cpu_flags=frozenset({"avx2", "avx512f"}))  # AVX-512 without VNNI: TensorFlow runs Eigen there too
     assert choose_jit_compile("auto", skylake).value is True
+    assert choose_jit_compile("auto", Machine(gpu_capabilities=((8, 0),)), "forward").value is True
     assert choose_jit_compile("auto", Machine(gpu_capabilities=((8, 0),))).value is True
     assert choose_jit_compile("auto", Machine(ZEN4.cpu_flags, ((8, 0),))).value is True  # the GPU decides
     assert choose_jit_compile(True, ZEN4).value is True
@@ -81,16 +86,35 @@ def test_auto_xla_is_on_with_gpus_and_cpus_without_avx512_and_true_false_are_kep
         choose_jit_compile("yes", ZEN4)
 
 
-@pytest.mark.parametrize("machine, jit, threads", [
-    (Machine(ZEN4.cpu_flags, cpu_cores=2), False, 1),
-    (Machine(ZEN3.cpu_flags, cpu_cores=2), True, 0),
-    (Machine(ZEN3.cpu_flags, ((8, 0),), cpu_cores=8), True, 0),
+def test_auto_conv_gradients_are_forward_only_where_tensorflow_runs_eigen_kernels():
+    assert choose_conv_gradients("auto", ZEN3).value == "forward"
+    assert "Eigen kernels" in choose_conv_gradients("auto", ZEN3).reason
+    assert choose_conv_gradients("auto", Machine(cpu_flags=frozenset({"avx2", "avx512f"}))).value == "forward"
+    assert choose_conv_gradients("auto", ZEN4).value == "native"
+    assert choose_conv_gradients("auto", SAPPHIRE_RAPIDS).value == "native"
+    assert choose_conv_gradients("auto", Machine(ZEN3.cpu_flags, ((7, 5),))).value == "native"  # cuDNN's
+    assert choose_conv_gradients("native", ZEN3) == Choice("native", "set in the config")
+    assert choose_conv_gradients("forward", ZEN4) == Choice("forward", "set in the config")
+    with pytest.raises(ConfigError, match="train.conv_gradients must be one of auto, native, forward"):
+        choose_conv_gradients("fast", ZEN3)
+
+
+AUTO = {"precision": "auto", "conv_gradients": "auto", "jit_compile": "auto", "threads_per_op": "auto"}
+
+
+@pytest.mark.parametrize("machine, gradients, jit, threads, jit_with_native_gradients", [
+    (Machine(ZEN4.cpu_flags, cpu_cores=2), "native", False, 1, False),
+    (Machine(ZEN3.cpu_flags, cpu_cores=2), "forward", False, 1, True),
+    (Machine(ZEN3.cpu_flags, ((8, 0),), cpu_cores=8), "native", True, 0, True),
 ])
-def test_settings_choose_threads_for_the_xla_setting_they_chose(machine, jit, threads):
-    settings = choose_settings({"precision": "auto", "jit_compile": "auto", "threads_per_op": "auto"}, machine)
-    assert (settings["jit_compile"].value, settings["threads_per_op"].value) == (jit, threads)
-    pinned = choose_settings({"precision": "auto", "jit_compile": False, "threads_per_op": "auto"}, machine)
+def test_settings_choose_xla_for_their_gradients_and_threads_for_their_xla(machine, gradients, jit, threads,
+                                                                           jit_with_native_gradients):
+    settings = choose_settings(AUTO, machine)
+    assert (settings["conv_gradients"].value, settings["jit_compile"].value, settings["threads_per_op"].value) == (gradients, jit, threads)
+    pinned = choose_settings({**AUTO, "jit_compile": False}, machine)
     assert pinned["threads_per_op"].value == (0 if machine.gpu_capabilities else 1)
+    native = choose_settings({**AUTO, "conv_gradients": "native"}, machine)
+    assert native["jit_compile"].value is jit_with_native_gradients
 
 
 def test_cpu_flags_are_read_from_proc_cpuinfo(tmp_path):

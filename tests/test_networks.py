@@ -249,3 +249,72 @@ def test_generator_survives_a_keras_file_round_trip(tmp_path):
     image = tf.random.uniform((1, 16, 16, 3), -1, 1)
     np.testing.assert_allclose(loaded(image).numpy(), generator(image).numpy(), atol=1e-6)
     assert networks.size_multiple(loaded) == 4
+
+
+# ---------------------------------------------------------------- conv gradients as forward convolutions
+
+
+@pytest.mark.parametrize("batch, height, width, kernel, c_in, c_out", [
+    (1, 9, 9, 3, 4, 5), (3, 10, 7, 4, 2, 6), (2, 12, 12, 7, 3, 4), (1, 5, 6, 1, 8, 1),
+])
+def test_forward_convolution_gradients_are_tensorflows_gradients(batch, height, width, kernel, c_in, c_out):
+    x = tf.random.stateless_normal((batch, height, width, c_in), seed=(1, 2))
+    w = tf.random.stateless_normal((kernel, kernel, c_in, c_out), seed=(3, 4))
+    dy = tf.random.stateless_normal((batch, height - kernel + 1, width - kernel + 1, c_out), seed=(5, 6))
+
+    def gradients(conv):
+        with tf.GradientTape() as tape:
+            tape.watch([x, w])
+            y = conv(x, w)
+        return (y, *tape.gradient(y, [x, w], output_gradients=dy))
+
+    native = gradients(lambda x, w: tf.nn.conv2d(x, w, strides=1, padding="VALID"))
+    forward = gradients(layers.conv_with_forward_gradients)
+    np.testing.assert_array_equal(forward[0], native[0])  # the output is the same op
+    for got, expected in zip(forward[1:], native[1:]):
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * float(tf.reduce_max(tf.abs(expected))))
+
+
+def test_forward_gradients_reach_every_stride_1_conv_and_change_no_output():
+    generator = networks.resnet_generator(n_blocks=2, ngf=8)
+    discriminator = networks.patchgan_discriminator(n_layers=3, ndf=8)
+    # c7s1-8 and the last c7s1-3, two per R block; C512's stride-1 conv and the 1-channel conv
+    assert layers.use_forward_gradients(generator) == 2 + 2 * 2
+    assert layers.use_forward_gradients(discriminator) == 2
+    strided = [l for l in generator.layers if isinstance(l, keras.layers.Conv2D) and l.strides == (2, 2)]
+    assert len(strided) == 2 and not any(l.forward_gradients for l in strided)  # the dk convs keep TF's gradients
+
+    reference = networks.resnet_generator(n_blocks=2, ngf=8)
+    reference.set_weights(generator.get_weights())
+    image = tf.random.stateless_uniform((2, 32, 32, 3), seed=(7, 8), minval=-1, maxval=1)
+
+    def weight_gradients(network):
+        with tf.GradientTape() as tape:
+            out = network(image)
+            loss = tf.reduce_mean(tf.abs(out - image))
+        return out, tape.gradient(loss, network.trainable_weights)
+
+    (out, grads), (ref_out, ref_grads) = weight_gradients(generator), weight_gradients(reference)
+    np.testing.assert_array_equal(out, ref_out)
+    for got, expected in zip(grads, ref_grads):
+        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-6)
+
+
+def test_forward_gradients_run_in_the_mixed_policy(mixed_policy):
+    conv = layers.Conv2D(4, 3, kernel_initializer=layers.conv_init())
+    x = tf.random.stateless_normal((1, 8, 8, 3), seed=(1, 1))
+
+    def output_and_kernel_gradient():
+        with tf.GradientTape() as tape:
+            y = conv(x)
+            loss = tf.reduce_sum(tf.cast(y, "float32") ** 2)
+        return y, tape.gradient(loss, conv.kernel)
+
+    native, native_grad = output_and_kernel_gradient()
+    conv.forward_gradients = True
+    forward, forward_grad = output_and_kernel_gradient()
+    assert forward.dtype == native.dtype == mixed_policy
+    assert forward_grad.dtype == native_grad.dtype == tf.float32  # the float32 variable's gradient
+    np.testing.assert_array_equal(forward, native)
+    np.testing.assert_allclose(forward_grad, native_grad, rtol=2e-2, atol=2e-2 * float(tf.reduce_max(tf.abs(native_grad))))

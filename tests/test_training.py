@@ -42,10 +42,10 @@ def images(seed, batch=1):
     return tf.random.stateless_uniform((batch, SIZE, SIZE, 3), (seed, 1), -1.0, 1.0)
 
 
-def build(config, strategy=None, precision="float32"):
+def build(config, strategy=None, precision="float32", conv_gradients="native"):
     keras.utils.set_random_seed(0)
     with (strategy or tf.distribute.get_strategy()).scope():
-        return models.build(config, precision)
+        return models.build(config, precision, conv_gradients)
 
 
 def weights(model):
@@ -115,6 +115,17 @@ def test_jit_compiled_step_matches_the_plain_step():
     for name in plain_losses[-1]:
         np.testing.assert_allclose(compiled_losses[-1][name], plain_losses[-1][name], rtol=1e-4, atol=1e-5)
     assert_same_training(weights(plain), weights(compiled), steps=2)
+
+
+def test_forward_conv_gradients_train_as_tensorflows_gradients():
+    native, forward = build(tiny_config()), build(tiny_config(), conv_gradients="forward")
+    stride_1 = [l for l in forward.G.layers + forward.D_X.layers if getattr(l, "forward_gradients", False)]
+    assert len(stride_1) == 2 + 2 + 2  # the two c7s1 convs, one R block's two, C(stride 1) and the score conv
+    forward_losses = run_steps(forward, 2)
+    native_losses = run_steps(native, 2)
+    for name in native_losses[-1]:
+        np.testing.assert_allclose(forward_losses[-1][name], native_losses[-1][name], rtol=1e-4, atol=1e-5)
+    assert_same_training(weights(native), weights(forward), steps=2)
 
 
 @pytest.mark.parametrize("precision, half", [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")])
