@@ -16,8 +16,8 @@ Measured on two 2-core kinds of this project's machine (the tables are in the RE
   took 4.2 s at 128x128, no better.
 Where the Eigen kernels run, their convolution gradients (Conv2DBackpropInput and
 -Filter) are the slow part; computed as forward convolutions instead (stride-1 convs,
-layers.conv_with_forward_gradients), the plain step beat XLA (2.92 and 3.12 against
-3.79 and 3.47 s at 128x128) and came within 0.94x of the official PyTorch code at 256x256.
+layers.conv_with_forward_gradients), the plain step beat XLA in alternating rounds
+(3.00-3.32 against 3.29-3.60 s at 128x128; 15.3 and 15.7 against 16.5 and 17.6 s at 256x256).
 On both, the plain step ran faster with one thread per op and two ops at once
 than with TensorFlow's default (1.05-1.1x at 128x128, 1.5x at the demo's 64x64),
 while an XLA-compiled step is one op and needs every core for itself. On GPUs,
@@ -104,9 +104,9 @@ def choose_conv_gradients(setting, machine: Machine) -> Choice:
 
     `native`: TensorFlow's gradient kernels. `forward`: as forward convolutions
     (layers.conv_with_forward_gradients), the same numbers up to float rounding.
-    `auto`: forward where TensorFlow runs its Eigen kernels, whose gradient kernels ran
-    1.4-4x slower than forward convolutions doing the same work (measured on Zen 3);
-    native with GPUs (cuDNN's) and with oneDNN's kernels.
+    `auto`: forward where TensorFlow runs its Eigen kernels, whose gradient kernels ran up
+    to 24x slower than forward convolutions doing the same work (measured on Zen 3,
+    bench/conv_gradients.py); native with GPUs (cuDNN's) and with oneDNN's kernels.
     """
     if setting not in CONV_GRADIENTS:
         raise ConfigError(f"train.conv_gradients must be one of {', '.join(CONV_GRADIENTS)}, not {setting!r}.")

@@ -56,8 +56,7 @@ def test_quick_plan_keeps_the_large_sizes_at_the_settings_auto_picks():
         (bf16, False, "native", 0),  # TensorFlow's default threads beside auto's
     }
     assert settings_of(plan, "128") == {("float32", False, "native", "auto"), (bf16, True, "native", "auto"),
-                                        (bf16, False, "native", "auto"), (bf16, True, "forward", "auto"),
-                                        (bf16, False, "forward", "auto")}
+                                        (bf16, False, "native", "auto"), (bf16, False, "forward", "auto")}
     loops = step_speed.loop_cases(quick=True, auto=ZEN4_AUTO)
     assert [(c["steps_per_call"], c.get("threads_per_op", "auto")) for c in loops] == [(5, "auto"), (5, 0)]
 
@@ -74,13 +73,14 @@ def test_full_plan_compares_gradients_and_tensorflows_threads_unless_auto_is_alr
     assert [c["steps_per_call"] for c in step_speed.loop_cases(False, on_gpu)] == [1, 5, 1, 5]
 
 
-def test_quick_plan_on_a_cpu_without_bfloat16_times_tensorflows_gradients_with_and_without_xla_at_128():
+def test_quick_plan_on_a_cpu_without_bfloat16_times_forward_gradients_beside_tensorflows_with_and_without_xla():
     plan = step_speed.step_cases(quick=True, mixed="float32", auto=ZEN3_AUTO, pix2pix=True)
     f32 = "float32"
-    assert settings_of(plan, "demo") == {(f32, False, "forward", "auto"), (f32, True, "forward", "auto"),
-                                         (f32, False, "native", "auto"), (f32, False, "forward", 0)}
     # XLA with TensorFlow's gradients was auto's choice here before forward gradients beat it
-    assert settings_of(plan, "128") == {(f32, jit, g, "auto") for jit in (False, True) for g in ("forward", "native")}
+    assert settings_of(plan, "demo") == {(f32, False, "forward", "auto"), (f32, True, "native", "auto"),
+                                         (f32, False, "native", "auto"), (f32, False, "forward", 0)}
+    assert settings_of(plan, "128") == {(f32, False, "forward", "auto"), (f32, True, "native", "auto"),
+                                        (f32, False, "native", "auto")}
     assert settings_of(plan, "256") == settings_of(plan, "pix2pix") == {(f32, False, "forward", "auto")}
     loops = step_speed.loop_cases(quick=True, auto=ZEN3_AUTO)
     assert [(c["steps_per_call"], c.get("threads_per_op", "auto")) for c in loops] == [(5, "auto"), (5, 0)]
@@ -95,3 +95,26 @@ def test_two_kinds_of_one_cpu_name_keep_separate_results_files(flags, slug):
     info = {"device": "AMD EPYC", "gpu_count": 0, "cpus": 2, "vector_unit": step_speed.vector_unit(flags)}
     assert step_speed.machine_slug(info) == slug
     assert step_speed.machine_slug({"device": "NVIDIA A100-SXM4-40GB", "gpu_count": 2, "cpus": 32}) == "nvidia-a100-sxm4-40gb-2gpu"
+
+
+def test_conv_gradient_bench_times_every_distinct_conv_and_forward_gradients_for_stride_1(tmp_path, capsys):
+    import conv_gradients
+
+    tiny = ["data.load_size=32", "data.crop_size=32", "model.generator=resnet", "model.ngf=4", "model.ndf=4", "model.n_blocks=2"]
+    assert conv_gradients.main(["--experiment", "demo", *[a for s in tiny for a in ("--set", s)], "--repeats", "1",
+                                "--out-dir", str(tmp_path)]) == 0
+    result = json.loads(next(tmp_path.glob("conv-gradients-*.json")).read_text())
+    rows = {(r["network"], tuple(r["input"]), tuple(r["kernel"]), r["stride"]): r for r in result["rows"]}
+    generator = {k[1:]: r["count"] for k, r in rows.items() if k[0] == "generator"}
+    assert generator == {
+        ((38, 38, 3), (7, 7, 3, 4), 1): 1,  # c7s1-4 after reflection padding 3
+        ((34, 34, 4), (3, 3, 4, 8), 2): 1,  # d8
+        ((18, 18, 8), (3, 3, 8, 16), 2): 1,  # d16
+        ((10, 10, 16), (3, 3, 16, 16), 1): 4,  # the two R16 blocks' convs
+        ((38, 38, 4), (7, 7, 4, 3), 1): 1,  # the last c7s1-3
+    }
+    assert sum(r["count"] for k, r in rows.items() if k[0] == "discriminator") == 5  # C4-C32 and the score conv
+    for (network, _, _, stride), row in rows.items():
+        assert row["forward_ms"] > 0 and row["native_input_gradient_ms"] > 0 and row["native_kernel_gradient_ms"] > 0
+        assert ("forward_input_gradient_ms" in row) == ("forward_kernel_gradient_ms" in row) == (stride == 1)
+    assert "fwd dw" in capsys.readouterr().out

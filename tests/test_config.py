@@ -98,6 +98,7 @@ def test_every_key_of_base_has_a_rule():
         ("data.flip=maybe", "data.flip=maybe is not allowed: data.flip must be true or false."),
         ("data.preprocess=zoom", "data.preprocess=zoom is not allowed: data.preprocess must be resize_and_crop, crop, scale_width, scale_width_and_crop or none."),
         ("train.precision=fp8", "train.precision=fp8 is not allowed: train.precision must be auto, float32, mixed_float16 or mixed_bfloat16."),
+        ("train.conv_gradients=fast", "train.conv_gradients=fast is not allowed: train.conv_gradients must be auto, native or forward."),
         ("data.root=5", "data.root=5 is not allowed: data.root must be a name or path (text), or null."),
         ("data=5", "data=5 is not allowed: data must be a section of keys, as in experiments/base.yaml; set one of them with --set data.source=VALUE."),
     ],

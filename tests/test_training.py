@@ -409,6 +409,8 @@ def test_fresh_moves_the_old_run_aside_and_a_changed_config_is_refused(synthetic
     with pytest.raises(ConfigError, match=r"model.ngf.*--fresh"):
         run.prepare(tiny_config(synthetic_root, "model.ngf=8"))
     run.prepare(tiny_config(synthetic_root, "train.epochs=5"))  # training longer is a resume
+    # how the step is computed is a resume too: the same weights, other rounding
+    run.prepare(tiny_config(synthetic_root, "train.conv_gradients=native", "train.jit_compile=true"))
     aside = run.move_aside()
     assert aside.name.startswith("run.old-") and (aside / "config.yaml").exists()
     assert not run.path.exists()
