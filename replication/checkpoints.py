@@ -132,6 +132,18 @@ def candidates(folder: Path) -> list[str]:
     return sorted(latest, key=number_of, reverse=True) + kept[::-1]
 
 
+def loss_scale_in(folder) -> bool | None:
+    """Whether the newest readable checkpoint of a run holds a loss scale (it was written under
+    mixed_float16, whose optimizers wrap Adam in Keras' LossScaleOptimizer); None without one."""
+    for path in candidates(Path(folder)):
+        try:
+            names = [name for name, _ in tf.train.list_variables(path)]
+        except (*DAMAGE, tf.errors.OpError):
+            continue
+        return any("/dynamic_scale/" in name for name in names)
+    return None
+
+
 def restore_newest_good(checkpoint: tf.train.Checkpoint, folder, log=None, move_damaged: bool = False) -> str | None:
     """Restore `checkpoint` from the newest checkpoint under `folder` that restores; return its path.
 

@@ -207,6 +207,21 @@ def choose_settings(train_cfg: dict, machine: Machine) -> dict:
     }
 
 
+def precision_for_checkpoints(setting: str, choice: Choice, loss_scaled: bool | None) -> Choice:
+    """`choice` for a run whose checkpoints do (True) or do not (False) hold a loss scale, None
+    for a new run. Only mixed_float16 scales its loss, and its optimizers' variables are laid
+    out around the scale, so a run started under `auto` on one kind of machine and resumed on
+    another keeps the side of that line it started on: mixed_float16 where they hold a loss
+    scale, float32 where they do not and `auto` would pick mixed_float16 here.
+    """
+    if setting != "auto" or loss_scaled is None or loss_scaling(choice.value) == loss_scaled:
+        return choice
+    if loss_scaled:
+        return Choice("mixed_float16", f"kept: the run's checkpoints were written under mixed_float16 and hold its "
+                                       f"loss scale (here {choice})")
+    return Choice("float32", f"kept: the run's checkpoints hold no loss scale, which mixed_float16 needs (here {choice})")
+
+
 def loss_scaling(policy: str) -> bool:
     """Only float16 needs its loss scaled (its gradients underflow); bfloat16 has float32's range."""
     return policy == "mixed_float16"

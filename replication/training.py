@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from replication import config as config_lib
 from replication import evaluate, figures, machine, models, schedule
-from replication.checkpoints import Checkpoints, listed, remove_abandoned_temp
+from replication.checkpoints import Checkpoints, listed, loss_scale_in, remove_abandoned_temp
 from replication.errors import ConfigError, KitError, RunFolderError
 from replication.io import FolderLock, remove_partial_writes, storage_problem
 from replication.logs import LossLog, ProgressBar, TextLog
@@ -192,6 +192,9 @@ def train_in(run: RunFolder, config: dict, log: TextLog, until_step: int | None,
     train_cfg = config["train"]
     here = machine.detect()
     settings = machine.choose_settings(train_cfg, here)
+    settings["precision"] = machine.precision_for_checkpoints(
+        train_cfg["precision"], settings["precision"], loss_scale_in(run.checkpoints)
+    )
     settings["threads_per_op"] = machine.apply_threads(settings["threads_per_op"], here)
     strategy = strategy or make_strategy(train_cfg)
     if config["data"]["batch_size"] % strategy.num_replicas_in_sync:

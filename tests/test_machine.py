@@ -21,6 +21,7 @@ from replication.machine import (
     choose_threads_per_op,
     loss_scaling,
     ops_at_once,
+    precision_for_checkpoints,
     read_cpu_flags,
 )
 
@@ -178,3 +179,23 @@ def test_threads_set_before_tensorflow_starts_are_the_ones_it_runs_with():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "1", "3"]
+
+
+T4, A100 = Machine(ZEN3.cpu_flags, ((7, 5),)), Machine(ZEN3.cpu_flags, ((8, 0),))
+
+
+def test_a_resumed_auto_run_stays_on_its_side_of_loss_scaling():
+    on = lambda machine: choose_precision("auto", machine)  # noqa: E731
+    # started on a T4 (mixed_float16, its checkpoints hold the loss scale), resumed on a CPU or an A100
+    for elsewhere in (ZEN3, ZEN4, A100):
+        kept = precision_for_checkpoints("auto", on(elsewhere), loss_scaled=True)
+        assert kept.value == "mixed_float16" and kept.reason.startswith("kept: the run's checkpoints were written under mixed_float16")
+    # started without a loss scale (float32 or bfloat16), resumed on a T4
+    kept = precision_for_checkpoints("auto", on(T4), loss_scaled=False)
+    assert kept.value == "float32" and "hold no loss scale" in kept.reason and "mixed_float16" in kept.reason
+    # the same side of the line: auto's choice stands (bfloat16 and float32 have the same variables)
+    assert precision_for_checkpoints("auto", on(ZEN4), loss_scaled=False) == on(ZEN4)
+    assert precision_for_checkpoints("auto", on(T4), loss_scaled=True) == on(T4)
+    assert precision_for_checkpoints("auto", on(T4), loss_scaled=None) == on(T4)  # a new run
+    set_here = choose_precision("float32", ZEN3)
+    assert precision_for_checkpoints("float32", set_here, loss_scaled=True) == set_here  # a set precision is the config's

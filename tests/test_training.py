@@ -318,6 +318,23 @@ def patch_calls(monkeypatch, around_call):
     return compiled
 
 
+def test_a_run_started_under_mixed_float16_by_auto_resumes_on_a_cpu_in_mixed_float16(synthetic_root, tmp_path, monkeypatch):
+    from replication import machine
+    from replication.checkpoints import loss_scale_in
+
+    config = tiny_config(synthetic_root, "train.precision=auto", "train.epochs=1", "train.epochs_decay=1")
+    cpu = machine.detect()
+    monkeypatch.setattr(machine, "detect", lambda: machine.Machine(cpu.cpu_flags, ((7, 5),), cpu.cpu_cores))  # a T4
+    assert loss_scale_in(tmp_path / "checkpoints") is None
+    train(config, run_dir=tmp_path, until_step=3)
+    assert loss_scale_in(tmp_path / "checkpoints") is True
+    monkeypatch.setattr(machine, "detect", lambda: cpu)  # resumed where auto would pick float32 or bfloat16
+    train(config, run_dir=tmp_path)
+    log = (tmp_path / "run.log").read_text()
+    assert "precision mixed_float16 (kept: the run's checkpoints were written under mixed_float16" in log
+    assert "finished" in log and [int(r["step"]) for r in loss_rows(tmp_path)] == list(range(1, 7))
+
+
 def test_sigterm_during_a_call_stops_at_its_end_with_a_checkpoint_and_the_run_resumes(synthetic_root, tmp_path, monkeypatch):
     def sigterm_as_steps_1_and_2_start(first, count, call):
         if first == 0:
