@@ -128,9 +128,8 @@ def main(argv=None) -> int:
     print_table(rows)
     import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
-    device = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else step_speed.cpu_model()
-    info = {"device": device, "gpu_count": len(gpus), "cpus": os.cpu_count(), "vector_unit": step_speed.vector_unit(here.cpu_flags)}
+    info = {"device": step_speed.device_name(tf), "gpu_count": len(tf.config.list_physical_devices("GPU")),
+            "cpus": os.cpu_count(), "vector_unit": step_speed.vector_unit(here.cpu_flags)}
     result = {"benchmark": "conv_gradients", "experiment": args.experiment, "size": size,
               "threads_per_op": threads.value, "machine": info, "rows": rows}
     out = Path(args.out_dir) / f"conv-gradients-{step_speed.machine_slug(info)}.json"

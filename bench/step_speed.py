@@ -137,6 +137,12 @@ def cpu_model() -> str:
     return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "CPU")
 
 
+def device_name(tf) -> str:
+    """The first GPU's name, else the CPU's."""
+    gpus = tf.config.list_physical_devices("GPU")
+    return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else cpu_model()
+
+
 def vector_unit(flags) -> str:
     """The widest vector instructions the CPU has: part of the results file's name, so two kinds of one CPU name differ."""
     return next((name for name in ("avx512_bf16", "avx512f", "avx2") if name in flags), "")
@@ -152,7 +158,7 @@ def machine_case(args) -> dict:
     auto = {"precision": "auto", "conv_gradients": "auto", "jit_compile": "auto", "threads_per_op": "auto"}
     settings = machine.choose_settings(auto, here)
     gpus = tf.config.list_physical_devices("GPU")
-    name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else cpu_model()
+    name = device_name(tf)
     dtypes = {"float32", settings["precision"].value.removeprefix("mixed_")}
     peaks = {}
     for dtype in sorted(dtypes):
