@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,15 +38,13 @@ def distinct_convs(networks: dict, size: int) -> list[dict]:
 
     from replication import layers
 
-    found = {}
+    found = Counter()
     for name, network in networks.items():
         convs = [layer for layer in network.layers if isinstance(layer, layers.Conv2D)]
         probe = keras.Model(network.inputs, [layer.input for layer in convs])
         inputs = probe([np.zeros((1, size, size, network.inputs[0].shape[-1]), "float32")])
         for layer, x in zip(convs, inputs if isinstance(inputs, list) else [inputs]):
-            key = (name, tuple(x.shape[1:]), tuple(layer.kernel.shape), layer.strides[0])
-            found.setdefault(key, 0)
-            found[key] += 1
+            found[(name, tuple(x.shape[1:]), tuple(layer.kernel.shape), layer.strides[0])] += 1
     return [{"network": n, "input": list(i), "kernel": list(k), "stride": s, "count": c} for (n, i, k, s), c in found.items()]
 
 
