@@ -163,3 +163,10 @@ def test_cache_gives_the_same_stream(root):
     for (a1, b1), (a2, b2) in zip(plain, cached):
         np.testing.assert_array_equal(a1, a2)
         np.testing.assert_array_equal(b1, b2)
+
+
+def test_the_epochs_graph_holds_each_image_path_once(root):
+    """The decoder branches (JPEG, PNG) share one constant of the set's paths."""
+    graph = data.unpaired(_cfg(root)).epoch(0)._as_serialized_graph().numpy()
+    path = str(sorted((root / "trainA").iterdir())[3]).encode()
+    assert graph.count(path) == 1

@@ -103,8 +103,9 @@ def _image(s, index):
     if s.cached or not any(s.decoders):
         return _pillow_image(s, index)
     codes = tf.constant([DECODERS.index(d) for d in s.decoders], tf.int32)
+    paths = tf.constant(s.items, tf.string) if all(isinstance(item, str) for item in s.items) else None
     branches = [lambda: _pillow_image(s, index)] + [
-        (lambda decoder=decoder: tf_decode(_encoded(s, index), decoder)) for decoder in DECODERS[1:]
+        (lambda decoder=decoder: tf_decode(_encoded(s, index, paths), decoder)) for decoder in DECODERS[1:]
     ]
     img = tf.switch_case(tf.gather(codes, index), branches)
     img.set_shape([None, None, 3])
@@ -119,12 +120,13 @@ def _pillow_image(s, index):
     return img
 
 
-def _encoded(s, index):
-    """The encoded file of image `index`: read by TensorFlow from its path, or the bytes the set holds (TFDS)."""
+def _encoded(s, index, paths):
+    """The encoded file of image `index`: read by TensorFlow from its path in `paths` (the set's
+    paths as one graph constant, shared by the decoder branches), or the bytes the set holds (TFDS)."""
     import tensorflow as tf
 
-    if all(isinstance(item, str) for item in s.items):
-        return tf.io.read_file(tf.gather(tf.constant(s.items, tf.string), index))
+    if paths is not None:
+        return tf.io.read_file(tf.gather(paths, index))
     blob = tf.numpy_function(lambda i: bytes(s.items[int(i)]), [index], tf.string, stateful=False)
     blob.set_shape([])
     return blob
