@@ -4,7 +4,7 @@
 #   make evaluate RUN=runs/NAME   a run's numbers beside the paper's (RUN/eval/metrics.md)
 #   make cityscapes-scorer        train the kit's Cityscapes scorer for labels->photo (GPU work)
 #   make test          the test suite
-#   make bench         speed on this machine: step, input pipeline, demo loop, conv gradients (tables + JSON)
+#   make bench         speed on this machine: step, input pipeline, demo loop, conv gradients, step profile (tables + JSON)
 #   make horse2zebra   (apple2orange, summer2winter, monet2photo, cityscapes) a paper run
 #   make pix2pix-facades (pix2pix-cityscapes, pix2pix-maps) pix2pix, the paired baseline
 #   make compare-synthetic   CycleGAN (demo) and pix2pix on the synthetic data, side by side (offline)
@@ -43,9 +43,11 @@ test: install
 # The step (sizes, precisions, XLA, conv gradients, batches), the input pipeline and the demo loop:
 # a table and bench/results/<machine>.json. The reduced set for a CPU: $(PY) bench/step_speed.py --quick
 # Then each conv's backward pass, TF's kernels against forward convs: bench/results/conv-gradients-<machine>.json
+# Then where the demo's step spends its time, by op type (TF's profiler): bench/results/step-profile-demo-<machine>.json
 bench: install
 	$(PY) bench/step_speed.py
 	$(PY) bench/conv_gradients.py
+	$(PY) bench/step_profile.py
 
 # Rewritten when the generator changes (a dataset from an older kit is refused by the training).
 $(SYNTHETIC)/synthetic.json: replication/data/synthetic.py | $(INSTALLED)

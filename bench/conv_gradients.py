@@ -16,7 +16,6 @@ bench/results/conv-gradients-<machine>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -28,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from replication.io import atomic_write_text  # noqa: E402
 
 
 def distinct_convs(networks: dict, size: int) -> list[dict]:
@@ -127,12 +125,10 @@ def main(argv=None) -> int:
     print_table(rows)
     import tensorflow as tf
 
-    info = {"device": step_speed.device_name(tf), "gpu_count": len(tf.config.list_physical_devices("GPU")),
-            "cpus": os.cpu_count(), "vector_unit": step_speed.vector_unit(here.cpu_flags)}
+    info = step_speed.results_machine(tf)
     result = {"benchmark": "conv_gradients", "experiment": args.experiment, "size": size,
               "threads_per_op": threads.value, "machine": info, "rows": rows}
-    out = Path(args.out_dir) / f"conv-gradients-{step_speed.machine_slug(info)}.json"
-    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
+    out = step_speed.write_results(args.out_dir, f"conv-gradients-{step_speed.machine_slug(info)}", result)
     print(f"\nwritten to {out}")
     return 0
 

@@ -148,6 +148,14 @@ def vector_unit(flags) -> str:
     return next((name for name in ("avx512_bf16", "avx512f", "avx2") if name in flags), "")
 
 
+def results_machine(tf) -> dict:
+    """What `machine_slug` names a results file by: the device, the GPUs, the CPUs and their vector unit."""
+    from replication import machine
+
+    return {"device": device_name(tf), "gpu_count": len(tf.config.list_physical_devices("GPU")),
+            "cpus": os.cpu_count(), "vector_unit": vector_unit(machine.detect().cpu_flags)}
+
+
 def machine_case(args) -> dict:
     """The device, the versions, what `auto` picks here, and matmul peaks in float32 and the mixed dtype."""
     tf = setup_tensorflow()
@@ -411,6 +419,13 @@ def machine_slug(info: dict) -> str:
     return f"{name}-{vector + '-' if vector else ''}{info['cpus']}cpu"
 
 
+def write_results(out_dir, name: str, result: dict) -> Path:
+    """`result` as bench/results/<name>.json (or under `out_dir`), written atomically."""
+    out = Path(out_dir) / f"{name}.json"
+    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the reduced set: under 10 minutes on a 2-core CPU")
@@ -456,8 +471,7 @@ def main(argv=None) -> int:
         "benchmark": "cyclegan_speed", "quick": args.quick, "minutes": round((time.perf_counter() - started) / 60, 1),
         "machine": info, "rows": rows,
     }
-    out = Path(args.out_dir) / f"{machine_slug(info)}.json"
-    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
+    out = write_results(args.out_dir, machine_slug(info), result)
     print(f"\n{result['minutes']} minutes; written to {out}")
     return 0
 

@@ -118,3 +118,30 @@ def test_conv_gradient_bench_times_every_distinct_conv_and_forward_gradients_for
         assert row["forward_ms"] > 0 and row["native_input_gradient_ms"] > 0 and row["native_kernel_gradient_ms"] > 0
         assert ("forward_input_gradient_ms" in row) == ("forward_kernel_gradient_ms" in row) == (stride == 1)
     assert "fwd dw" in capsys.readouterr().out
+
+
+def test_profile_takes_each_ops_own_time_less_the_ops_nested_in_it():
+    import step_profile
+
+    # a while loop (0..10) holding two ops (1..3, 4..8), one of which holds another (5..6); then an op after it
+    events = [(0, 10, "while:While"), (1, 2, "a:Mul"), (4, 4, "b:Conv2D"), (5, 1, "c:Add"), (12, 3, "d:Sub")]
+    assert step_profile.exclusive_times(events) == [
+        ("while:While", 4), ("a:Mul", 2), ("b:Conv2D", 3), ("c:Add", 1), ("d:Sub", 3)]
+    assert [step_profile.part_of(n) for n in ("gradient_tape/unet_generator/conv2d/Conv2DBackpropFilter",
+                                              "adam/Mul_3", "loss_scale_optimizer/adam/Sqrt", "unet_generator_1/conv2d/Conv2D")] == [
+        "backward", "optimizer", "optimizer", "forward"]
+
+
+def test_profile_of_a_tiny_demo_step_splits_its_ops_time_into_the_three_parts(tmp_path):
+    import step_profile
+    from replication import config as config_lib
+
+    config = config_lib.resolve("demo", TINY)
+    result = step_profile.profile(config, steps=2, trace_dir=tmp_path / "trace")
+    rows = {(r["part"], r["op"]): r for r in result["rows"]}
+    assert rows[("backward", "Conv2DBackpropFilter")]["per_step"] > 0  # the U-Net's kernel gradients
+    assert rows[("forward", "Conv2D")]["per_step"] + rows.get(("forward", "_FusedConv2D"), {"per_step": 0})["per_step"] > 0
+    assert any(part == "optimizer" for part, _ in rows)
+    assert sum(r["share"] for r in result["rows"]) == pytest.approx(1.0, abs=0.01)
+    assert set(result["parts"]) == {"forward", "backward", "optimizer"} and 0 < result["busy"] <= 1.01
+    assert list((tmp_path / "trace").rglob("*.xplane.pb"))  # the trace is kept for TensorBoard
