@@ -89,6 +89,9 @@ def compile_step(model, strategy: tf.distribute.Strategy, jit_compile: bool):
     GPUs: TensorFlow then compiles each replica's step on its own GPU and all-reduces across
     them with collectives. On other devices it would compile one program spanning all of them,
     which XLA cannot run (a variable on another device), so the kit refuses it.
+
+    Without autograph: the step branches only on Python values, and converting it and the
+    Keras optimizer it calls cost seconds at every start (the traced graph is the same).
     """
     if jit_compile and strategy.num_replicas_in_sync > 1 and not all(
         "GPU" in device.upper() for device in strategy.extended.worker_devices
@@ -97,9 +100,9 @@ def compile_step(model, strategy: tf.distribute.Strategy, jit_compile: bool):
             "train.jit_compile with several replicas needs every replica on a GPU (XLA compiles each GPU's "
             "step on its own; across CPU devices it cannot); set train.jit_compile=false."
         )
-    replica_step = tf.function(model.train_step, jit_compile=True) if jit_compile else model.train_step
+    replica_step = tf.function(model.train_step, jit_compile=True, autograph=False) if jit_compile else model.train_step
 
-    @tf.function
+    @tf.function(autograph=False)
     def step(a, b, step_index):
         per_replica = strategy.run(replica_step, args=(a, b, step_index))
         return {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None) for name, value in per_replica.items()}
@@ -119,7 +122,7 @@ def compile_steps(model, strategy: tf.distribute.Strategy, jit_compile: bool):
     """
     one_step = compile_step(model, strategy, jit_compile)
 
-    @tf.function
+    @tf.function(autograph=False)
     def call(batches, first_step, count: int):
         rows = []
         for i in range(count):
