@@ -24,3 +24,22 @@ def mixed_policy(request):
         yield request.param.removeprefix("mixed_")
     finally:
         keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic_root(tmp_path_factory):
+    """The synthetic dataset at the tiny runs' size (8 train, 2 test images per domain)."""
+    from replication import data
+    from test_training import SIZE
+
+    return data.write_synthetic(tmp_path_factory.mktemp("data") / "synthetic", seed=0, size=SIZE, n_train=8, n_test=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_finished_run(tiny_synthetic_root, tmp_path_factory):
+    """One finished tiny run (3 epochs of 3 steps, one step per call), trained once per test process
+    and shared by the modules that only read it: never train in it or change its files."""
+    from replication.training import train
+    from test_training import tiny_config
+
+    return train(tiny_config(tiny_synthetic_root), run_dir=tmp_path_factory.mktemp("runs") / "straight")

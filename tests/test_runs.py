@@ -14,17 +14,17 @@ from replication.cli import main
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError, KitError
 from replication.training import train
-from test_training import SIZE, images, tiny_config
+from test_training import images, tiny_config
 
 
 @pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory):
-    return data_lib.write_synthetic(tmp_path_factory.mktemp("data") / "synthetic", seed=0, size=SIZE, n_train=8, n_test=2)
+def synthetic_root(tiny_synthetic_root):
+    return tiny_synthetic_root
 
 
 @pytest.fixture(scope="module")
-def finished_run(synthetic_root, tmp_path_factory):
-    return train(tiny_config(synthetic_root), run_dir=tmp_path_factory.mktemp("runs") / "finished")
+def finished_run(tiny_finished_run):
+    return tiny_finished_run
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import pytest
 import tensorflow as tf
 
 from replication import config as config_lib
-from replication import data as data_lib
 from replication import schedule
 from replication.checkpoints import Checkpoints
 from replication import models
@@ -204,15 +203,14 @@ def test_several_steps_per_call_train_as_the_same_steps_one_by_one():
 
 
 @pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory):
-    return data_lib.write_synthetic(tmp_path_factory.mktemp("data") / "synthetic", seed=0, size=SIZE, n_train=8, n_test=2)
+def synthetic_root(tiny_synthetic_root):
+    return tiny_synthetic_root
 
 
 @pytest.fixture(scope="module")
-def straight_run(synthetic_root, tmp_path_factory):
-    """3 epochs of 3 steps, trained in one go."""
-    run_dir = tmp_path_factory.mktemp("runs") / "straight"
-    return train(tiny_config(synthetic_root), run_dir=run_dir)
+def straight_run(tiny_finished_run):
+    """3 epochs of 3 steps, trained in one go (conftest's, shared with test_runs.py)."""
+    return tiny_finished_run
 
 
 def loss_rows(run_dir):
