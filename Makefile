@@ -38,7 +38,7 @@ $(INSTALLED): requirements.txt
 
 # One test process per core, at most 4 (each holds its own TensorFlow).
 test: install
-	$(PY) -m pytest -q -n auto --maxprocesses=4
+	$(PY) -m pytest -q -n auto --maxprocesses=4 --dist loadgroup
 
 # The step (sizes, precisions, XLA, conv gradients, batches), the input pipeline and the demo loop:
 # a table and bench/results/<machine>.json. The reduced set for a CPU: $(PY) bench/step_speed.py --quick

@@ -43,3 +43,23 @@ def tiny_finished_run(tiny_synthetic_root, tmp_path_factory):
     from test_training import tiny_config
 
     return train(tiny_config(tiny_synthetic_root), run_dir=tmp_path_factory.mktemp("runs") / "straight")
+
+
+# Module- and session-scoped fixtures that are cheap to make twice; the others train a run.
+CHEAP_SHARED_FIXTURES = {"synthetic_root", "tiny_synthetic_root", "tmp_path_factory"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under `--dist loadgroup` (make test), the tests that read one trained run go to one worker,
+    so that two workers do not each train it: by default pytest-xdist spreads a module's tests over
+    the workers, and each worker makes the module's fixtures for itself."""
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        if fixtures is None:
+            continue
+        shared = {name for name, defs in fixtures.name2fixturedefs.items()
+                  if defs and defs[-1].scope in ("module", "session") and name not in CHEAP_SHARED_FIXTURES}
+        if "tiny_finished_run" in shared:
+            item.add_marker(pytest.mark.xdist_group("tiny_finished_run"))
+        elif shared:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
