@@ -37,10 +37,16 @@ PARTS = ("forward", "backward", "optimizer")
 
 
 def part_of(node: str) -> str:
-    """Which part of the step an op belongs to, by its node name."""
-    if node.startswith("gradient_tape/"):
+    """Which part of the step an op belongs to, by its node name.
+
+    Adam's ops are under an `adam` scope; under mixed_float16 the loss-scale optimizer applies
+    them inside a cond on finite gradients (`cond_1/then/.../adam_1/...`), whose own ops (its
+    loss scale's update) are the only top-level cond of the step.
+    """
+    segments = node.split("/")
+    if segments[0] == "gradient_tape":
         return "backward"
-    if node.split("/")[0].startswith(("adam", "loss_scale_optimizer")):
+    if segments[0].startswith("cond") or any(s.startswith(("adam", "loss_scale_optimizer")) for s in segments):
         return "optimizer"
     return "forward"
 
@@ -114,12 +120,7 @@ def profile(config: dict, steps: int, trace_dir: Path) -> dict:
     settings["threads_per_op"] = machine.apply_threads(settings["threads_per_op"], here)
     size, batch = config["data"]["crop_size"], config["data"]["batch_size"]
     keras.utils.set_random_seed(0)
-    with_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(settings["precision"].value)
-    try:
-        model = models.build(config, settings["precision"].value, settings["conv_gradients"].value)
-    finally:
-        keras.config.set_dtype_policy(with_policy)
+    model = models.build(config, settings["precision"].value, settings["conv_gradients"].value)
     step = compile_step(model, tf.distribute.get_strategy(), settings["jit_compile"].value)
     a = tf.random.uniform((batch, size, size, 3), -1, 1)
     b = tf.random.uniform((batch, size, size, 3), -1, 1)
