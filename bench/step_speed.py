@@ -165,8 +165,6 @@ def machine_case(args) -> dict:
     here = machine.detect()
     auto = {"precision": "auto", "conv_gradients": "auto", "jit_compile": "auto", "threads_per_op": "auto"}
     settings = machine.choose_settings(auto, here)
-    gpus = tf.config.list_physical_devices("GPU")
-    name = device_name(tf)
     dtypes = {"float32", settings["precision"].value.removeprefix("mixed_")}
     peaks = {}
     for dtype in sorted(dtypes):
@@ -179,8 +177,7 @@ def machine_case(args) -> dict:
         peaks[dtype] = round(max(2 * n**3 * steps / seconds for steps, seconds in windows) / 1e9, 1)
     plain_threads = machine.choose_threads_per_op("auto", here, jit_compile=False)
     return {
-        "device": name, **versions(), "gpu_count": len(gpus), "cpus": os.cpu_count(),
-        "platform": platform.platform(), "machine": here.describe(), "vector_unit": vector_unit(here.cpu_flags),
+        **results_machine(tf), **versions(), "platform": platform.platform(), "machine": here.describe(),
         "auto": {k: {"value": c.value, "reason": c.reason} for k, c in settings.items()},
         "threads_per_op_without_xla": plain_threads.value,
         "matmul_peak_gflops": peaks,
