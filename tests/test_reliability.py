@@ -24,11 +24,9 @@ from test_training import loss_rows, patch_calls, synthetic_root, tiny_config  #
 
 
 @pytest.fixture(scope="module")
-def stopped_run(synthetic_root, tmp_path_factory):
-    """A run stopped at step 4, inside epoch 2: checkpoints ckpt-3 (epoch 1's end) and ckpt-4."""
-    run_dir = tmp_path_factory.mktemp("runs") / "stopped"
-    train(tiny_config(synthetic_root), run_dir=run_dir, until_step=4)
-    return run_dir
+def stopped_run(tiny_stopped_run):
+    """A run stopped at step 4, inside epoch 2: checkpoints ckpt-3 (epoch 1's end) and ckpt-4 (conftest's)."""
+    return tiny_stopped_run
 
 
 @pytest.fixture

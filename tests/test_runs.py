@@ -13,7 +13,6 @@ from replication.checkpoints import Checkpoints
 from replication.cli import main
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError, KitError
-from replication.training import train
 from test_training import images, tiny_config
 
 
@@ -28,8 +27,8 @@ def finished_run(tiny_finished_run):
 
 
 @pytest.fixture(scope="module")
-def unfinished_run(synthetic_root, tmp_path_factory):
-    return train(tiny_config(synthetic_root), run_dir=tmp_path_factory.mktemp("runs") / "unfinished", until_step=4)
+def unfinished_run(tiny_stopped_run):
+    return tiny_stopped_run
 
 
 def test_the_table_names_each_model_and_its_data():
