@@ -76,14 +76,22 @@ def assert_same_training(expected, got, steps, lr=0.0002):
     assert np.mean(diff > 1e-5) < 0.01
 
 
-def test_step_returns_the_eight_named_finite_losses_and_updates_every_network():
+@pytest.fixture(scope="module")
+def plain_steps():
+    """The tiny model's first 3 steps, one compiled step at a time: (weights before, each step's
+    losses, weights after). The other ways of computing the steps are held to it."""
     model = build(tiny_config())
     before = weights(model)
-    losses = run_steps(model, 2)
+    losses = run_steps(model, 3)
+    return before, losses, weights(model)
+
+
+def test_step_returns_the_eight_named_finite_losses_and_updates_every_network(plain_steps):
+    before, losses, after = plain_steps
     assert set(losses[-1]) == {"D_X", "G", "cycle_X", "idt_X", "D_Y", "F", "cycle_Y", "idt_Y"}
     assert all(np.isfinite(v) and v.dtype == np.float32 for v in losses[-1].values())
     assert losses[-1]["idt_X"] > 0
-    changed = [not np.array_equal(b, a) for b, a in zip(before, weights(model))]
+    changed = [not np.array_equal(b, a) for b, a in zip(before, after)]
     assert all(changed)
 
 
@@ -107,24 +115,24 @@ def test_step_losses_match_a_hand_computation_before_the_update():
     np.testing.assert_allclose(got["D_Y"], expected_d_y, rtol=1e-5)
 
 
-def test_jit_compiled_step_matches_the_plain_step():
-    plain, compiled = build(tiny_config()), build(tiny_config())
-    compiled_losses = run_steps(compiled, 2, jit=True)
-    plain_losses = run_steps(plain, 2)
+def test_jit_compiled_step_matches_the_plain_step(plain_steps):
+    _, plain_losses, plain_weights = plain_steps
+    compiled = build(tiny_config())
+    compiled_losses = run_steps(compiled, 3, jit=True)
     for name in plain_losses[-1]:
         np.testing.assert_allclose(compiled_losses[-1][name], plain_losses[-1][name], rtol=1e-4, atol=1e-5)
-    assert_same_training(weights(plain), weights(compiled), steps=2)
+    assert_same_training(plain_weights, weights(compiled), steps=3)
 
 
-def test_forward_conv_gradients_train_as_tensorflows_gradients():
-    native, forward = build(tiny_config()), build(tiny_config(), conv_gradients="forward")
+def test_forward_conv_gradients_train_as_tensorflows_gradients(plain_steps):
+    _, native_losses, native_weights = plain_steps
+    forward = build(tiny_config(), conv_gradients="forward")
     stride_1 = [l for l in forward.G.layers + forward.D_X.layers if getattr(l, "forward_gradients", False)]
     assert len(stride_1) == 2 + 2 + 2  # the two c7s1 convs, one R block's two, C(stride 1) and the score conv
-    forward_losses = run_steps(forward, 2)
-    native_losses = run_steps(native, 2)
+    forward_losses = run_steps(forward, 3)
     for name in native_losses[-1]:
         np.testing.assert_allclose(forward_losses[-1][name], native_losses[-1][name], rtol=1e-4, atol=1e-5)
-    assert_same_training(weights(native), weights(forward), steps=2)
+    assert_same_training(native_weights, weights(forward), steps=3)
 
 
 @pytest.mark.parametrize("precision, half", [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")])
@@ -146,7 +154,7 @@ def test_mixed_precision_computes_convs_in_half_and_keeps_norms_outputs_and_loss
 
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_steps_give_finite_float32_losses_and_update_weights(precision):
+def test_mixed_precision_steps_give_finite_float32_losses_and_a_checkpoint_keeps_optimizer_and_loss_scale(precision, tmp_path):
     model = build(tiny_config(), precision=precision)
     before = weights(model)
     losses = run_steps(model, 6)
@@ -158,6 +166,18 @@ def test_mixed_precision_steps_give_finite_float32_losses_and_update_weights(pre
     else:
         assert int(model.optimizer_G.iterations.numpy()) == 6  # no step skipped
     assert any(not np.array_equal(b, a) for b, a in zip(before, weights(model)))
+
+    Checkpoints(tmp_path, model.checkpoint_items(), save_epoch_freq=0).save(step=6)
+    restored = build(tiny_config(), precision=precision)
+    Checkpoints(tmp_path, restored.checkpoint_items(), save_epoch_freq=0).restore_latest()
+    for saved, loaded in ((model.optimizer_G, restored.optimizer_G), (model.optimizer_D, restored.optimizer_D)):
+        if precision == "mixed_float16":
+            assert float(loaded.dynamic_scale.numpy()) == float(saved.dynamic_scale.numpy()) < 2**15
+        assert int(loaded.iterations.numpy()) == int(saved.iterations.numpy())
+        for a, b in zip(saved.variables, loaded.variables):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(weights(model), weights(restored)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_two_replicas_of_batch_one_equal_one_replica_of_batch_two():
@@ -181,10 +201,9 @@ def test_jit_with_several_cpu_replicas_is_refused_saying_why():
         compile_step(model, mirrored, jit_compile=True)
 
 
-def test_several_steps_per_call_train_as_the_same_steps_one_by_one():
-    config = tiny_config()
-    one_by_one, in_calls = build(config), build(config)
-    expected = run_steps(one_by_one, 3)
+def test_several_steps_per_call_train_as_the_same_steps_one_by_one(plain_steps):
+    _, expected, one_by_one = plain_steps
+    in_calls = build(tiny_config())
     batches = tf.data.Dataset.from_tensor_slices(
         (tf.concat([images(2 * i) for i in range(3)], 0), tf.concat([images(2 * i + 1) for i in range(3)], 0))
     ).batch(1, drop_remainder=True)
@@ -194,7 +213,7 @@ def test_several_steps_per_call_train_as_the_same_steps_one_by_one():
     got = np.concatenate([r.numpy() for r in rows])
     assert got.shape == (3, 8)
     np.testing.assert_array_equal(got, [[step[name] for name in in_calls.loss_names] for step in expected])
-    for a, b in zip(weights(one_by_one), weights(in_calls)):
+    for a, b in zip(one_by_one, weights(in_calls)):
         np.testing.assert_array_equal(a, b)
     assert call.experimental_get_tracing_count() == 2  # one per count
 
@@ -261,10 +280,10 @@ def test_exported_generators_load_without_the_kit_config_and_translate(straight_
 
 
 def test_resume_is_exact_whatever_the_steps_per_call(straight_run, synthetic_root, tmp_path):
-    # straight_run trains one step per call; here calls of 2 (2+1 per epoch), 1, then 3 (a whole epoch)
-    train(tiny_config(synthetic_root, "train.steps_per_call=2"), run_dir=tmp_path, until_step=3)  # end of epoch 1
+    # straight_run trains one step per call. Here calls of 2: steps 1-2, 3 (epoch 1's end), then 4
+    # (asked to stop inside epoch 2); resumed in calls of 3: steps 5-6 (epoch 2's rest), 7-9.
+    train(tiny_config(synthetic_root, "train.steps_per_call=2"), run_dir=tmp_path, until_step=4)
     assert (tmp_path / "samples" / "epoch_001.png").exists()
-    train(tiny_config(synthetic_root), run_dir=tmp_path, until_step=4)  # stops inside epoch 2
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-4")
     assert len(loss_rows(tmp_path)) == 4
     train(tiny_config(synthetic_root, "train.steps_per_call=3"), run_dir=tmp_path)
@@ -279,19 +298,28 @@ def test_resume_is_exact_whatever_the_steps_per_call(straight_run, synthetic_roo
     assert "resumed from" in (tmp_path / "run.log").read_text()
 
 
-@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
-def test_resume_is_exact_under_mixed_precision(precision, synthetic_root, tmp_path):
-    config = tiny_config(synthetic_root, f"train.precision={precision}", "train.epochs=1", "train.epochs_decay=1")
-    straight = train(config, run_dir=tmp_path / "straight")
-    train(config, run_dir=tmp_path / "resumed", until_step=4)
-    resumed = train(config, run_dir=tmp_path / "resumed")
+def mixed_config(synthetic_root, precision):
+    """2 epochs of 3 steps under `precision`."""
+    return tiny_config(synthetic_root, f"train.precision={precision}", "train.epochs=1", "train.epochs_decay=1")
+
+
+def assert_resumed_as_straight(resumed, straight):
     assert [int(r["step"]) for r in loss_rows(resumed)] == list(range(1, 7))
     assert loss_rows(resumed) == loss_rows(straight)
     for a, b in zip(exported_weights(resumed), exported_weights(straight)):
         np.testing.assert_array_equal(a, b)
-    assert f"precision {precision} (set in the config)" in (resumed / "run.log").read_text()
+
+
+def test_resume_is_exact_under_mixed_bfloat16(synthetic_root, tmp_path):
+    # mixed_float16's resume is held to its straight run below, where auto picks it
+    config = mixed_config(synthetic_root, "mixed_bfloat16")
+    straight = train(config, run_dir=tmp_path / "straight")
+    train(config, run_dir=tmp_path / "resumed", until_step=4)
+    resumed = train(config, run_dir=tmp_path / "resumed")
+    assert_resumed_as_straight(resumed, straight)
+    assert "precision mixed_bfloat16 (set in the config)" in (resumed / "run.log").read_text()
     settings = json.loads((resumed / "versions.json").read_text())["settings"]
-    assert settings["precision"] == {"value": precision, "reason": "set in the config"}
+    assert settings["precision"] == {"value": "mixed_bfloat16", "reason": "set in the config"}
     assert settings["jit_compile"]["value"] is False
     # what TensorFlow runs with, whether training set it or found it set (0: TensorFlow's default)
     assert settings["threads_per_op"]["value"] == tf.config.threading.get_intra_op_parallelism_threads()
@@ -316,21 +344,23 @@ def patch_calls(monkeypatch, around_call):
     return compiled
 
 
-def test_a_run_started_under_mixed_float16_by_auto_resumes_on_a_cpu_in_mixed_float16(synthetic_root, tmp_path, monkeypatch):
+def test_a_run_started_under_mixed_float16_by_auto_resumes_on_a_cpu_in_mixed_float16_exactly(synthetic_root, tmp_path, monkeypatch):
     from replication import machine
     from replication.checkpoints import loss_scale_in
 
-    config = tiny_config(synthetic_root, "train.precision=auto", "train.epochs=1", "train.epochs_decay=1")
+    straight = train(mixed_config(synthetic_root, "mixed_float16"), run_dir=tmp_path / "straight")
+    assert "precision mixed_float16 (set in the config)" in (straight / "run.log").read_text()
+    auto, resumed = mixed_config(synthetic_root, "auto"), tmp_path / "resumed"
     cpu = machine.detect()
     monkeypatch.setattr(machine, "detect", lambda: machine.Machine(cpu.cpu_flags, ((7, 5),), cpu.cpu_cores))  # a T4
-    assert loss_scale_in(tmp_path / "checkpoints") is None
-    train(config, run_dir=tmp_path, until_step=3)
-    assert loss_scale_in(tmp_path / "checkpoints") is True
+    train(auto, run_dir=resumed, until_step=4)
+    assert loss_scale_in(resumed / "checkpoints") is True
     monkeypatch.setattr(machine, "detect", lambda: cpu)  # resumed where auto would pick float32 or bfloat16
-    train(config, run_dir=tmp_path)
-    log = (tmp_path / "run.log").read_text()
+    train(auto, run_dir=resumed)
+    log = (resumed / "run.log").read_text()
     assert "precision mixed_float16 (kept: the run's checkpoints were written under mixed_float16" in log
-    assert "finished" in log and [int(r["step"]) for r in loss_rows(tmp_path)] == list(range(1, 7))
+    assert "finished" in log
+    assert_resumed_as_straight(resumed, straight)
 
 
 def test_sigterm_during_a_call_stops_at_its_end_with_a_checkpoint_and_the_run_resumes(synthetic_root, tmp_path, monkeypatch):
@@ -459,25 +489,6 @@ def test_user_errors_end_in_one_line_and_status_2(tmp_path, capsys):
     assert "Did you mean 'epochs'" in capsys.readouterr().err
     assert main(["train", "demo", "--set", f"data.root={tmp_path / 'missing'}", "--run-dir", str(tmp_path / "r")]) == 2
     assert "missing" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
-def test_checkpoint_keeps_the_optimizer_state_and_loss_scale_under_mixed_precision(precision, tmp_path):
-    model = build(tiny_config(), precision=precision)
-    run_steps(model, 3)
-    Checkpoints(tmp_path, model.checkpoint_items(), save_epoch_freq=0).save(step=3)
-    restored = build(tiny_config(), precision=precision)
-    Checkpoints(tmp_path, restored.checkpoint_items(), save_epoch_freq=0).restore_latest()
-    for saved, loaded in ((model.optimizer_G, restored.optimizer_G), (model.optimizer_D, restored.optimizer_D)):
-        if precision == "mixed_float16":
-            assert float(loaded.dynamic_scale.numpy()) == float(saved.dynamic_scale.numpy()) < 2**15
-        else:
-            assert int(saved.iterations.numpy()) == 3  # bfloat16 skips no update
-        assert int(loaded.iterations.numpy()) == int(saved.iterations.numpy())
-        for a, b in zip(saved.variables, loaded.variables):
-            np.testing.assert_array_equal(a.numpy(), b.numpy())
-    for a, b in zip(weights(model), weights(restored)):
-        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("value", [0, -1, 2.5, True, "auto"])
