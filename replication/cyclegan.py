@@ -151,6 +151,8 @@ class CycleGAN(gan.GAN):
         if context is None or context.num_replicas_in_sync == 1:
             return history(fakes, seed)
         everything = context.all_gather(fakes, axis=0)
+        if fakes.shape[0] is not None:  # all_gather drops the static shape, which the buffer's loop needs
+            everything = tf.ensure_shape(everything, [context.num_replicas_in_sync * fakes.shape[0], *fakes.shape[1:]])
         pooled = history(everything, seed)
         size = tf.shape(fakes)[0]
         return pooled[context.replica_id_in_sync_group * size :][:size]

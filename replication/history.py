@@ -13,6 +13,11 @@ the batch in order:
 Image 2 of a batch sees the buffer as image 1 left it. `pool_size` 0 switches
 the buffer off.
 
+Each image reads and writes one slot of the stored images in place. The loop
+over a batch's images is unrolled when the step is traced (TensorFlow's
+distribution strategies allow no variable update inside a graph loop), so
+the batch's size must be known then; the kit's batches drop remainders.
+
 The buffer is TensorFlow state (variables, not Python lists) so it runs
 inside a compiled `tf.function`, also with `jit_compile=True`, and is saved
 by `tf.train.Checkpoint`. Randomness comes from a stateless seed the caller
@@ -85,40 +90,33 @@ class HistoryBuffer(tf.Module):
         images = tf.stop_gradient(tf.convert_to_tensor(images))
         if self.pool_size == 0:
             return images
-        batch_size = tf.shape(images)[0]
+        batch_size = images.shape[0]
+        if batch_size is None:
+            raise ValueError("the history buffer needs the batch's size when it is traced (batch with drop_remainder=True)")
         coins, indices = draw_choices(seed, batch_size, self.pool_size)
         offered = tf.cast(images, tf.float32)
-        _, count, stored, returned = tf.while_loop(
-            lambda i, count, stored, returned: i < batch_size,
-            self._step(offered, coins, indices),
-            (tf.constant(0), tf.identity(self.count), tf.identity(self.images), offered),
-        )
-        self.images.assign(stored)
+        count = tf.identity(self.count)
+        shown = []
+        for i in range(batch_size):  # in order: image i sees the buffer as image i - 1 left it
+            image, count = self._offer(offered[i], coins[i], indices[i], count)
+            shown.append(image)
         self.count.assign(count)
-        return tf.cast(returned, images.dtype)
+        return tf.cast(tf.stack(shown), images.dtype)
 
-    def _step(self, offered, coins, indices):
-        """The loop body: offer image i to the buffer, put what comes back in slot i of the result."""
-
-        def body(i, count, stored, returned):
-            shown, count, stored = self._offer(offered[i], coins[i], indices[i], count, stored)
-            returned = tf.tensor_scatter_nd_update(returned, [[i]], shown[tf.newaxis])
-            return i + 1, count, stored, returned
-
-        return body
-
-    def _offer(self, image, coin, index, count, stored):
-        """One image through the reference rule; returns (image to show, new count, new stored images).
+    def _offer(self, image, coin, index, count):
+        """One image through the reference rule; returns (image to show, new count).
 
         While filling, the image goes to slot `count` and is shown. Once full,
         if the coin is heads the image at slot `index` is shown and the new image
         takes its place; otherwise the new image is shown and nothing changes.
+        Only that slot is read and written: the pool is never copied (at
+        256x256 a copy of the 50 stored images was about 40 MB, once per image).
         """
         filling = count < self.pool_size
         swap = tf.logical_and(tf.logical_not(filling), tf.equal(coin, HEADS))
         slot = tf.where(filling, count, index)
-        previous = tf.gather(stored, slot)
+        previous = tf.gather(self.images, slot)
         kept = tf.where(tf.logical_or(filling, swap), image, previous)
-        stored = tf.tensor_scatter_nd_update(stored, [[slot]], kept[tf.newaxis])
+        self.images.scatter_update(tf.IndexedSlices(kept[tf.newaxis], slot[tf.newaxis]))
         shown = tf.where(swap, previous, image)
-        return shown, count + tf.cast(filling, tf.int32), stored
+        return shown, count + tf.cast(filling, tf.int32)

@@ -125,8 +125,10 @@ def test_an_image_can_swap_out_one_stored_earlier_in_its_own_batch():
 def test_about_half_are_stored_images_once_full():
     buffer = HistoryBuffer(10, (1, 1, 1))
     buffer(numbered_images(0, 10, (1, 1, 1)), [2, 0])
-    new = numbered_images(1000, 2000, (1, 1, 1))
-    shown = tf.function(buffer)(tf.constant(new), tf.constant([2, 1])).numpy()
+    step = tf.function(buffer)  # 20 batches of 100: the buffer's loop is unrolled over a batch
+    batches = [numbered_images(1000 + 100 * k, 100, (1, 1, 1)) for k in range(20)]
+    shown = np.concatenate([step(tf.constant(batch), tf.constant([2, 1 + k])).numpy() for k, batch in enumerate(batches)])
+    new = np.concatenate(batches)
     stored_shown = np.mean(shown != new)
     # Binomial(2000, 0.5): standard deviation ~ 0.011, so this holds far out in the tails.
     assert 0.45 < stored_shown < 0.55
@@ -160,6 +162,17 @@ def test_compiled_matches_eager(jit_compile):
         assert np.array_equal(c, e)
         assert np.array_equal(c, w)
     assert int(compiled_buffer.count) == 3
+
+
+def test_each_image_reads_and_writes_one_slot_and_the_pool_is_never_copied():
+    buffer = HistoryBuffer(50, (8, 8, 3))
+    call = tf.function(buffer).get_concrete_function(tf.TensorSpec((2, 8, 8, 3)), tf.TensorSpec((2,), tf.int32))
+    ops = call.graph.get_operations()
+    whole_pool = [op.type for op in ops for out in op.outputs if out.shape == (50, 8, 8, 3)]
+    assert whole_pool == []
+    assert [op.type for op in ops if op.type in ("ResourceGather", "ResourceScatterUpdate")] == ["ResourceGather", "ResourceScatterUpdate"] * 2
+    with pytest.raises(ValueError, match="needs the batch's size"):
+        tf.function(buffer).get_concrete_function(tf.TensorSpec((None, 8, 8, 3)), tf.TensorSpec((2,), tf.int32))
 
 
 @pytest.mark.parametrize("pool_size", [0, 2])
