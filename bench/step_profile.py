@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import re
 import shutil
 import sys
 import time
@@ -49,6 +50,18 @@ def part_of(node: str) -> str:
     if segments[0].startswith("cond") or any(s.startswith(("adam", "loss_scale_optimizer")) for s in segments):
         return "optimizer"
     return "forward"
+
+
+def op_family(op_type: str) -> str:
+    """TensorFlow's op type for a kernel library's op: oneDNN's kernels carry a prefix
+    (`_MklNativeConv2D`, `_MklConv2D`) and the graph optimizer fuses ops into one (`_FusedConv2D`,
+    `PadWithFusedConv2D`, `Conv2DBackpropFilterWithBias`: a convolution with the padding before it or
+    the bias and activation after it). Each is counted as the op at its core, so a table reads the
+    same whichever library ran the step (oneDNN, Eigen, cuDNN behind TensorFlow's own op types)."""
+    name = re.sub(r"^_(MklNative|Mkl)", "", op_type).lstrip("_")
+    name = re.sub(r"^PadWith", "", name)
+    name = re.sub(r"^Fused(?=Conv|DepthwiseConv|MatMul|BatchMatMul)", "", name)
+    return re.sub(r"WithBias$", "", name)
 
 
 def exclusive_times(events: list[tuple[int, int, str]]) -> list[tuple[str, int]]:
@@ -88,7 +101,7 @@ def op_table(threads: dict, steps: int) -> list[dict]:
     for events in threads.values():
         for name, own in exclusive_times(events):
             node, op_type = name.rsplit(":", 1)
-            key = (part_of(node), op_type)
+            key = (part_of(node), op_family(op_type))
             ms[key] += own / 1e9 / steps
             count[key] += 1
     total = sum(ms.values()) or 1.0

@@ -134,6 +134,26 @@ def test_profile_takes_each_ops_own_time_less_the_ops_nested_in_it():
         "backward", "optimizer", "optimizer", "optimizer", "forward", "forward"]
 
 
+# Op types of a tiny U-Net step as TF 2.21's profiler names them: oneDNN's recorded on an Intel Xeon
+# (Sapphire Rapids class); Eigen's (AMD EPYC Zen 3) and a GPU's (cuDNN behind them) are TensorFlow's
+# own op types, as in the Zen 3 profile of docs/performance.md.
+RECORDED_OP_TYPES = {
+    "onednn": ["_MklNativeConv2D", "_MklNativeFusedConv2D", "_MklNativePadWithConv2D", "_MklNativePadWithFusedConv2D",
+               "_MklNativeConv2DBackpropFilter", "_MklNativeConv2DBackpropFilterWithBias",
+               "_MklNativeConv2DBackpropInput", "LeakyRelu", "BiasAddGrad"],
+    "eigen": ["Conv2D", "_FusedConv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput", "LeakyRelu", "BiasAddGrad"],
+    "cudnn": ["Conv2D", "_FusedConv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput", "LeakyRelu", "BiasAddGrad"],
+}
+
+
+@pytest.mark.parametrize("library", sorted(RECORDED_OP_TYPES))
+def test_profile_counts_each_librarys_convolutions_under_tensorflows_op_types(library):
+    import step_profile
+
+    families = {step_profile.op_family(op) for op in RECORDED_OP_TYPES[library]}
+    assert families == {"Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput", "LeakyRelu", "BiasAddGrad"}
+
+
 def test_profile_of_a_tiny_demo_step_splits_its_ops_time_into_the_three_parts(tmp_path):
     import step_profile
     from replication import config as config_lib
@@ -142,7 +162,7 @@ def test_profile_of_a_tiny_demo_step_splits_its_ops_time_into_the_three_parts(tm
     result = step_profile.profile(config, steps=2, trace_dir=tmp_path / "trace")
     rows = {(r["part"], r["op"]): r for r in result["rows"]}
     assert rows[("backward", "Conv2DBackpropFilter")]["per_step"] > 0  # the U-Net's kernel gradients
-    assert rows[("forward", "Conv2D")]["per_step"] + rows.get(("forward", "_FusedConv2D"), {"per_step": 0})["per_step"] > 0
+    assert rows[("forward", "Conv2D")]["per_step"] > 0
     assert any(part == "optimizer" for part, _ in rows)
     assert sum(r["share"] for r in result["rows"]) == pytest.approx(1.0, abs=0.01)
     assert set(result["parts"]) == {"forward", "backward", "optimizer"} and 0 < result["busy"] <= 1.01

@@ -52,11 +52,11 @@ def weights(model):
     return [w.numpy() for w in model.generator_variables + model.discriminator_variables]
 
 
-def run_steps(model, n, strategy=None, jit=False, batch=1):
+def run_steps(model, n, strategy=None, jit=False, batch=1, first=0):
     strategy = strategy or tf.distribute.get_strategy()
     step = compile_step(model, strategy, jit)
     out = []
-    for i in range(n):
+    for i in range(first, first + n):
         a, b = images(2 * i, batch), images(2 * i + 1, batch)
         if strategy.num_replicas_in_sync > 1:
             dataset = tf.data.Dataset.from_tensors((a, b))
@@ -65,30 +65,67 @@ def run_steps(model, n, strategy=None, jit=False, batch=1):
     return out
 
 
-def assert_same_training(expected, got, steps, lr=0.0002):
-    """Weights after the same steps computed two ways agree up to float rounding, as Adam sees it.
+def first_step_gradients(model) -> dict:
+    """{network: [gradient of each weight]} of the step just taken, the first: Adam's first moment
+    starts at zero, so after one step it holds (1 - beta_1) times the gradient."""
+    networks = {"G": model.G, "F": model.F, "D_X": model.D_X, "D_Y": model.D_Y}
+    moments = {}
+    for optimizer, variables in zip(model.optimizers, (model.generator_variables, model.discriminator_variables)):
+        assert int(optimizer.iterations.numpy()) == 1
+        first_moments = [v for v in optimizer.variables if v.path.endswith("_momentum")]
+        moments.update({id(v): m.numpy() / (1 - optimizer.beta_1) for v, m in zip(variables, first_moments, strict=True)})
+    return {name: [moments[id(v)] for v in net.trainable_variables] for name, net in networks.items()}
 
-    Adam divides by sqrt(v): where a gradient is ~0, rounding differences can flip an
-    update's sign, so a few weights may differ by up to 2 * lr per step. Anything
-    larger, or widespread, is a real difference.
+
+# float32's unit roundoff
+UNIT_ROUNDOFF = 2.0**-24
+
+
+def assert_same_gradients(expected: dict, got: dict, accumulations: int):
+    """Each network's gradients computed two ways agree up to the rounding of their sums.
+
+    A sum of K float32 terms, added in any order, is off by at most about K * u times the sum of
+    the terms' magnitudes (u the unit roundoff). Kernels differ in their order (oneDNN, Eigen, XLA,
+    a forward convolution), so the same gradient computed two ways may differ by that much. The
+    bound is taken relative to the network's largest gradient, not each tensor's own: the biases of
+    the convolutions that instance norm follows have a gradient that is exactly zero in exact
+    arithmetic, so theirs is rounding alone and has no scale of its own. K is the longest sum of
+    the step, a kernel gradient's sum over the batch and the output pixels.
     """
+    for network in expected:
+        scale = max(np.abs(g).max() for g in expected[network])
+        worst = max(np.abs(e - g).max() for e, g in zip(expected[network], got[network], strict=True))
+        assert worst <= accumulations * UNIT_ROUNDOFF * scale, (
+            f"{network}: gradients differ by {worst:.3g}, more than rounding allows "
+            f"({accumulations} * u * {scale:.3g} = {accumulations * UNIT_ROUNDOFF * scale:.3g})")
+
+
+def assert_same_training(expected, got, steps, lr=0.0002):
+    """Weights after the same steps computed two ways are within Adam's largest possible steps of
+    each other: each update is at most about lr, whatever the gradient (Adam divides by sqrt(v)),
+    so where a gradient is rounding alone its update's sign can differ between two computations."""
     diff = np.concatenate([np.abs(e - g).ravel() for e, g in zip(expected, got)])
     assert diff.max() <= 2 * lr * steps
-    assert np.mean(diff > 1e-5) < 0.01
+
+
+ACCUMULATIONS = SIZE * SIZE  # batch 1 times the largest conv's output pixels
 
 
 @pytest.fixture(scope="module")
 def plain_steps():
-    """The tiny model's first 3 steps, one compiled step at a time: (weights before, each step's
-    losses, weights after). The other ways of computing the steps are held to it."""
+    """The tiny model's first 3 steps, one compiled step at a time: (weights before, the first
+    step's gradients, each step's losses, weights after). The other ways of computing the steps
+    are held to it."""
     model = build(tiny_config())
     before = weights(model)
-    losses = run_steps(model, 3)
-    return before, losses, weights(model)
+    losses = run_steps(model, 1)
+    gradients = first_step_gradients(model)
+    losses += run_steps(model, 2, first=1)
+    return before, gradients, losses, weights(model)
 
 
 def test_step_returns_the_eight_named_finite_losses_and_updates_every_network(plain_steps):
-    before, losses, after = plain_steps
+    before, _, losses, after = plain_steps
     assert set(losses[-1]) == {"D_X", "G", "cycle_X", "idt_X", "D_Y", "F", "cycle_Y", "idt_Y"}
     assert all(np.isfinite(v) and v.dtype == np.float32 for v in losses[-1].values())
     assert losses[-1]["idt_X"] > 0
@@ -116,24 +153,35 @@ def test_step_losses_match_a_hand_computation_before_the_update():
     np.testing.assert_allclose(got["D_Y"], expected_d_y, rtol=1e-5)
 
 
-def test_jit_compiled_step_matches_the_plain_step(plain_steps):
-    _, plain_losses, plain_weights = plain_steps
-    compiled = build(tiny_config())
-    compiled_losses = run_steps(compiled, 3, jit=True)
+def assert_trains_as_the_plain_steps(model, plain_steps, jit=False):
+    _, plain_gradients, plain_losses, plain_weights = plain_steps
+    losses = run_steps(model, 1, jit=jit)
+    assert_same_gradients(plain_gradients, first_step_gradients(model), ACCUMULATIONS)
+    losses += run_steps(model, 2, jit=jit, first=1)
     for name in plain_losses[-1]:
-        np.testing.assert_allclose(compiled_losses[-1][name], plain_losses[-1][name], rtol=1e-4, atol=1e-5)
-    assert_same_training(plain_weights, weights(compiled), steps=3)
+        np.testing.assert_allclose(losses[-1][name], plain_losses[-1][name], rtol=1e-4, atol=1e-5)
+    assert_same_training(plain_weights, weights(model), steps=3)
+
+
+def test_jit_compiled_step_matches_the_plain_step(plain_steps):
+    assert_trains_as_the_plain_steps(build(tiny_config()), plain_steps, jit=True)
 
 
 def test_forward_conv_gradients_train_as_tensorflows_gradients(plain_steps):
-    _, native_losses, native_weights = plain_steps
     forward = build(tiny_config(), conv_gradients="forward")
     stride_1 = [l for l in forward.G.layers + forward.D_X.layers if getattr(l, "forward_gradients", False)]
     assert len(stride_1) == 2 + 2 + 2  # the two c7s1 convs, one R block's two, C(stride 1) and the score conv
-    forward_losses = run_steps(forward, 3)
-    for name in native_losses[-1]:
-        np.testing.assert_allclose(forward_losses[-1][name], native_losses[-1][name], rtol=1e-4, atol=1e-5)
-    assert_same_training(native_weights, weights(forward), steps=3)
+    assert_trains_as_the_plain_steps(forward, plain_steps)
+
+
+def test_the_gradient_comparison_catches_a_gradient_off_by_a_thousandth(plain_steps):
+    """The tolerance above is tight enough to matter: a cycle loss weighted 10.01 instead of 10
+    changes G's and F's gradients by a small fraction of the cycle term's share, and is caught."""
+    _, plain_gradients, _, _ = plain_steps
+    model = build(tiny_config(None, "loss.lambda_cycle=10.01"))
+    run_steps(model, 1)
+    with pytest.raises(AssertionError, match="more than rounding allows"):
+        assert_same_gradients(plain_gradients, first_step_gradients(model), ACCUMULATIONS)
 
 
 @pytest.mark.parametrize("precision, half", [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")])
@@ -188,8 +236,11 @@ def test_two_replicas_of_batch_one_equal_one_replica_of_batch_two():
     assert isinstance(double.G.trainable_variables[0].value, tf.distribute.DistributedValues)
     for s, d in zip(weights(single), weights(double)):
         np.testing.assert_array_equal(s, d)
-    single_losses = run_steps(single, 2, batch=2)
-    double_losses = run_steps(double, 2, mirrored, batch=2)
+    run_steps(single, 1, batch=2)
+    run_steps(double, 1, mirrored, batch=2)
+    assert_same_gradients(first_step_gradients(single), first_step_gradients(double), 2 * ACCUMULATIONS)
+    single_losses = run_steps(single, 1, batch=2, first=1)
+    double_losses = run_steps(double, 1, mirrored, batch=2, first=1)
     for name in single_losses[-1]:
         np.testing.assert_allclose(double_losses[-1][name], single_losses[-1][name], rtol=1e-4, atol=1e-6)
     assert_same_training(weights(single), weights(double), steps=2)
@@ -203,7 +254,7 @@ def test_jit_with_several_cpu_replicas_is_refused_saying_why():
 
 
 def test_several_steps_per_call_train_as_the_same_steps_one_by_one(plain_steps):
-    _, expected, one_by_one = plain_steps
+    _, _, expected, one_by_one = plain_steps
     in_calls = build(tiny_config())
     batches = tf.data.Dataset.from_tensor_slices(
         (tf.concat([images(2 * i) for i in range(3)], 0), tf.concat([images(2 * i + 1) for i in range(3)], 0))
