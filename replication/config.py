@@ -281,6 +281,7 @@ def rules() -> dict:
         "train.lr": number(0),
         "train.beta_1": number(0, below=1),
         "train.beta_2": number(0, below=1),
+        "train.epsilon": number(1e-12),
         "train.pool_size": whole(0),
         "train.precision": one_of(*machine.PRECISIONS),
         "train.conv_gradients": one_of(*machine.CONV_GRADIENTS),

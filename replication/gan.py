@@ -62,11 +62,34 @@ def build_discriminator(model_cfg: dict, in_channels: int = 3) -> keras.Model:
     raise ConfigError(f"Unknown model.discriminator '{model_cfg['discriminator']}': choose 'patchgan' or 'pixel'.")
 
 
+class ReferenceAdam(keras.optimizers.Adam):
+    """Adam as the official code runs it (PyTorch's `torch.optim.Adam`): epsilon is added to
+    sqrt(v) after v's bias correction, w -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps).
+    Keras adds it before, which makes its epsilon 1 / sqrt(1 - b2^t) times larger in effect
+    (about 32 times at the first step with beta_2 0.999); the two agree once b2^t is small."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        ops = keras.ops
+        lr = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        t = ops.cast(self.iterations + 1, variable.dtype)
+        first_correction = 1 - ops.power(ops.cast(self.beta_1, variable.dtype), t)
+        second_correction = ops.sqrt(1 - ops.power(ops.cast(self.beta_2, variable.dtype), t))
+        m = self._momentums[self._get_variable_index(variable)]
+        v = self._velocities[self._get_variable_index(variable)]
+        self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
+        self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
+        denominator = ops.add(ops.divide(ops.sqrt(v), second_correction), self.epsilon)
+        self.assign_sub(variable, ops.divide(ops.multiply(m, lr / first_correction), denominator))
+
+
 def adam(train_cfg: dict, precision: str = "float32") -> keras.optimizers.Optimizer:
-    """Adam(lr 2e-4, beta1 0.5, beta2 0.999) (paper §7.1), loss-scaled under mixed_float16 only
-    (`precision` is the Keras policy the networks were built under; bfloat16 needs no scaling)."""
-    optimizer = keras.optimizers.Adam(
-        float(train_cfg["lr"]), beta_1=float(train_cfg["beta_1"]), beta_2=float(train_cfg["beta_2"])
+    """Adam(lr 2e-4, beta1 0.5, beta2 0.999) (paper §7.1) with the official code's epsilon 1e-8 and
+    update rule, loss-scaled under mixed_float16 only (`precision` is the Keras policy the networks
+    were built under; bfloat16 needs no scaling)."""
+    optimizer = ReferenceAdam(
+        float(train_cfg["lr"]), beta_1=float(train_cfg["beta_1"]), beta_2=float(train_cfg["beta_2"]),
+        epsilon=float(train_cfg["epsilon"]),
     )
     return keras.optimizers.LossScaleOptimizer(optimizer) if machine.loss_scaling(precision) else optimizer
 

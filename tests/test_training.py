@@ -139,6 +139,26 @@ def test_identity_weight_zero_removes_the_identity_terms():
     assert losses["idt_X"] == 0.0 and losses["idt_Y"] == 0.0
 
 
+def test_adam_updates_weights_as_the_official_codes_pytorch_adam():
+    """Three steps of the kit's Adam against PyTorch's update rule written out in NumPy, with the
+    official code's settings (lr 2e-4, betas 0.5 and 0.999, epsilon 1e-8), on gradients as small as
+    those of the convolutions that instance norm follows, where epsilon's placement matters."""
+    from replication import gan
+
+    train_cfg = config_lib.resolve("horse2zebra")["train"]
+    assert train_cfg["epsilon"] == 1e-8
+    lr, b1, b2, eps = 2e-4, 0.5, 0.999, 1e-8
+    gradients = np.array([[1e-7, -3e-8, 2e-6], [5e-8, 1e-7, -1e-6], [-2e-7, 4e-8, 3e-6]])
+    weight = tf.Variable(np.zeros(3, np.float32))
+    optimizer = gan.adam(train_cfg)
+    expected, m, v = np.zeros(3), np.zeros(3), np.zeros(3)
+    for t, g in enumerate(gradients, start=1):
+        optimizer.apply_gradients([(tf.constant(g, tf.float32), weight)])
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g**2
+        expected -= lr / (1 - b1**t) * m / (np.sqrt(v / (1 - b2**t)) + eps)
+    np.testing.assert_allclose(weight.numpy(), expected, rtol=1e-5)
+
+
 def test_step_losses_match_a_hand_computation_before_the_update():
     model = build(tiny_config(None, "train.lr=0"))  # lr 0: weights stay, so we can recompute
     a, b = images(0), images(1)
