@@ -338,3 +338,36 @@ def test_load_size_below_crop_size_is_refused():
 
     with pytest.raises(ConfigError, match="load_size"):
         data.settings.checked(resolved(load_size=100, crop_size=128))
+
+
+def label_map_jpeg(tmp_path) -> np.ndarray:
+    """A Cityscapes-like label map (palette regions on void), saved and read back as a JPEG, as
+    the published label maps are."""
+    rng = np.random.default_rng(3)
+    palette = np.array([[128, 64, 128], [244, 35, 232], [70, 70, 70], [107, 142, 35], [70, 130, 180], [220, 20, 60]])
+    label = np.zeros((256, 256, 3), np.uint8)
+    for k in range(60):
+        y, x, h, w = rng.integers(0, 256, 4)
+        label[y : y + h // 4 + 2, x : x + w // 4 + 2] = palette[k % len(palette)]
+    Image.fromarray(label).save(tmp_path / "label.jpg", quality=75)
+    return np.asarray(Image.open(tmp_path / "label.jpg"))
+
+
+@pytest.mark.parametrize("size", [(143, 143), (286, 286), (64, 64), (300, 200), (200, 600), (1000, 40)])
+def test_bicubic_resize_gives_pillows_pixels_on_a_photo_and_a_label_map(tmp_path, size):
+    """The official code resizes with PIL's bicubic filter: a shrink (the paper's 256 -> 143 for
+    Cityscapes), an enlargement (256 -> 286), and one axis shrunk while the other grows, against
+    Pillow itself on a photograph (matplotlib's sample photo) and on a JPEG label map. Within
+    rounding: Pillow sums in 22-bit fixed point, TensorFlow in float, so a pixel at a half may round
+    the other way in either pass (at most 2 levels; almost every pixel is equal)."""
+    from matplotlib import cbook
+
+    from replication.data.transforms import resize
+
+    photo = np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg")).convert("RGB"))
+    for image in (photo, label_map_jpeg(tmp_path)):
+        pillow = np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BICUBIC)).astype(int)
+        kit = resize(image.astype(np.float32), list(size), "bicubic").numpy()
+        assert kit.shape == (*size, 3) and np.array_equal(kit, np.round(kit))
+        difference = np.abs(kit.astype(int) - pillow)
+        assert difference.max() <= 2 and np.mean(difference > 0) < 0.01

@@ -38,3 +38,13 @@ def test_every_experiment_builds_its_model_and_translates_at_its_crop_size(name)
         if direction == "AtoB":
             model.sample_images(image, image)  # the loop's sample call works too
     assert set(models.MODELS[config["model"]["type"]].cls.loss_names) == set(model.loss_names)
+
+
+def test_the_papers_runs_resize_as_the_official_code_and_the_demo_does_not_resize():
+    paper_runs = [n for n in EXPERIMENTS if n.startswith(("horse2zebra", "apple2orange", "summer2winter", "monet2photo",
+                                                          "cityscapes", "pix2pix_cityscapes", "pix2pix_facades", "pix2pix_maps"))]
+    assert len(paper_runs) >= 15
+    for name in paper_runs:
+        assert config_lib.resolve(name)["data"]["resize_method"] == "bicubic", name
+    demo = config_lib.resolve("demo")["data"]
+    assert demo["resize_method"] == "nearest" and demo["load_size"] == demo["crop_size"] == 64

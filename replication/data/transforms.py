@@ -37,18 +37,48 @@ def _tf():
 
 
 def resize(image, size, method: str):
-    """Resize float32 HxWxC (0..255) to `size` (h, w). Nearest keeps the original values."""
+    """Resize float32 HxWxC (0..255) to `size` (h, w).
+
+    `bicubic` is the official code's resize, PIL's `Image.resize(..., BICUBIC)`: antialiased when it
+    shrinks, one axis at a time with the result rounded to 8 bits after each pass (the passes'
+    overshoot is clipped in between, which decides edges next to saturated colours), the shrinking
+    pass first when one axis shrinks and the other grows. It matches Pillow's pixels within
+    rounding (tests/test_data_transforms.py). `nearest` keeps the original values; `bilinear` and
+    `area` are TensorFlow's (bilinear antialiased)."""
     tf = _tf()
+    if method == "bicubic":
+        return pil_bicubic(image, size)
     method_tf = {
         "nearest": tf.image.ResizeMethod.NEAREST_NEIGHBOR,
         "bilinear": tf.image.ResizeMethod.BILINEAR,
-        "bicubic": tf.image.ResizeMethod.BICUBIC,
         "area": tf.image.ResizeMethod.AREA,
     }[method]
-    out = tf.image.resize(image, size, method=method_tf, antialias=method in ("bilinear", "bicubic"))
-    if method != "nearest":  # bicubic overshoots; antialiased bilinear can exceed 255 by a rounding error
+    out = tf.image.resize(image, size, method=method_tf, antialias=method == "bilinear")
+    if method != "nearest":  # antialiased bilinear can exceed 255 by a rounding error
         out = tf.clip_by_value(out, 0.0, 255.0)
     return out
+
+
+def pil_bicubic(image, size):
+    """PIL's two-pass antialiased bicubic resize of float32 HxWxC (0..255) to `size` (h, w)."""
+    tf = _tf()
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    new_h, new_w = tf.cast(size[0], tf.int32), tf.cast(size[1], tf.int32)
+
+    def one_pass(x, to_h, to_w):
+        out = tf.image.resize(x, tf.stack([to_h, to_w]), method="bicubic", antialias=True)
+        return tf.clip_by_value(tf.round(out), 0.0, 255.0)
+
+    def horizontal_first():
+        return one_pass(one_pass(image, h, new_w), new_h, new_w)
+
+    def vertical_first():
+        return one_pass(one_pass(image, new_h, w), new_h, new_w)
+
+    unchanged = tf.logical_and(tf.equal(h, new_h), tf.equal(w, new_w))
+    vertical_shrinks_horizontal_grows = tf.logical_and(new_h < h, new_w > w)
+    return tf.cond(unchanged, lambda: image,
+                   lambda: tf.cond(vertical_shrinks_horizontal_grows, vertical_first, horizontal_first))
 
 
 def to_unit_range(image):
