@@ -6,7 +6,7 @@ For every distinct convolution of the experiment's generator and discriminator (
 shape, kernel and stride at the experiment's crop size, batch 1, float32), times each gradient
 alone, the input's (dx) and the kernel's (dw), from a given output gradient, with TensorFlow's
 kernels (`Conv2DBackpropInput`, `Conv2DBackpropFilter`) and, for the stride-1 convs, as forward
-convolutions (`layers.conv_with_forward_gradients`, what `train.conv_gradients: forward`
+convolutions (`conv_gradients.conv_with_forward_gradients`, what `train.conv_gradients: forward`
 uses), beside the forward conv itself. A step computes dx wherever the conv's input depends on
 weights: everywhere but a network's first conv on a real image. Ops run with the threads
 per op that `auto` gives the plain step. Prints one table; writes
@@ -34,11 +34,11 @@ def distinct_convs(networks: dict, size: int) -> list[dict]:
     import keras
     import numpy as np
 
-    from replication import layers
+    from replication.speed import conv_gradients
 
     found = Counter()
     for name, network in networks.items():
-        convs = [layer for layer in network.layers if isinstance(layer, layers.Conv2D)]
+        convs = [layer for layer in network.layers if isinstance(layer, conv_gradients.Conv2D)]
         probe = keras.Model(network.inputs, [layer.input for layer in convs])
         inputs = probe([np.zeros((1, size, size, network.inputs[0].shape[-1]), "float32")])
         for layer, x in zip(convs, inputs if isinstance(inputs, list) else [inputs]):
@@ -62,7 +62,7 @@ def time_ms(fn, *args, repeats: int) -> float:
 def time_conv(conv: dict, repeats: int) -> dict:
     import tensorflow as tf
 
-    from replication import layers
+    from replication.speed import conv_gradients
 
     stride = conv["stride"]
     x = tf.random.stateless_normal([1, *conv["input"]], seed=(1, 2))
@@ -81,7 +81,7 @@ def time_conv(conv: dict, repeats: int) -> dict:
         return tf.function(compute)
 
     row = {**conv, "forward_ms": round(time_ms(tf.function(native_conv), x, kernel, repeats=repeats), 2)}
-    ways = {"native": native_conv, **({"forward": layers.conv_with_forward_gradients} if stride == 1 else {})}
+    ways = {"native": native_conv, **({"forward": conv_gradients.conv_with_forward_gradients} if stride == 1 else {})}
     for way, conv_fn in ways.items():
         for of, name in enumerate(("input", "kernel")):
             row[f"{way}_{name}_gradient_ms"] = round(time_ms(gradient(conv_fn, of), x, kernel, dy, repeats=repeats), 2)

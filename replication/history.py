@@ -109,8 +109,7 @@ class HistoryBuffer(tf.Module):
         While filling, the image goes to slot `count` and is shown. Once full,
         if the coin is heads the image at slot `index` is shown and the new image
         takes its place; otherwise the new image is shown and nothing changes.
-        Only that slot is read and written: the pool is never copied (at
-        256x256 a copy of the 50 stored images was about 40 MB, once per image).
+        Only that slot is read and written: the pool is never copied.
         """
         filling = count < self.pool_size
         swap = tf.logical_and(tf.logical_not(filling), tf.equal(coin, HEADS))

@@ -6,22 +6,8 @@ cores, GPU compute capabilities), so it is tested with made-up machines;
 `detect()` reads the real one. The training loop writes the choice and its reason to
 run.log and versions.json.
 
-Measured on two 2-core kinds of this project's machine (the tables are in the README):
-- AMD EPYC Zen 4 (AVX-512 with VNNI and BF16, so TensorFlow runs oneDNN kernels):
-  mixed_bfloat16 ran the CycleGAN step 1.6-1.7x faster than float32, and XLA
-  was slower than the plain step (3.43 against 1.78 s at 128x128 in bfloat16).
-- AMD EPYC Zen 3 (AVX2, no AVX-512, so TensorFlow runs Eigen kernels): XLA was
-  the faster one in float32 (3.24 against 3.79 s at 128x128, 15.5 against 22.5 s
-  at 256x256); with oneDNN forced on (TF_ENABLE_ONEDNN_OPTS=1) the plain step
-  took 4.2 s at 128x128, no better.
-Where the Eigen kernels run, their convolution gradients (Conv2DBackpropInput and
--Filter) are the slow part; computed as forward convolutions instead (stride-1 convs,
-layers.conv_with_forward_gradients), the plain step beat XLA in alternating rounds
-(3.00-3.32 against 3.29-3.60 s at 128x128; 15.3 and 15.7 against 16.5 and 17.6 s at 256x256).
-On both, the plain step ran faster with one thread per op and two ops at once
-than with TensorFlow's default (1.05-1.1x at 128x128, 1.5x at the demo's 64x64),
-while an XLA-compiled step is one op and needs every core for itself. On GPUs,
-XLA fuses the many small ops around the convolutions.
+What was measured on each machine kind, and so why `auto` picks what it picks, is in
+docs/performance.md; `make bench` measures every choice on the machine it runs on.
 """
 
 from __future__ import annotations
@@ -103,10 +89,10 @@ def choose_conv_gradients(setting, machine: Machine) -> Choice:
     """How the stride-1 convolutions' gradients are computed, for `train.conv_gradients`.
 
     `native`: TensorFlow's gradient kernels. `forward`: as forward convolutions
-    (layers.conv_with_forward_gradients), the same numbers up to float rounding.
-    `auto`: forward where TensorFlow runs its Eigen kernels, whose gradient kernels ran up
-    to 24x slower than forward convolutions doing the same work (measured on Zen 3,
-    bench/conv_gradients.py); native with GPUs (cuDNN's) and with oneDNN's kernels.
+    (speed.conv_gradients), the same numbers up to float rounding.
+    `auto`: forward where TensorFlow runs its Eigen kernels, whose gradient kernels are slower
+    than forward convolutions doing the same work (bench/conv_gradients.py); native with GPUs
+    (cuDNN's) and with oneDNN's kernels.
     """
     if setting not in CONV_GRADIENTS:
         raise ConfigError(f"train.conv_gradients must be one of {', '.join(CONV_GRADIENTS)}, not {setting!r}.")
@@ -122,10 +108,9 @@ def choose_jit_compile(setting, machine: Machine, conv_gradients: str = "native"
     """XLA for `train.jit_compile`.
 
     `auto`: on with GPUs. On CPUs, off where TensorFlow runs its oneDNN kernels
-    (CPUs with AVX-512 VNNI or BF16, AVX-VNNI or AMX), which beat XLA's (measured on
-    Zen 4). Where TensorFlow's Eigen kernels run, XLA beat the plain step with their
-    native gradients, and the plain step with `forward` conv_gradients beat XLA
-    (measured on Zen 3, with oneDNN forced on as well): on for native, off for forward.
+    (CPUs with AVX-512 VNNI or BF16, AVX-VNNI or AMX), which beat XLA's. Where TensorFlow's
+    Eigen kernels run, XLA beats the plain step with their native gradients, and the plain
+    step with `forward` conv_gradients beats XLA: on for native, off for forward.
     `make bench` shows both on any machine.
     """
     if isinstance(setting, bool):
@@ -149,11 +134,10 @@ def choose_threads_per_op(setting, machine: Machine, jit_compile: bool = False) 
     With N threads per op, the cores are shared by cores // N ops at once (`ops_at_once`).
     `auto` on CPUs, for the plain step: half the cores per op (at least one), two ops at
     once. The CycleGAN step computes two mirrored directions (A->B and B->A) that do not
-    wait for each other, so two ops are nearly always ready; on 2 cores one thread per op
-    beat two (measured, README "Speed"). An XLA-compiled step (`jit_compile`) is a single
-    op that runs on the per-op threads, so it keeps TensorFlow's default, every core (one
-    thread made it 1.9x slower). With GPUs the host's threads hardly matter: TensorFlow's
-    default.
+    wait for each other, so two ops are nearly always ready (docs/performance.md). An
+    XLA-compiled step (`jit_compile`) is a single op that runs on the per-op threads, so it
+    keeps TensorFlow's default, every core. With GPUs the host's threads hardly matter:
+    TensorFlow's default.
     """
     if setting == "auto":
         if machine.gpu_capabilities:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from replication import data as data_lib
-from replication import gan, layers
+from replication import gan
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError
 from replication.pix2pix import Pix2Pix
+from replication.speed.conv_gradients import use_forward_gradients
 
 
 class Model(Protocol):
@@ -70,7 +71,7 @@ def build(config: dict, precision: str = "float32", conv_gradients: str = "nativ
         model = entry(config).cls.from_config(config, precision)
     if conv_gradients == "forward":
         for network in model.networks():
-            layers.use_forward_gradients(network)
+            use_forward_gradients(network)
     return model
 
 

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from replication import layers, networks
+from replication.speed import conv_gradients
 from replication.errors import ImageSizeError
 
 # shared/SPEC.md, "Networks": trainable parameters of the official PyTorch code.
@@ -269,7 +270,7 @@ def test_forward_convolution_gradients_are_tensorflows_gradients(batch, height, 
         return (y, *tape.gradient(y, [x, w], output_gradients=dy))
 
     native = gradients(lambda x, w: tf.nn.conv2d(x, w, strides=1, padding="VALID"))
-    forward = gradients(layers.conv_with_forward_gradients)
+    forward = gradients(conv_gradients.conv_with_forward_gradients)
     np.testing.assert_array_equal(forward[0], native[0])  # the output is the same op
     for got, expected in zip(forward[1:], native[1:]):
         assert got.shape == expected.shape
@@ -280,8 +281,8 @@ def test_forward_gradients_reach_every_stride_1_conv_and_change_no_output():
     generator = networks.resnet_generator(n_blocks=2, ngf=8)
     discriminator = networks.patchgan_discriminator(n_layers=3, ndf=8)
     # c7s1-8 and the last c7s1-3, two per R block; C512's stride-1 conv and the 1-channel conv
-    assert layers.use_forward_gradients(generator) == 2 + 2 * 2
-    assert layers.use_forward_gradients(discriminator) == 2
+    assert conv_gradients.use_forward_gradients(generator) == 2 + 2 * 2
+    assert conv_gradients.use_forward_gradients(discriminator) == 2
     strided = [l for l in generator.layers if isinstance(l, keras.layers.Conv2D) and l.strides == (2, 2)]
     assert len(strided) == 2 and not any(l.forward_gradients for l in strided)  # the dk convs keep TF's gradients
 
@@ -302,7 +303,7 @@ def test_forward_gradients_reach_every_stride_1_conv_and_change_no_output():
 
 
 def test_forward_gradients_run_in_the_mixed_policy(mixed_policy):
-    conv = layers.Conv2D(4, 3, kernel_initializer=layers.conv_init())
+    conv = conv_gradients.Conv2D(4, 3, kernel_initializer=layers.conv_init())
     x = tf.random.stateless_normal((1, 8, 8, 3), seed=(1, 1))
 
     def output_and_kernel_gradient():

@@ -13,17 +13,16 @@ but every scene is also rendered in the other domain: `testA_truth/<name>` is
 the B rendering of `testA/<name>` (and testB_truth, trainA_truth,
 trainB_truth likewise), so translations are scored against the truth.
 Stripe phase and shading are fixed by the shape, so the truth is a function
-of the input image: a perfect translator exists in both directions. Version 2
-changed two things so that a translator that learns can beat the input
-itself (the identity baseline) on MAE, PSNR and SSIM:
+of the input image: a perfect translator exists in both directions. Two
+choices let a translator that learns beat the input itself (the identity
+baseline) on MAE, PSNR and SSIM:
 - the dapples make that function local: without them the stripes' phase
   hangs on where the body's centre is, which a translator trained on
   unpaired images cannot be expected to find, and stripes in any other
   phase score worse than the plain brown input;
-- the grass's grain is half as strong (std 2.5 levels, was 5): SSIM on the
-  smooth grass is then about the translation, not about copying each grain
-  pixel for pixel (at 5, the demo's grass scored 0.76 SSIM against the
-  identity's 0.998; README, "The synthetic dataset").
+- the grass's grain is faint (std 2.5 levels): SSIM on the smooth grass is
+  then about the translation, not about copying each grain pixel for pixel
+  (docs/data.md, "The synthetic dataset").
 
 Everything is drawn from `numpy.random.SeedSequence([seed, split, index])`:
 the same seed writes byte-identical files, and changing a count does not
