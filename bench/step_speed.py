@@ -53,17 +53,6 @@ STEP_SIZES = {  # case name: (experiment, what it is)
     "pix2pix": ("pix2pix_facades", "256x256 U-Net-256, 6-channel PatchGAN"),
 }
 
-# Network passes in one training step: `trained` passes are differentiated for their own weights
-# (forward + backward ~ 3x the forward FLOPs), `through` passes only for their input (~2x).
-STEP_PASSES = {
-    # G(x), F(y), F(G(x)), G(F(y)) and the identity F(x), G(y); D_Y(G(x)), D_X(F(y)) for G's loss;
-    # D_X and D_Y on real and pooled images for D's.
-    "cyclegan": {"generator": 6, "discriminator_through": 2, "discriminator": 4},
-    # G(x); D(x, G(x)) for G's loss; D on the real and the fake pair for D's.
-    "pix2pix": {"generator": 1, "discriminator_through": 1, "discriminator": 2},
-}
-
-
 # ---------------------------------------------------------------- in a child process
 
 
@@ -107,14 +96,14 @@ def forward_flops(network, image_size: int, batch: int) -> int:
     return total * batch
 
 
-def step_flops(model, config: dict, image_size: int, batch: int) -> int:
-
+def step_flops(model, image_size: int, batch: int) -> int:
+    """The step's FLOPs from the model's `forward_passes`: a network differentiated for its own
+    weights costs about 3x its forward pass (forward + backward), one differentiated only for
+    its input (`discriminator_through`, D in G's loss) about 2x."""
     networks = model.networks()
     generator = next(m for m in networks if "generator" in m.name)
     discriminator = next(m for m in networks if "discriminator" in m.name)
-    passes = dict(STEP_PASSES[config["model"]["type"]])
-    if config["model"]["type"] == "cyclegan" and not config["loss"]["lambda_identity"]:
-        passes["generator"] = 4
+    passes = model.forward_passes
     g, d = forward_flops(generator, image_size, batch), forward_flops(discriminator, image_size, batch)
     return 3 * passes["generator"] * g + 2 * passes["discriminator_through"] * d + 3 * passes["discriminator"] * d
 
@@ -211,7 +200,7 @@ def step_case(args) -> dict:
         lambda i: step(a, b, tf.constant(2 + i, tf.int64)), lambda losses: float(losses[fetch]),
         args.min_steps, args.min_seconds,
     )
-    flops = step_flops(model, config, size, batch)
+    flops = step_flops(model, size, batch)
     return {
         "steps": steps, "seconds": round(seconds, 3), "rate": round(steps / seconds, 4), "unit": "step/s",
         "s_per_step": round(seconds / steps, 4), "warmup_seconds": round(warmup, 1),

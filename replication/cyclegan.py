@@ -46,6 +46,8 @@ class CycleGAN(gan.GAN):
         "discriminators": {"AtoB": "D_Y", "BtoA": "D_X"},
     }
     training_mode_at_test = False
+    # The discriminator that judges each direction's outputs alone (evaluate scores them with it).
+    judges = {"AtoB": "D_Y", "BtoA": "D_X"}
 
     @classmethod
     def from_config(cls, config: dict, precision: str = "float32") -> "CycleGAN":
@@ -87,8 +89,13 @@ class CycleGAN(gan.GAN):
         return self.D_X.trainable_variables + self.D_Y.trainable_variables
 
     @property
-    def optimizers(self):
-        return (self.optimizer_G, self.optimizer_D)
+    def forward_passes(self) -> dict:
+        """Forward passes of each kind of network in one step (the bench's FLOP count): G(x) and
+        F(y), each cycle's second generator, the identity's F(x) and G(y); D_Y(G(x)) and D_X(F(y))
+        in G's loss, which the backward pass goes through; D_X and D_Y on real and pooled images."""
+        generators = 2 + self.forward_cycle + self.backward_cycle + 2 * (self.lambda_identity > 0)
+        judged = 2 if self.adversarial else 0
+        return {"generator": generators, "discriminator_through": judged, "discriminator": 2 * judged}
 
     def checkpoint_items(self) -> dict:
         return dict(

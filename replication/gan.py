@@ -25,11 +25,15 @@ MANIFEST = "manifest.json"
 class GAN:
     """What the training loop asks of every model that the models answer alike.
 
-    A subclass sets `model_type` (its row in replication/models.py),
-    `generator_names`, `training_mode_at_test`, `model_cfg` and `optimizers`.
+    A subclass sets `model_type` (its row in replication/models.py), `generator_names`,
+    `training_mode_at_test`, `model_cfg`, and its two optimizers `optimizer_G` and `optimizer_D`.
     """
 
     model_type: str
+
+    @property
+    def optimizers(self):
+        return (self.optimizer_G, self.optimizer_D)
 
     def networks(self) -> list[keras.Model]:
         return [item for item in self.checkpoint_items().values() if isinstance(item, keras.Model)]

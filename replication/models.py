@@ -20,15 +20,21 @@ from replication.speed.conv_gradients import use_forward_gradients
 
 
 class Model(Protocol):
-    """What the training loop, the logs, the figures and the exports need of a model."""
+    """What the training loop, the logs, the figures, the exports, evaluate and the bench need of
+    a model. The shared parts live in gan.GAN."""
 
+    # training, logs, checkpoints and exports
     loss_names: tuple[str, ...]  # the columns of losses.csv
+    generator_names: dict[str, str]  # direction -> checkpoint name of its generator
+    training_mode_at_test: bool  # run generators in training mode at test time (pix2pix's dropout)
+    # what figures and pages show
     sample_rows: dict[str, tuple[str, ...]]  # direction -> names of one row of a sample grid
     sample_names: tuple[str, ...]  # all rows' names, in order (what samples/epoch_NNN.npz holds)
     sample_captions: dict[str, str]  # name -> what a figure writes under it
-    generator_names: dict[str, str]  # direction -> checkpoint name of its generator
     loss_panels: dict[str, dict[str, str]]  # the loss figure's panel title -> {direction: loss name}
-    training_mode_at_test: bool  # run generators in training mode at test time (pix2pix's dropout)
+    # what evaluate and the bench ask
+    judges: dict[str, str]  # direction -> checkpoint name of the discriminator that judges its outputs alone
+    forward_passes: dict[str, int]  # forward passes per step: generator, discriminator_through, discriminator
 
     def train_step(self, a, b, step) -> dict: ...
     def set_learning_rate(self, lr: float) -> None: ...

@@ -34,6 +34,7 @@ class Pix2Pix(gan.GAN):
     sample_captions = {"real_A": "input", "fake_B": "output", "real_B": "ground truth"}
     generator_names = {"AtoB": "G"}
     training_mode_at_test = True
+    judges = {}  # D judges an input and an output together, not one domain
 
     @classmethod
     def from_config(cls, config: dict, precision: str = "float32") -> "Pix2Pix":
@@ -52,9 +53,9 @@ class Pix2Pix(gan.GAN):
         self.optimizer_G.build(self.G.trainable_variables)
         self.optimizer_D.build(self.D.trainable_variables)
 
-    @property
-    def optimizers(self):
-        return (self.optimizer_G, self.optimizer_D)
+    # Forward passes in one step (the bench's FLOP count): G(x); D(x, G(x)) in G's loss; D on the
+    # real and the fake pair.
+    forward_passes = {"generator": 1, "discriminator_through": 1, "discriminator": 2}
 
     def checkpoint_items(self) -> dict:
         return dict(G=self.G, D=self.D, optimizer_G=self.optimizer_G, optimizer_D=self.optimizer_D)

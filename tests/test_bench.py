@@ -167,3 +167,19 @@ def test_profile_of_a_tiny_demo_step_splits_its_ops_time_into_the_three_parts(tm
     assert sum(r["share"] for r in result["rows"]) == pytest.approx(1.0, abs=0.01)
     assert set(result["parts"]) == {"forward", "backward", "optimizer"} and 0 < result["busy"] <= 1.01
     assert list((tmp_path / "trace").rglob("*.xplane.pb"))  # the trace is kept for TensorBoard
+
+
+def test_a_steps_flops_follow_the_passes_its_objective_makes():
+    """Switching the identity loss off removes F(x) and G(y), two generator passes trained for their
+    weights (3x a forward pass each); switching the GAN terms off removes every discriminator pass."""
+    from replication import config as config_lib, models
+
+    def flops(*overrides):
+        model = models.build(config_lib.resolve("demo", [*TINY, *overrides]))
+        return step_speed.step_flops(model, 32, batch=1), model
+
+    with_identity, model = flops()
+    generator = step_speed.forward_flops(model.G, 32, batch=1)
+    discriminator = step_speed.forward_flops(model.D_X, 32, batch=1)
+    assert with_identity - flops("loss.lambda_identity=0")[0] == 3 * 2 * generator
+    assert with_identity - flops("loss.gan=false")[0] == (2 * 2 + 3 * 4) * discriminator
