@@ -311,6 +311,15 @@ class Memory:
             raise TooLarge(self.refusal(height, width, smallest))
         return Plan((height, width), padded, offset, (th, tw))
 
+    def tiling_note(self, name: str, plan: Plan) -> str:
+        (h, w), (H, W), (th, tw) = plan.size, plan.padded, plan.tile
+        count = len(tile_starts(H, th)) * len(tile_starts(W, tw))
+        whole = IMAGE_BYTES_PER_PIXEL * H * W + self.per_pixel * H * W
+        return (
+            f"{name}: {w}x{h} pixels, translated in {count} overlapping tiles of {tw}x{th} (a whole pass would need "
+            f"about {gb(whole)}, {gb(self.budget)} is there for it); instance norm sees each tile alone, so seams are blended"
+        )
+
     def refusal(self, height: int, width: int, smallest: int) -> str:
         largest = int((self.budget - self.per_pixel * smallest**2) // IMAGE_BYTES_PER_PIXEL)
         need = IMAGE_BYTES_PER_PIXEL * height * width + self.per_pixel * smallest**2
@@ -459,6 +468,8 @@ def translate_job(translator, job: Job, memory: Memory | None = None, say=None) 
             with no_pillow_size_limit():
                 plan = memory.plan(*image_size(blob), multiple, minimum)
                 image = decode(blob)
+            if plan.tile != plan.padded:
+                say(memory.tiling_note(shown(job.root / name), plan))
             out = translate_image(translator, image, plan, tile_progress(plan, name))
             del image
             write(job.output_path(name), encoded(out, job.image_format), len(outcome.written))
