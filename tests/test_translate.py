@@ -100,6 +100,14 @@ def test_two_inputs_that_would_be_written_as_one_file_are_refused(finished_run, 
     assert run_translate(finished_run, tmp_path / "in" / "a.jpg", tmp_path / "out") == 0  # one of them alone is fine
 
 
+def test_an_output_folder_inside_the_input_folder_is_not_read_as_input_again(finished_run, tmp_path):
+    save(tmp_path / "in" / "a.png", 20, 20)
+    for _ in range(2):
+        assert run_translate(finished_run, tmp_path / "in", tmp_path / "in" / "zebras") == 0
+    assert sorted(os.listdir(tmp_path / "in")) == ["a.png", "zebras"]
+    assert sorted(os.listdir(tmp_path / "in" / "zebras")) == ["a.png"]
+
+
 # ---------------------------------------------------------------- every output has its input's size
 
 
