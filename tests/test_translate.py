@@ -185,12 +185,14 @@ def test_a_large_image_is_translated_in_tiles_within_the_memory_there_is(finishe
     assert tiled.shape == (360, 300, 3)
 
     # Instance norm normalises each tile by its own statistics, so tiles are close to the whole pass,
-    # not equal: on this barely trained generator, 140 px tiles differ by 7/255 on average.
+    # not equal: on this barely trained generator its 136x144 tiles differ from it by 10/255 on
+    # average (99% of values within 64/255). Where tiles go and how they blend is held exactly by
+    # the pixel-wise test above; this bound holds the size of instance norm's effect.
     monkeypatch.setattr(translate, "free_memory", lambda: 10**11)
     assert run_translate(finished_run, tmp_path / "in", tmp_path / "whole") == 0
     whole = pixels(tmp_path / "whole" / "large.png")
     assert shapes[-1] == (360, 300)
-    assert np.abs(tiled.astype(int) - whole.astype(int)).mean() <= 10
+    assert np.abs(tiled.astype(int) - whole.astype(int)).mean() <= 13
 
 
 def test_the_activation_estimate_is_every_layer_output_a_pass_makes(finished_run):
