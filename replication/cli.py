@@ -1,7 +1,7 @@
 """Command line: `python -m replication COMMAND ...`.
 
   train EXPERIMENT [--set section.key=value ...] [--fresh] [--run-dir DIR] [--until-step N]
-  translate (--run RUN_DIR | --model FILE.keras) --input DIR --output DIR [--direction AtoB|BtoA]
+  translate (--run RUN_DIR | --model FILE.keras) --input FILE|DIR --output DIR [--direction AtoB|BtoA] [--format png|jpg]
   figures [RUN_DIR ...] [--smoothing 0.99] [--epochs E ...] [--test-images 8] [--figures-dir figures] [--force]
   figures --compare RUN_A RUN_B ... [--labels LABEL ...]
   evaluate RUN_DIR [--metrics truth cityscapes fid dloss] [--inception-weights PATH]
@@ -11,7 +11,8 @@
   data download EXPERIMENT
 
 A mistake the user can fix (a `KitError`) ends in one line on stderr and exit
-status 2, never a traceback. A training stopped by Ctrl-C exits with 130, by
+status 2, never a traceback; `translate` exits with 1 when it skipped inputs it
+could not read. A training stopped by Ctrl-C exits with 130, by
 SIGTERM with 143, after saving a checkpoint.
 """
 
@@ -49,23 +50,33 @@ def run_train(args) -> int:
 
 
 def add_translate(commands) -> None:
-    parser = commands.add_parser("translate", help="translate a folder of images with a trained generator")
+    parser = commands.add_parser("translate", help="translate an image or a folder of images with a trained generator")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", dest="run_dir", help="a run folder written by train")
     source.add_argument("--model", help="a generator .keras file")
-    parser.add_argument("--input", required=True, help="folder of images")
-    parser.add_argument("--output", required=True, help="folder for the translated images (same names)")
+    parser.add_argument("--input", required=True, help="an image file, or a folder of images (nested or not)")
+    parser.add_argument("--output", required=True,
+                        help="folder for the translations, same names and sizes as the inputs; never the inputs' folder")
     parser.add_argument("--direction", choices=["AtoB", "BtoA"],
                         help="default: AtoB for --run; for --model, the direction its export manifest names")
+    parser.add_argument("--format", dest="image_format", choices=["png", "jpg"], default="png",
+                        help="png: lossless, every output named .png (default); jpg: JPEG at quality 95")
     parser.set_defaults(run=run_translate)
 
 
 def run_translate(args) -> int:
-    from replication.translate import load_translator, translate_folder
+    from replication import translate
 
-    translator = load_translator(args.run_dir, args.model, args.direction)
-    written = translate_folder(translator, args.input, args.output)
-    print(f"translated {len(written)} images into {args.output}")
+    job = translate.plan_job(args.input, args.output, args.image_format)
+    translator = translate.load_translator(args.run_dir, args.model, args.direction)
+    print(translate.weights_used(translator, args.run_dir, args.model), flush=True)
+    if job.renamed():
+        print(job.renaming_note(), flush=True)
+    outcome = translate.translate_job(translator, job)
+    print(f"translated {len(outcome.written)} image(s) into {translate.shown(args.output)}")
+    if outcome.failed:
+        print(translate.skipped_advice(outcome, len(job.names)), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -124,12 +124,17 @@ def generator_input_rule(generator: str, num_downs: int = 8) -> tuple[int, int]:
     return 4, 8  # resnet: two stride-2 steps
 
 
-def size_multiple(model: keras.Model) -> int:
-    """The number a generator's input height and width must be multiples of."""
+def input_rule(model: keras.Model) -> tuple[int, int]:
+    """(multiple, minimum) of a generator's input height and width; (1, 1) for a model without a size check."""
     for layer in model.layers:
         if isinstance(layer, InputSizeCheck):
-            return layer.multiple
-    return 1
+            return layer.multiple, layer.minimum
+    return 1, 1
+
+
+def size_multiple(model: keras.Model) -> int:
+    """The number a generator's input height and width must be multiples of."""
+    return input_rule(model)[0]
 
 
 def dropout_layers(model: keras.Model) -> list:

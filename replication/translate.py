@@ -1,19 +1,60 @@
-"""Translate a folder of images with a trained generator, at the images' own resolution."""
+"""Translate images with a trained generator, each at its own size, never touching the inputs.
+
+`--input` is one image file or a folder (nested or not); outputs keep the inputs' relative names.
+An output location that would overwrite an input is refused before anything is written.
+
+  size     each image is padded to the generator's size rule (reflection, as the networks pad;
+           repeated edges where the image is too small to reflect), translated, and cropped
+           back, so every output has exactly its input's size.
+  memory   an image whose network activations do not fit in half the free memory is translated
+           in overlapping tiles blended with linear ramps. Instance norm normalises each tile by
+           its own statistics, so a tiled result is close to the whole-image pass, not equal to
+           it. An image whose own pixels do not fit is named and skipped, with the largest size
+           that fits.
+  files    images are decoded from their bytes, so any file name Linux allows works (names that
+           are not UTF-8 are kept byte for byte). A file that cannot be read is named and
+           skipped; a read-only or full output folder stops everything with one line.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import csv
+import io
+import math
+import os
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
+import numpy as np
 from PIL import Image
 
-from replication import data as data_lib
-from replication import runs
+from replication.data import images as image_files
 from replication.errors import KitError
 from replication.figures import to_uint8
+from replication.io import atomic_write_bytes, storage_problem
+
+if TYPE_CHECKING:
+    from replication.runs import Translator
+
+FORMATS = {"png": ("PNG", (".png",)), "jpg": ("JPEG", (".jpg", ".jpeg"))}  # Pillow's name, the suffixes kept
+JPEG_QUALITY = 95
+MEMORY_SHARE = 0.5  # of the free memory, for one image; the rest is left to TensorFlow, the model and others
+IMAGE_BYTES_PER_PIXEL = 32  # decoded, padded, the blended float sum, the result and its encoding
+ACTIVATION_MARGIN = 1.5  # on the estimate below; measured peaks were within 5% of it
+SMALLEST_TILE = 128  # px; smaller tiles see too little of the scene to translate it well
+TILE_OVERLAP = 4  # tiles overlap by a quarter of their side
 
 
-def load_translator(run_dir=None, model_file=None, direction=None) -> runs.Translator:
+# --------------------------------------------------------------------------- loading the weights
+
+
+def load_translator(run_dir=None, model_file=None, direction=None) -> Translator:
     """A run's generator for `direction` (exported, or from its latest checkpoint), or one `.keras` file."""
+    from replication import runs
+
     if direction not in (None, *runs.DIRECTIONS):
         raise KitError(f"--direction must be AtoB or BtoA, not {direction!r}.")
     if model_file:
@@ -25,8 +66,10 @@ def load_translator(run_dir=None, model_file=None, direction=None) -> runs.Trans
     return generators[direction]
 
 
-def translator_from_file(path: Path, direction: str | None) -> runs.Translator:
+def translator_from_file(path: Path, direction: str | None) -> Translator:
     """A lone `.keras` file; the export manifest beside it, if any, says its direction and test mode."""
+    from replication import runs
+
     known, training_mode = runs.exported_as(path)
     if known and direction and known != direction:
         raise KitError(
@@ -36,16 +79,449 @@ def translator_from_file(path: Path, direction: str | None) -> runs.Translator:
     return runs.Translator(runs.load_model_file(path), known or direction or "AtoB", training_mode)
 
 
-def translate_folder(translator: runs.Translator, input_dir, output_dir) -> list[Path]:
-    """Translate every image under `input_dir` into `output_dir`, keeping relative names."""
-    output_dir = Path(output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise KitError(f"--output {output_dir} is a file; give a folder (it is created if missing).")
-    written = []
-    for image, name in data_lib.folder_images(input_dir, translator.size_multiple):
-        out = to_uint8(translator(image))[0]
-        path = output_dir / name.numpy().decode()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(out).save(path)
-        written.append(path)
-    return written
+def weights_used(translator: Translator, run_dir=None, model_file=None) -> str:
+    """One line: which weights translate, and from when (an export's step and epoch, or a checkpoint's).
+
+    Reads what runs.load_generators leaves on the Translator (its step) plus the export manifest
+    and losses.csv; if runs ever describes the weights it loaded, this is the one place to use it.
+    """
+    from replication import gan, runs
+
+    arrow = translator.direction.replace("to", "->")
+    if model_file:
+        manifest_path = Path(model_file).parent / gan.MANIFEST
+        manifest = runs.read_manifest(manifest_path) if manifest_path.is_file() else {}
+        when = exported_when(manifest) or "no export manifest beside it says when it was trained"
+        return f"weights: {model_file} ({arrow}), {when}"
+    run = runs.RunFolder(run_dir)
+    if run.manifest.is_file():
+        manifest = runs.read_manifest(run.manifest)
+        files = manifest["generators"].get(translator.direction, {})
+        return f"weights: {run.export / files.get('keras', '')} ({arrow}), {exported_when(manifest)}"
+    epoch = epoch_at_step(run.losses, translator.step)
+    during = f", during epoch {epoch}" if epoch else ""
+    return (
+        f"weights: the checkpoint of step {translator.step}{during} in {run.checkpoints} ({arrow}): "
+        "the run has not finished, so it has no export yet"
+    )
+
+
+def exported_when(manifest: dict) -> str:
+    if "step" not in manifest:
+        return ""
+    epoch = f", epoch {manifest['epoch']}" if "epoch" in manifest else ""
+    return f"exported at step {manifest['step']}{epoch}"
+
+
+def epoch_at_step(losses_csv: Path, step) -> str | None:
+    """The epoch losses.csv gives `step`, or None (no log, or the step is not in it)."""
+    try:
+        with open(losses_csv, newline="", errors="replace") as f:
+            for row in csv.DictReader(f):
+                if row.get("step") == str(step):
+                    return row.get("epoch")
+    except OSError:
+        return None
+    return None
+
+
+# --------------------------------------------------------------------------- what goes where
+
+
+def shown(path) -> str:
+    """A path for messages: bytes that are not UTF-8 (legal in Linux names) shown as \\xNN."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
+@dataclass
+class Job:
+    """The inputs (relative to `root`) and where each one's translation goes."""
+
+    root: Path
+    names: list
+    output: Path
+    image_format: str = "png"
+
+    def output_name(self, name: str) -> str:
+        """The input's name, with the format's suffix unless it already has one of them."""
+        suffix = PurePosixPath(name).suffix.lower()
+        kept = FORMATS[self.image_format][1]
+        return name if suffix in kept else str(PurePosixPath(name).with_suffix(kept[0]))
+
+    def output_path(self, name: str) -> Path:
+        return self.output / self.output_name(name)
+
+    def renamed(self) -> list:
+        return [name for name in self.names if self.output_name(name) != name]
+
+    def renaming_note(self) -> str:
+        first = self.renamed()[0]
+        other = " (--format jpg writes JPEG)" if self.image_format == "png" else ""
+        return (
+            f"writing {FORMATS[self.image_format][0]}: {len(self.renamed())} output name(s) change their extension, "
+            f"e.g. {shown(first)} -> {shown(self.output_name(first))}{other}"
+        )
+
+
+def plan_job(input_path, output, image_format: str = "png") -> Job:
+    """List the inputs and refuse, before anything is written, an output that would overwrite one."""
+    if image_format not in FORMATS:
+        raise KitError(f"--format must be one of {', '.join(FORMATS)}, not {image_format!r}.")
+    source, output = Path(input_path).expanduser(), Path(output).expanduser()
+    if not source.exists():
+        raise KitError(f"--input {shown(source)} does not exist; give an image file or a folder of images.")
+    if output.exists() and not output.is_dir():
+        raise KitError(f"--output {shown(output)} is a file; give a folder (it is created if missing).")
+    root = source if source.is_dir() else source.parent
+    if os.path.realpath(output) == os.path.realpath(root):
+        raise KitError(
+            f"--output {shown(output)} is the folder the inputs are in ({shown(root)}): the translations "
+            "would be written among your images and replace those of the same name. Choose another folder."
+        )
+    if source.is_dir():
+        names = [n for n in image_files.list_images(source).images if not is_inside(source / n, output)]
+        if not names:
+            raise KitError(f"{shown(source)} holds no images ({image_files.EXTENSIONS_TEXT}), nested or not.")
+    else:
+        names = [source.name]
+    job = Job(root, names, output, image_format)
+    refuse_overwrites(job)
+    return job
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    """`path` lies under `folder` (its folders resolved, not the file itself): an earlier translation,
+    when --output is inside --input."""
+    return where_written(path).startswith(os.path.realpath(folder) + os.sep)
+
+
+def where_written(path: Path) -> str:
+    """The file a write to `path` replaces: its folder resolved, its own name kept (a write replaces a
+    link there, not what the link points to)."""
+    return os.path.join(os.path.realpath(path.parent), path.name)
+
+
+def refuse_overwrites(job: Job) -> None:
+    """No output may replace an input (through links too), nor two outputs share a name."""
+    inputs = {}
+    for name in job.names:
+        path = job.root / name
+        inputs[os.path.realpath(path)] = inputs[where_written(path)] = name
+    targets = {}
+    for name in job.names:
+        target = where_written(job.output_path(name))
+        if target in inputs:
+            raise KitError(
+                f"--output {shown(job.output)} would overwrite the input {shown(job.root / inputs[target])} "
+                f"(with the translation of {shown(name)}). Choose a folder outside the inputs."
+            )
+        if target in targets:
+            raise KitError(
+                f"{shown(targets[target])} and {shown(name)} would both be written as "
+                f"{shown(job.output_name(name))}; rename one of them, or translate them into separate folders."
+            )
+        targets[target] = name
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def free_memory() -> int:
+    """Bytes this process may still take: the system's available memory, or its cgroup's allowance if less."""
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+        free = int(next(line.split()[1] for line in meminfo.splitlines() if line.startswith("MemAvailable:"))) * 1024
+    except (OSError, StopIteration, ValueError):
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            free = min(free, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return max(free, 0)
+
+
+def activation_bytes_per_pixel(generator) -> float:
+    """What a forward pass holds per input pixel: every layer's output, summed (with a margin).
+
+    Computed from the layers' output shapes on a probe size, without running the network.
+    """
+    import keras
+
+    multiple, minimum = input_rule(generator)
+    side = smallest_tile(multiple, minimum)
+    outputs = [layer.output for layer in generator.layers if not isinstance(layer, keras.layers.InputLayer)]
+    probe = keras.Model(generator.inputs, outputs)
+    specs = keras.tree.flatten(probe.compute_output_spec(keras.KerasTensor((1, side, side, generator.inputs[0].shape[-1]))))
+    total = sum(math.prod(s.shape[1:]) * np.dtype(s.dtype).itemsize for s in specs)
+    return ACTIVATION_MARGIN * total / side**2
+
+
+def input_rule(generator) -> tuple[int, int]:
+    from replication import networks
+
+    return networks.input_rule(generator)
+
+
+def smallest_tile(multiple: int, minimum: int) -> int:
+    return max(minimum, round_up(SMALLEST_TILE, multiple))
+
+
+def round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+class Skipped(Exception):
+    """An input that cannot be translated (unreadable, too large, unwritable); the message says why."""
+
+
+class TooLarge(Skipped):
+    """An image whose own pixels do not fit in the memory there is."""
+
+
+@dataclass
+class Plan:
+    """How one image is translated: padded to `padded` (top, left offsets), in tiles of `tile`."""
+
+    size: tuple  # (h, w) of the input
+    padded: tuple  # (H, W)
+    offset: tuple  # (top, left) of the input inside the padded image
+    tile: tuple  # (th, tw); == padded for one whole pass
+
+
+@dataclass
+class Memory:
+    budget: int  # bytes one image may take
+    per_pixel: float  # the network's activations per input pixel
+
+    def plan(self, height: int, width: int, multiple: int, minimum: int) -> Plan:
+        """Pad to the size rule; one whole pass if its activations fit, else the largest tiles that do."""
+        padded = (max(minimum, round_up(height, multiple)), max(minimum, round_up(width, multiple)))
+        offset = ((padded[0] - height) // 2, (padded[1] - width) // 2)
+        H, W = padded
+        fits = int((self.budget - IMAGE_BYTES_PER_PIXEL * H * W) // self.per_pixel)  # pixels one pass may take
+        if H * W <= fits:
+            return Plan((height, width), padded, offset, padded)
+        smallest = smallest_tile(multiple, minimum)
+        th = min(H, max(smallest, math.isqrt(max(fits, 0)) // multiple * multiple))
+        tw = min(W, fits // th // multiple * multiple)
+        if tw < min(W, smallest) or th * tw > fits:
+            raise TooLarge(self.refusal(height, width, smallest))
+        return Plan((height, width), padded, offset, (th, tw))
+
+    def tiling_note(self, name: str, plan: Plan) -> str:
+        (h, w), (H, W), (th, tw) = plan.size, plan.padded, plan.tile
+        count = len(tile_starts(H, th)) * len(tile_starts(W, tw))
+        whole = IMAGE_BYTES_PER_PIXEL * H * W + self.per_pixel * H * W
+        return (
+            f"{name}: {w}x{h} pixels, translated in {count} overlapping tiles of {tw}x{th} (a whole pass would need "
+            f"about {gb(whole)}, {gb(self.budget)} is there for it); instance norm sees each tile alone, so seams are blended"
+        )
+
+    def refusal(self, height: int, width: int, smallest: int) -> str:
+        largest = int((self.budget - self.per_pixel * smallest**2) // IMAGE_BYTES_PER_PIXEL)
+        need = IMAGE_BYTES_PER_PIXEL * height * width + self.per_pixel * smallest**2
+        fits = (
+            f"the largest that fits is about {math.isqrt(largest)}x{math.isqrt(largest)} ({largest / 1e6:.0f} megapixels)"
+            if largest > 0 else "not even one tile fits"
+        )
+        return (
+            f"{width}x{height} pixels is too large for the memory free now: it needs about {gb(need)} and "
+            f"{gb(self.budget)} is there for it; {fits}. Downscale it, or free memory and run again"
+        )
+
+
+def gb(n: float) -> str:
+    return f"{n / 2**30:.1f} GB"
+
+
+# --------------------------------------------------------------------------- one image
+
+
+@contextmanager
+def no_pillow_size_limit():
+    """Lift Pillow's decompression-bomb limit: translate checks an image's size against the memory itself."""
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def image_size(blob: bytes) -> tuple[int, int]:
+    """(height, width) from an image's header, without decoding it."""
+    if not blob:
+        raise Skipped("the file is empty (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(blob)) as img:
+            width, height = img.size
+    except Image.UnidentifiedImageError:
+        raise Skipped("not an image file Pillow or TensorFlow can read") from None
+    except Exception as err:  # noqa: BLE001 - a damaged header, whatever the decoder says
+        raise Skipped(f"its header is damaged ({type(err).__name__}: {image_files.decoder_error_text(err)})") from None
+    return height, width
+
+
+def decode(blob: bytes) -> np.ndarray:
+    try:
+        return image_files.decode(blob)
+    except Exception as err:  # noqa: BLE001 - any decoder failure means "bad file"
+        raise Skipped(f"it cannot be decoded ({type(err).__name__}: {image_files.decoder_error_text(err)})") from None
+
+
+def pad(image: np.ndarray, plan: Plan) -> np.ndarray:
+    """Reflection padding, as the networks pad; an image too small to reflect that far repeats its edges."""
+    (h, w), (H, W), (top, left) = plan.size, plan.padded, plan.offset
+    widths = ((top, H - h - top), (left, W - w - left), (0, 0))
+    reflects = max(widths[0]) < h and max(widths[1]) < w
+    return np.pad(image, widths, mode="reflect" if reflects else "symmetric")
+
+
+def run_network(translator, pixels: np.ndarray) -> np.ndarray:
+    """uint8 HxWx3 in, float32 HxWx3 in [-1, 1] out."""
+    x = pixels.astype(np.float32)[np.newaxis] / np.float32(127.5) - np.float32(1.0)
+    return np.asarray(translator(x))[0]
+
+
+def tile_starts(length: int, tile: int) -> list:
+    """Where tiles of `tile` start along `length`, overlapping by about a quarter; the last ends at the end."""
+    if tile >= length:
+        return [0]
+    step = tile - tile // TILE_OVERLAP
+    return [*range(0, length - tile, step), length - tile]
+
+
+def ramp(tile: int) -> np.ndarray:
+    """A tile's blending weight along one side: rising over its first quarter, falling over its last."""
+    overlap = max(1, tile // TILE_OVERLAP)
+    return np.minimum(np.minimum(np.arange(1, tile + 1), np.arange(tile, 0, -1)), overlap).astype(np.float32) / overlap
+
+
+def coverage(length: int, starts: list, weights: np.ndarray) -> np.ndarray:
+    total = np.zeros(length, np.float32)
+    for start in starts:
+        total[start : start + len(weights)] += weights
+    return total
+
+
+def translate_padded(translator, pixels: np.ndarray, tile: tuple, tiles_done=None) -> np.ndarray:
+    """The padded image translated whole, or tile by tile with the overlaps blended (weights separable
+    in rows and columns, so the sum of weights is the product of two 1-D sums)."""
+    H, W = pixels.shape[:2]
+    if tuple(tile) == (H, W):
+        return run_network(translator, pixels)
+    (th, tw), rows, cols = tile, tile_starts(H, tile[0]), tile_starts(W, tile[1])
+    wy, wx = ramp(th), ramp(tw)
+    blended = np.zeros((H, W, 3), np.float32)
+    for y in rows:
+        for x in cols:
+            out = run_network(translator, pixels[y : y + th, x : x + tw])
+            blended[y : y + th, x : x + tw] += out * wy[:, None, None] * wx[None, :, None]
+            if tiles_done:
+                tiles_done()
+    blended /= coverage(H, rows, wy)[:, None, None]
+    blended /= coverage(W, cols, wx)[None, :, None]
+    return blended
+
+
+def translate_image(translator, image: np.ndarray, plan: Plan, tiles_done=None) -> np.ndarray:
+    """uint8 HxWx3 in, its translation as uint8 of exactly the same size out."""
+    (h, w), (top, left) = plan.size, plan.offset
+    out = translate_padded(translator, pad(image, plan), plan.tile, tiles_done)
+    return to_uint8(out[top : top + h, left : left + w])
+
+
+def encoded(image: np.ndarray, image_format: str) -> bytes:
+    buffer = io.BytesIO()
+    options = {"quality": JPEG_QUALITY} if image_format == "jpg" else {}
+    Image.fromarray(image).save(buffer, format=FORMATS[image_format][0], **options)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- the whole job
+
+
+@dataclass
+class Outcome:
+    written: list = field(default_factory=list)  # output paths
+    failed: list = field(default_factory=list)  # (input name, why)
+
+
+def translate_job(translator, job: Job, memory: Memory | None = None, say=None) -> Outcome:
+    """Translate every input of `job`; the unreadable ones are named (through `say`) and skipped.
+
+    A write that fails because the output folder is read-only or full raises KitError naming the file.
+    """
+    from tqdm import tqdm
+
+    say = say or (lambda line: tqdm.write(line, file=sys.stderr))
+    multiple, minimum = input_rule(translator.generator)
+    memory = memory or Memory(int(MEMORY_SHARE * free_memory()), activation_bytes_per_pixel(translator.generator))
+    outcome = Outcome()
+    bar = tqdm(job.names, unit="image", disable=len(job.names) <= 3, file=sys.stderr)
+    for name in bar:
+        try:
+            blob = read_bytes(job.root / name)
+            with no_pillow_size_limit():
+                plan = memory.plan(*image_size(blob), multiple, minimum)
+                image = decode(blob)
+            if plan.tile != plan.padded:
+                say(memory.tiling_note(shown(job.root / name), plan))
+            out = translate_image(translator, image, plan, tile_progress(plan, name))
+            del image
+            write(job.output_path(name), encoded(out, job.image_format), len(outcome.written))
+        except Skipped as err:
+            outcome.failed.append((name, str(err)))
+            say(f"skipped {shown(job.root / name)}: {err}")
+            continue
+        outcome.written.append(job.output_path(name))
+    return outcome
+
+
+def tile_progress(plan: Plan, name: str):
+    """A progress bar over the tiles of an image translated in more than one (closed at the last tile)."""
+    from tqdm import tqdm
+
+    count = len(tile_starts(plan.padded[0], plan.tile[0])) * len(tile_starts(plan.padded[1], plan.tile[1]))
+    if count == 1:
+        return None
+    bar = tqdm(total=count, unit="tile", leave=False, file=sys.stderr, desc=shown(name))
+
+    def done():
+        bar.update()
+        if bar.n == count:
+            bar.close()
+
+    return done
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise Skipped(f"it cannot be read ({err.strerror or err})") from None
+
+
+def write(path: Path, data: bytes, written_before: int) -> None:
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as err:
+        problem = storage_problem(err)
+        if problem is None:
+            raise Skipped(f"its translation could not be written to {shown(path)} ({err.strerror or err})") from None
+        _, what, fix = problem  # the file the system names may be a hidden temporary: name the output
+        raise KitError(
+            f"could not write {shown(path)}: {what}. {fix[0].upper()}{fix[1:]}, or choose another --output "
+            f"({written_before} image(s) were written before it; run the same command again to redo them all)."
+        ) from None
+
+
+def skipped_advice(outcome: Outcome, total: int) -> str:
+    """The closing line when some inputs could not be translated: how many, and what to do."""
+    return (
+        f"{len(outcome.failed)} of {total} image(s) could not be translated (named above) and were skipped; the others "
+        "were written. Fix or re-save those files (PNG or JPEG), then translate just them with --input FILE."
+    )

@@ -545,15 +545,18 @@ def test_translate_a_folder_at_its_own_size_keeping_names(straight_run, tmp_path
     Image.new("RGB", (42, 37), (200, 10, 10)).save(tmp_path / "in" / "red.png")
     Image.new("RGB", (32, 32), (10, 200, 10)).save(tmp_path / "in" / "sub" / "green.jpg")
     assert main(["translate", "--run", str(straight_run), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]) == 0
-    assert Image.open(tmp_path / "out" / "red.png").size == (40, 36)  # rounded down to multiples of 4
-    assert Image.open(tmp_path / "out" / "sub" / "green.jpg").size == (32, 32)
+    assert Image.open(tmp_path / "out" / "red.png").size == (42, 37)  # padded to multiples of 4, cropped back
+    assert Image.open(tmp_path / "out" / "sub" / "green.png").size == (32, 32)  # lossless PNG by default
     model = straight_run / "export" / "F_BtoA.keras"
     assert main(["translate", "--model", str(model), "--direction", "BtoA", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out2")]) == 0
 
 
 def test_user_errors_end_in_one_line_and_status_2(tmp_path, capsys):
+    from PIL import Image
+
     from replication.cli import main
 
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
     assert main(["translate", "--run", str(tmp_path / "nope"), "--input", str(tmp_path), "--output", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "not a run folder" in err
