@@ -50,6 +50,20 @@ def remove_partial_writes(folder: str | os.PathLike) -> list[Path]:
     return partial
 
 
+def remove_partial_writes_of(path: str | os.PathLike) -> list[Path]:
+    """Delete what killed atomic writes of `path` left beside it (`.name.XXXXXXXX`), and nothing else:
+    for folders that are the user's, where only the files being written are the kit's."""
+    path = Path(path)
+    partial = [p for p in path.parent.glob(f".{glob_escape(path.name)}.*") if p.is_file() and PARTIAL_WRITE.match(p.name)]
+    for leftover in partial:
+        leftover.unlink()
+    return partial
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
 class atomic_replace:  # noqa: N801  (used as a context manager, like open)
     """`with atomic_replace(path) as tmp:` write to `tmp` (a file or a folder); on success it replaces `path`.
 

@@ -34,7 +34,7 @@ from PIL import Image
 from replication.data import images as image_files
 from replication.errors import KitError
 from replication.figures import to_uint8
-from replication.io import atomic_write_bytes, storage_problem
+from replication.io import atomic_write_bytes, remove_partial_writes_of, storage_problem
 
 if TYPE_CHECKING:
     from replication.runs import Translator
@@ -507,6 +507,8 @@ def read_bytes(path: Path) -> bytes:
 
 def write(path: Path, data: bytes, written_before: int) -> None:
     try:
+        if path.parent.is_dir():
+            remove_partial_writes_of(path)  # a killed translate's temporary of this very file
         atomic_write_bytes(path, data)
     except OSError as err:
         problem = storage_problem(err)

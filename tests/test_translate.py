@@ -304,3 +304,17 @@ def test_a_read_only_or_full_output_folder_ends_in_one_line_naming_the_file(fini
     assert err.count("\n") == 1 and err.startswith(f"error: could not write {output / 'a.png'}: {words}")
     assert "choose another --output" in err
     assert not (output / "a.png").exists()
+
+
+def test_a_killed_translates_temporaries_of_its_outputs_go_and_the_users_own_hidden_files_stay(finished_run, tmp_path):
+    save(tmp_path / "in" / "a.png", 20, 20)
+    out = tmp_path / "out"
+    out.mkdir()
+    leftover = out / ".a.png.k3j9x_2q"  # what a kill during the write of a.png leaves (mkstemp's name)
+    leftover.write_bytes(b"half")
+    theirs = [out / ".b.png.k3j9x_2q", out / ".a.png.notes"]  # not a temporary of an output of this run
+    for path in theirs:
+        path.write_bytes(b"mine")
+    assert run_translate(finished_run, tmp_path / "in", out) == 0
+    assert not leftover.exists() and all(p.read_bytes() == b"mine" for p in theirs)
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.png"]
