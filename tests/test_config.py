@@ -132,7 +132,7 @@ def test_nothing_to_train_is_refused():
     [
         (["model.generator=resnet", "data.crop_size=30"], "data.crop_size=30 does not fit model.generator=resnet: Image size 30x30 does not fit "
          "this generator: height and width must be multiples of 4 and at least 8 (e.g. 28x28 or 32x32)."),
-        (["model.generator=unet", "model.num_downs=8", "data.crop_size=128"], "data.crop_size=128 does not fit model.generator=unet: Image "
+        (["model.generator=unet", "model.num_downs=8", "data.load_size=128", "data.crop_size=128"], "data.crop_size=128 does not fit model.generator=unet: Image "
          "size 128x128 does not fit this generator: height and width must be multiples of 256 and at least 256 (e.g. 256x256 or 512x512)."),
     ],
 )
