@@ -327,7 +327,7 @@ def run_cityscapes_scorer(args) -> int:
 
 def add_data(commands, common) -> None:
     data = commands.add_parser("data", parents=[common], help="write, check or download datasets")
-    sub = data.add_subparsers(dest="data_command", required=True)
+    sub = data.add_subparsers(dest="data_command", required=True, metavar="WHAT", help="one of these")
 
     p = sub.add_parser("synthetic", parents=[common], help="write the embedded synthetic dataset (seconds, offline)")
     p.add_argument("out_dir", metavar="OUT_DIR", help="the folder to write (trainA/ trainB/ testA/ testB/ and their *_truth/)")
@@ -373,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="show TensorFlow's own log lines (hidden by default)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     help="one of these; replication COMMAND -h shows its flags")
     for add in (add_experiments, add_train, add_evaluate, add_figures, add_translate, add_cityscapes_scorer, add_data):
         add(commands, common)
     return parser

@@ -155,3 +155,38 @@ def test_the_old_mixed_precision_key_reads_as_precision_with_a_note(tmp_path, ca
     # a run folder saved by an earlier version resumes under the new name
     (tmp_path / "config.yaml").write_text("train:\n  mixed_precision: auto\n  epochs: 1\n")
     assert config.load(tmp_path / "config.yaml")["train"] == {"precision": "auto", "epochs": 1}
+
+
+# ---------------------------------------------------------------- extends, read beside the file that names it
+
+
+def test_extends_reads_a_sibling_file_beside_the_experiment_wherever_the_user_stands(tmp_path, monkeypatch):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "sibling.yaml").write_text("extends: demo\ntrain:\n  epochs: 3\n")
+    (mine / "by_path.yaml").write_text("extends: sibling.yaml\ntrain:\n  epochs_decay: 2\n")
+    (mine / "by_name.yaml").write_text("extends: sibling\n")
+    monkeypatch.chdir(tmp_path)  # not the experiments' folder
+    by_path = config.resolve(mine / "by_path.yaml")
+    assert (by_path["name"], by_path["train"]["epochs"], by_path["train"]["epochs_decay"]) == ("by_path", 3, 2)
+    assert by_path["data"]["source"] == "synthetic"  # demo, from the kit's experiments/, two levels up
+    assert config.resolve(mine / "by_name.yaml")["train"]["epochs"] == 3
+
+
+def test_a_missing_parent_is_named_with_the_file_that_names_it(tmp_path):
+    (tmp_path / "by_path.yaml").write_text("extends: gone.yaml\n")
+    (tmp_path / "by_name.yaml").write_text("extends: gone\n")
+    with pytest.raises(ConfigError) as error:
+        config.resolve(tmp_path / "by_path.yaml")
+    assert str(error.value) == f"{tmp_path / 'by_path.yaml'} extends 'gone.yaml', but there is no {tmp_path / 'gone.yaml'}."
+    with pytest.raises(ConfigError) as error:
+        config.resolve(tmp_path / "by_name.yaml")
+    assert str(error.value) == (f"{tmp_path / 'by_name.yaml'} extends 'gone', but there is no {tmp_path / 'gone.yaml'} "
+                                f"nor {config.EXPERIMENTS_DIR / 'gone.yaml'}.")
+
+
+def test_a_missing_experiment_file_is_named_in_full_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=rf"^No experiment file {tmp_path / 'mine.yaml'}\. Known experiments: ") as error:
+        config.resolve("mine.yaml")
+    assert ".yaml.yaml" not in str(error.value)

@@ -38,3 +38,9 @@ def test_every_experiment_builds_its_model_and_translates_at_its_crop_size(name)
         if direction == "AtoB":
             model.sample_images(image, image)  # the loop's sample call works too
     assert set(models.MODELS[config["model"]["type"]].cls.loss_names) == set(model.loss_names)
+
+
+def test_the_model_types_a_config_allows_are_the_rows_of_the_model_table():
+    from replication import choices
+
+    assert tuple(models.MODELS) == choices.MODEL_TYPES
