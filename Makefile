@@ -47,7 +47,7 @@ $(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --quiet --no-deps -e .  # -qq: without setuptools' notice on editable installs
 	touch $@
 
 # One test process per core, at most 4 (each holds its own TensorFlow).

@@ -82,8 +82,8 @@ def run_folder(path) -> Path:
     """A folder `train` wrote (it holds config.yaml), checked before anything is loaded."""
     path = Path(path)
     if not (path / "config.yaml").is_file():
-        what = "does not exist" if not path.exists() else "is not a run folder (no config.yaml)"
-        raise KitError(f"{path.absolute()} {what}. Pass a folder that `train` wrote, e.g. runs/demo.")
+        why = "no config.yaml" if path.exists() else "it does not exist"
+        raise KitError(f"{path.absolute()} is not a run folder ({why}). Pass a folder that `train` wrote, e.g. runs/demo.")
     return path
 
 
@@ -254,17 +254,18 @@ def run_figures(args) -> int:
     named = [*args.run_dirs, *args.run_flags]
     for path in [*named, *(args.compare or [])]:
         if not Path(path).is_dir():
-            raise KitError(f"{Path(path).absolute()} does not exist. Pass folders that `train` wrote, e.g. runs/demo.")
+            raise KitError(f"{Path(path).absolute()} is not a run folder (it does not exist). Pass folders that `train` wrote, e.g. runs/demo.")
     figures_dir = Path(args.figures_dir).absolute()
-    start_tensorflow(args)
-    from replication.figures import draw
+    from replication.figures import draw  # matplotlib; TensorFlow only once the flags are checked
 
+    options = draw.Options(args.smoothing, args.epochs, args.test_images, args.force)
+    folders = None if args.compare else named or draw.run_folders(Path("runs").absolute())
+    start_tensorflow(args)
     if args.compare:
         paths = draw.draw_comparison(args.compare, args.labels, figures_dir, args.test_images)
         print(f"comparison: {', '.join(map(str, paths))}")
         return 0
-    options = draw.Options(args.smoothing, args.epochs, args.test_images, args.force)
-    skipped = draw.draw_runs(named or draw.run_folders(), figures_dir, options)
+    skipped = draw.draw_runs(folders, figures_dir, options)
     print(f"all runs: {figures_dir / 'index.html'}")
     return 1 if skipped else 0
 

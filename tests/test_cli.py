@@ -159,11 +159,11 @@ def test_checking_a_config_imports_no_tensorflow():
     (["train", "demo", "--until-step", "0"],
      "error: --until-step=0 is not allowed: --until-step must be a whole number, 1 or more.\n"),
     (["evaluate", "runs/nowhere"],
-     "error: {cwd}/runs/nowhere does not exist. Pass a folder that `train` wrote, e.g. runs/demo.\n"),
+     "error: {cwd}/runs/nowhere is not a run folder (it does not exist). Pass a folder that `train` wrote, e.g. runs/demo.\n"),
     (["translate", "--run", "runs/nowhere", "--input", "in", "--output", "out"],
-     "error: {cwd}/runs/nowhere does not exist. Pass a folder that `train` wrote, e.g. runs/demo.\n"),
+     "error: {cwd}/runs/nowhere is not a run folder (it does not exist). Pass a folder that `train` wrote, e.g. runs/demo.\n"),
     (["figures", "runs/nowhere"],
-     "error: {cwd}/runs/nowhere does not exist. Pass folders that `train` wrote, e.g. runs/demo.\n"),
+     "error: {cwd}/runs/nowhere is not a run folder (it does not exist). Pass folders that `train` wrote, e.g. runs/demo.\n"),
 ])
 def test_a_mistake_in_the_command_answers_in_one_line_before_tensorflow_is_imported(argv, message, tmp_path):
     done = python(
