@@ -13,6 +13,9 @@ from replication.errors import ImageSizeError
 # model.type: a row of models.MODELS each
 MODEL_TYPES = ("cyclegan", "pix2pix")
 
+# data.direction, and the two generators of a run: A -> B and B -> A
+DIRECTIONS = ("AtoB", "BtoA")
+
 # data.preprocess, as in the reference code's get_transform (data/transforms.py)
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 # the modes that resize to data.load_size and then crop data.crop_size from it

@@ -31,9 +31,8 @@ import tempfile
 from pathlib import Path
 
 import replication
+from replication.choices import DIRECTIONS
 from replication.errors import KitError
-
-DIRECTIONS = ("AtoB", "BtoA")
 
 
 # ---------------------------------------------------------------- TensorFlow, imported quietly

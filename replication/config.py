@@ -303,7 +303,7 @@ def rules() -> dict:
         "data.cache": flag(),
         "data.skip_bad_images": flag(),
         "data.seed": whole(0),
-        "data.direction": one_of("AtoB", "BtoA"),
+        "data.direction": one_of(*choices.DIRECTIONS),
         "data.download_url": text(optional=True),
         "data.download_sha256": text(optional=True),
         "model.type": one_of(*choices.MODEL_TYPES),
