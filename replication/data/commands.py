@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from replication import config
 from replication.data import sources
@@ -15,10 +16,10 @@ def run_synthetic(args: argparse.Namespace) -> int:
     out = write_synthetic(args.out_dir, seed=args.seed, size=args.size, n_train=args.n_train, n_test=args.n_test)
     print(
         f"wrote the synthetic dataset (seed {args.seed}, {args.size}x{args.size}, {args.n_train} train and "
-        f"{args.n_test} test images per domain, ground truth in *_truth/) to {out}"
+        f"{args.n_test} test images per domain, ground truth in *_truth/) to {Path(out).absolute()}"
     )
     if args.figure:
-        print(f"drew {draw_pairs(args.figure, seed=args.seed, size=args.size)}")
+        print(f"drew {Path(draw_pairs(args.figure, seed=args.seed, size=args.size)).absolute()}")
     return 0
 
 
