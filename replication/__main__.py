@@ -1,9 +1,5 @@
-import os
+"""`python -m replication ...`, the same as the `replication` command."""
 
-# TensorFlow's C++ start-up notices (CUDA probing, CPU instruction sets) are not the
-# user's business; set TF_CPP_MIN_LOG_LEVEL=0 to see them again.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from replication.cli import main  # noqa: E402
+from replication.cli import main
 
 raise SystemExit(main())

@@ -1,47 +1,199 @@
-"""Command line: `python -m replication COMMAND ...`.
+"""Command line: `replication COMMAND ...` (or `python -m replication COMMAND ...`).
 
+  experiments
   train EXPERIMENT [--set section.key=value ...] [--fresh] [--run-dir DIR] [--until-step N]
-  translate (--run RUN_DIR | --model FILE.keras) --input FILE|DIR --output DIR [--direction AtoB|BtoA] [--format png|jpg]
-  figures [RUN_DIR ...] [--smoothing 0.99] [--epochs E ...] [--test-images 8] [--figures-dir figures] [--force]
+  translate (RUN | --model FILE.keras) --input FILE|DIR --output DIR [--direction AtoB|BtoA] [--format png|jpg]
+  evaluate RUN [--metrics truth cityscapes fid dloss] [--inception-weights PATH]
+  figures [RUN ...] [--smoothing 0.99] [--epochs E ...] [--test-images 8] [--figures-dir figures] [--force]
   figures --compare RUN_A RUN_B ... [--labels LABEL ...]
-  evaluate RUN_DIR [--metrics truth cityscapes fid dloss] [--inception-weights PATH]
   cityscapes-scorer [EXPERIMENT] [--epochs N] [--size N] [--batch-size N] [--set section.key=value ...]
   data synthetic OUT_DIR [--seed N] [--size 64]
   data check PATH
   data download EXPERIMENT
 
-A mistake the user can fix (a `KitError`) ends in one line on stderr and exit
-status 2, never a traceback; `translate` exits with 1 when it skipped inputs it
-could not read. A training stopped by Ctrl-C exits with 130, by
-SIGTERM with 143, after saving a checkpoint.
+`--version` prints the kit's version; `--verbose` shows TensorFlow's own log lines.
+A run folder is named the same way by every command: RUN, the folder `train` wrote
+(`--run RUN` still reads, for older commands).
+
+Flags, experiment names, configuration values and run folders are checked before
+TensorFlow is imported, so such a mistake answers at once. A mistake the user can
+fix (a `KitError`) ends in one line on stderr and exit status 2, never a traceback;
+`translate` exits with 1 when it skipped inputs it could not read. A training stopped
+by Ctrl-C exits with 130, by SIGTERM with 143, after saving a checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+from pathlib import Path
 
+import replication
+from replication.choices import DIRECTIONS
 from replication.errors import KitError
 
 
-def add_train(commands) -> None:
-    parser = commands.add_parser("train", help="train (or resume) an experiment from experiments/")
-    parser.add_argument("experiment", help="a name in experiments/ (horse2zebra, demo, ...) or a .yaml path")
+# ---------------------------------------------------------------- TensorFlow, imported quietly
+
+
+def start_tensorflow(args) -> None:
+    """Import TensorFlow with its C++ start-up lines hidden (CUDA probing, oneDNN and CPU notices),
+    unless --verbose; if the import fails, what TensorFlow said is shown with the error.
+
+    Those lines are written while TensorFlow's libraries load, before TF_CPP_MIN_LOG_LEVEL
+    takes effect, so they are caught at the file descriptor; the level (set in `main`)
+    hides the ones logged later (grappler's, the CUDA driver's).
+    """
+    if args.verbose or "tensorflow" in sys.modules:
+        import tensorflow  # noqa: F401
+
+        return
+    sys.stderr.flush()
+    kept = os.dup(2)
+    with tempfile.TemporaryFile() as said:
+        os.dup2(said.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(kept, 2)
+            said.seek(0)
+            sys.stderr.write(said.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(kept, 2)
+            os.close(kept)
+
+
+def tensorflow_log_level(verbose: bool) -> None:
+    """TensorFlow's C++ log level, read when it is imported: everything with --verbose, else only fatal errors."""
+    if verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+# ---------------------------------------------------------------- checks that need no TensorFlow
+
+
+def run_folder(path) -> Path:
+    """A folder `train` wrote (it holds config.yaml), checked before anything is loaded."""
+    path = Path(path)
+    if not (path / "config.yaml").is_file():
+        why = "no config.yaml" if path.exists() else "it does not exist"
+        raise KitError(f"{path.absolute()} is not a run folder ({why}). Pass a folder that `train` wrote, e.g. runs/demo.")
+    return path
+
+
+def one_run(args, required: bool = True) -> str | None:
+    """The run folder given as RUN or with the older --run (both name the same thing)."""
+    if args.run_dir and args.run_flag and Path(args.run_dir) != Path(args.run_flag):
+        raise KitError(f"Two run folders given ({args.run_dir} and --run {args.run_flag}); give one, as RUN.")
+    run = args.run_dir or args.run_flag
+    if run is None and required:
+        raise KitError(f"{args.command} needs a run folder: replication {args.command} runs/NAME.")
+    return run
+
+
+def add_run(parser, help_text: str, **positional) -> None:
+    parser.add_argument("run_dir", metavar="RUN", help=help_text, **positional)
+    parser.add_argument("--run", dest="run_flag", metavar="RUN", help=argparse.SUPPRESS)  # the older spelling
+
+
+def add_overrides(parser, example: str) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set train.epochs=5 (repeatable)")
-    parser.add_argument("--run-dir", help="where the run lives (default runs/<experiment>)")
+                        help=f"override a config key, e.g. --set {example} (repeatable)")
+
+
+# ---------------------------------------------------------------- experiments
+
+
+def add_experiments(commands, common) -> None:
+    parser = commands.add_parser("experiments", parents=[common],
+                                 help="list the kit's experiments: what each trains, on what data, at what size")
+    parser.set_defaults(run=run_experiments)
+
+
+def run_experiments(args) -> int:
+    from replication import config as config_lib
+
+    rows = [("EXPERIMENT", "MODEL", "GENERATOR", "DISCRIMINATOR", "LOSS", "DATA", "SIZE", "EPOCHS")]
+    problems = []
+    for name in config_lib.experiment_names():
+        try:
+            rows.append((name, *describe(config_lib.resolve(name))))
+        except KitError as err:
+            problems.append(f"{name}: error: {err}")
+    widths = [max(map(len, column)) for column in zip(*rows)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    for problem in problems:
+        print(problem)
+    print(f"(in {config_lib.EXPERIMENTS_DIR}; each extends base.yaml, the paper's defaults. "
+          "Train one with: replication train NAME)")
+    return 1 if problems else 0
+
+
+def describe(config: dict) -> tuple[str, ...]:
+    """What a resolved experiment trains, on what data, at what size, in words."""
+    from replication.choices import RESIZE_THEN_CROP, patchgan_receptive_field
+
+    data, model, loss, train = config["data"], config["model"], config["loss"], config["train"]
+    if model["generator"] == "unet":
+        generator = f"U-Net-{2 ** model['num_downs']}"
+    else:
+        generator = f"ResNet-{model['n_blocks']}"
+    if model["ngf"] != 64:
+        generator += f" ngf {model['ngf']}"
+    if model["upsample"] != "transpose":
+        generator += f" {model['upsample']}"
+    if model["discriminator"] == "pixel":
+        discriminator = "PixelGAN 1x1"
+    else:
+        field = patchgan_receptive_field(model["n_layers_d"])
+        discriminator = f"PatchGAN {field}x{field}"
+    if model["type"] == "pix2pix":
+        terms = ["GAN", f"{loss['lambda_L1']:g} L1"]
+    else:
+        cycle = {"both": "cycle", "forward": "forward cycle", "backward": "backward cycle", "none": None}[loss["cycle"]]
+        terms = ["GAN" if loss["gan"] else None, cycle, "identity" if loss["lambda_identity"] else None]
+    where = {"tfds": f"TFDS {data['name']}", "synthetic": f"synthetic {data['root']}", "folder": f"folder {data['root']}",
+             "paired": f"paired {data['root']}", "pix2pix": f"pix2pix {data['name']}"}.get(data["source"], data["source"])
+    if model["type"] == "pix2pix":
+        where += f" {data['direction']}"
+    size = f"{data['crop_size']}x{data['crop_size']}"
+    if data["preprocess"] in RESIZE_THEN_CROP and data["load_size"] != data["crop_size"]:
+        size += f" from {data['load_size']}"
+    epochs = f"{train['epochs']}+{train['epochs_decay']}"
+    return model["type"], generator, discriminator, " + ".join(t for t in terms if t), where, size, epochs
+
+
+# ---------------------------------------------------------------- train
+
+
+def add_train(commands, common) -> None:
+    parser = commands.add_parser("train", parents=[common], help="train (or resume) an experiment")
+    parser.add_argument("experiment", help="an experiment name (replication experiments lists them) or the path of your own .yaml file")
+    add_overrides(parser, "train.epochs=5")
+    parser.add_argument("--run-dir", metavar="DIR", help="where the run lives (default runs/EXPERIMENT in the current folder)")
     parser.add_argument("--fresh", action="store_true", help="start over; the old run is moved aside, not deleted")
-    parser.add_argument("--until-step", type=int, help="stop with a checkpoint after this many steps")
+    parser.add_argument("--until-step", type=int, metavar="N", help="stop with a checkpoint after this many steps (a later train resumes)")
     parser.set_defaults(run=run_train)
 
 
 def run_train(args) -> int:
     from replication import config as config_lib
-    from replication.training import train
 
     config = config_lib.resolve(args.experiment, args.overrides)
+    if args.until_step is not None:
+        config_lib.whole(1).check("--until-step", args.until_step)
+    run_dir = Path(args.run_dir or Path("runs", config["name"])).absolute()
+    start_tensorflow(args)
+    from replication.training import train
+
     try:
-        path = train(config, run_dir=args.run_dir, fresh=args.fresh, until_step=args.until_step)
+        path = train(config, run_dir=run_dir, fresh=args.fresh, until_step=args.until_step)
     except KeyboardInterrupt as stop:  # Ctrl-C (130) or SIGTERM (143), after a checkpoint
         print("interrupted. Run the same command to resume from the latest checkpoint.", file=sys.stderr)
         return getattr(stop, "exit_status", 130)
@@ -49,44 +201,58 @@ def run_train(args) -> int:
     return 0
 
 
-def add_translate(commands) -> None:
-    parser = commands.add_parser("translate", help="translate an image or a folder of images with a trained generator")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run", dest="run_dir", help="a run folder written by train")
-    source.add_argument("--model", help="a generator .keras file")
-    parser.add_argument("--input", required=True, help="an image file, or a folder of images (nested or not)")
-    parser.add_argument("--output", required=True,
+# ---------------------------------------------------------------- translate
+
+
+def add_translate(commands, common) -> None:
+    parser = commands.add_parser("translate", parents=[common], help="translate an image or a folder of images with a trained generator")
+    add_run(parser, "a run folder written by train (its exported generators, else its latest checkpoint)", nargs="?")
+    parser.add_argument("--model", metavar="FILE.keras", help="a generator .keras file instead of a run folder")
+    parser.add_argument("--input", required=True, metavar="FILE|DIR", help="an image file, or a folder of images (nested or not)")
+    parser.add_argument("--output", required=True, metavar="DIR",
                         help="folder for the translations, same names and sizes as the inputs; never the inputs' folder")
-    parser.add_argument("--direction", choices=["AtoB", "BtoA"],
-                        help="default: AtoB for --run; for --model, the direction its export manifest names")
+    parser.add_argument("--direction", choices=DIRECTIONS,
+                        help="default: AtoB for a run; for --model, the direction its export manifest names")
     parser.add_argument("--format", dest="image_format", choices=["png", "jpg"], default="png",
                         help="png: lossless, every output named .png (default); jpg: JPEG at quality 95")
     parser.set_defaults(run=run_translate)
 
 
 def run_translate(args) -> int:
+    run_dir = one_run(args, required=False)
+    if run_dir and args.model:
+        raise KitError(f"Give a run folder ({run_dir}) or --model {args.model}, not both.")
+    if not run_dir and not args.model:
+        raise KitError("translate needs a run folder or --model FILE.keras: replication translate runs/NAME --input DIR --output DIR.")
+    if run_dir:
+        run_dir = run_folder(run_dir)
+    start_tensorflow(args)
     from replication import translate
 
     job = translate.plan_job(args.input, args.output, args.image_format)
-    translator = translate.load_translator(args.run_dir, args.model, args.direction)
-    print(translate.weights_used(translator, args.run_dir, args.model), flush=True)
+    translator = translate.load_translator(run_dir, args.model, args.direction)
+    print(translate.weights_used(translator, run_dir, args.model), flush=True)
     if job.renamed():
         print(job.renaming_note(), flush=True)
     outcome = translate.translate_job(translator, job)
-    print(f"translated {len(outcome.written)} image(s) into {translate.shown(args.output)}")
+    print(f"translated {len(outcome.written)} image(s) into {translate.shown(Path(args.output).absolute())}")
     if outcome.failed:
         print(translate.skipped_advice(outcome, len(job.names)), file=sys.stderr)
         return 1
     return 0
 
 
-def add_figures(commands) -> None:
-    parser = commands.add_parser("figures", help="loss curves, progression, test results and a results page for runs")
-    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="run folders (default: every folder under runs/)")
+# ---------------------------------------------------------------- figures
+
+
+def add_figures(commands, common) -> None:
+    parser = commands.add_parser("figures", parents=[common], help="loss curves, progression, test results and a results page for runs")
+    parser.add_argument("run_dirs", nargs="*", metavar="RUN", help="run folders (default: every folder under runs/)")
+    parser.add_argument("--run", dest="run_flags", action="append", default=[], metavar="RUN", help=argparse.SUPPRESS)
     parser.add_argument("--smoothing", type=float, default=0.99, help="moving-average weight of the loss curves, 0 <= s < 1 (default 0.99)")
     parser.add_argument("--epochs", type=int, nargs="+", help="the progression's epochs (default 1 25 75 100 200 where present, else a spread)")
     parser.add_argument("--test-images", type=int, default=8, help="test images per direction in test_results.png (default 8)")
-    parser.add_argument("--figures-dir", default="figures", help="where figures go: FIGURES_DIR/<run name>/ (default figures)")
+    parser.add_argument("--figures-dir", default="figures", help="where figures go: FIGURES_DIR/<run name>/ (default figures, in the current folder)")
     parser.add_argument("--force", action="store_true", help="redraw everything, even what is up to date")
     parser.add_argument("--compare", nargs="+", metavar="RUN", help="translate the same test images with each run, side by side")
     parser.add_argument("--labels", nargs="+", help="with --compare: one column label per run (default the folder names)")
@@ -94,23 +260,31 @@ def add_figures(commands) -> None:
 
 
 def run_figures(args) -> int:
-    from pathlib import Path
+    named = [*args.run_dirs, *args.run_flags]
+    for path in [*named, *(args.compare or [])]:
+        if not Path(path).is_dir():
+            raise KitError(f"{Path(path).absolute()} is not a run folder (it does not exist). Pass folders that `train` wrote, e.g. runs/demo.")
+    figures_dir = Path(args.figures_dir).absolute()
+    from replication.figures import draw  # matplotlib; TensorFlow only once the flags are checked
 
-    from replication.figures import draw
-
+    options = draw.Options(args.smoothing, args.epochs, args.test_images, args.force)
+    folders = None if args.compare else named or draw.run_folders(Path("runs").absolute())
+    start_tensorflow(args)
     if args.compare:
-        paths = draw.draw_comparison(args.compare, args.labels, Path(args.figures_dir), args.test_images)
+        paths = draw.draw_comparison(args.compare, args.labels, figures_dir, args.test_images)
         print(f"comparison: {', '.join(map(str, paths))}")
         return 0
-    options = draw.Options(args.smoothing, args.epochs, args.test_images, args.force)
-    skipped = draw.draw_runs(args.run_dirs or draw.run_folders(), Path(args.figures_dir), options)
-    print(f"all runs: {Path(args.figures_dir) / 'index.html'}")
+    skipped = draw.draw_runs(folders, figures_dir, options)
+    print(f"all runs: {figures_dir / 'index.html'}")
     return 1 if skipped else 0
 
 
-def add_evaluate(commands) -> None:
-    parser = commands.add_parser("evaluate", help="score a run on its test split: RUN_DIR/eval/metrics.json and metrics.md")
-    parser.add_argument("run_dir", help="a run folder written by train")
+# ---------------------------------------------------------------- evaluate
+
+
+def add_evaluate(commands, common) -> None:
+    parser = commands.add_parser("evaluate", parents=[common], help="score a run on its test split: RUN/eval/metrics.json and metrics.md")
+    add_run(parser, "a run folder written by train", nargs="?")
     parser.add_argument("--metrics", nargs="+", metavar="NAME",
                         help="truth (MAE/PSNR/SSIM), cityscapes (FCN-score tables), fid (FID and KID), "
                              "dloss (discriminator losses); default: every one the data allows")
@@ -121,53 +295,104 @@ def add_evaluate(commands) -> None:
 
 
 def run_evaluate(args) -> int:
+    run_dir = run_folder(one_run(args)).absolute()
+    start_tensorflow(args)
     from replication.evaluate import evaluate, markdown
 
-    result = evaluate(args.run_dir, args.metrics, args.inception_weights)
+    result = evaluate(run_dir, args.metrics, args.inception_weights)
     print(markdown(result))
-    print(f"written: {args.run_dir}/eval/metrics.json, metrics.md; translations in {args.run_dir}/eval/<direction>/")
+    print(f"written: {run_dir / 'eval' / 'metrics.json'}, metrics.md; translations in {run_dir / 'eval'}/<direction>/")
     return 0
 
 
-def add_cityscapes_scorer(commands) -> None:
-    parser = commands.add_parser("cityscapes-scorer", help="train the kit's Cityscapes scorer for labels->photo (GPU work)")
+# ---------------------------------------------------------------- cityscapes-scorer
+
+
+def add_cityscapes_scorer(commands, common) -> None:
+    parser = commands.add_parser("cityscapes-scorer", parents=[common], help="train the kit's Cityscapes scorer for labels->photo (GPU work)")
     parser.add_argument("experiment", nargs="?", default="cityscapes", help="whose data to use (default: cityscapes)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set data.root=DIR (repeatable)")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--size", type=int, default=256, help="training images are resized to this (a multiple of 4)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    add_overrides(parser, "data.root=DIR")
+    parser.add_argument("--epochs", type=int, default=20, help="training epochs over the Cityscapes training photos (default 20)")
+    parser.add_argument("--size", type=int, default=256, help="training images are resized to this (a multiple of 4; default 256)")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per training batch (default 8)")
     parser.add_argument("--steps-per-epoch", type=int, help="cut epochs short (quick looks)")
     parser.set_defaults(run=run_cityscapes_scorer)
 
 
 def run_cityscapes_scorer(args) -> int:
     from replication import config as config_lib
-    from replication import scorer
 
     config = config_lib.resolve(args.experiment, args.overrides)
+    start_tensorflow(args)
+    from replication import scorer
+
     note = scorer.train(config["data"], args.epochs, args.size, args.batch_size, args.steps_per_epoch)
     ceiling = ", ".join(f"{k} {v:.3f}" for k, v in note["ceiling"].items())
-    print(f"scorer saved in {scorer.location(config['data'])}; on the real test photos: {ceiling}")
+    print(f"scorer saved in {scorer.location(config['data']).absolute()}; on the real test photos: {ceiling}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m replication", description="CycleGAN replication kit")
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_train(commands)
-    add_translate(commands)
-    add_figures(commands)
-    add_evaluate(commands)
-    add_cityscapes_scorer(commands)
-    from replication.data import commands as data_commands
+# ---------------------------------------------------------------- data
 
-    data_commands.add_commands(commands)
+
+def add_data(commands, common) -> None:
+    data = commands.add_parser("data", parents=[common], help="write, check or download datasets")
+    sub = data.add_subparsers(dest="data_command", required=True, metavar="WHAT", help="one of these")
+
+    p = sub.add_parser("synthetic", parents=[common], help="write the embedded synthetic dataset (seconds, offline)")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="the folder to write (trainA/ trainB/ testA/ testB/ and their *_truth/)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the scenes drawn (default 0, the demo's)")
+    p.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    p.add_argument("--train", type=int, default=200, dest="n_train", help="training images per domain (default 200)")
+    p.add_argument("--test", type=int, default=20, dest="n_test", help="test images per domain (default 20)")
+    p.add_argument("--figure", metavar="PNG", default=None, help="also draw six test scenes of each domain above their truth to PNG")
+    p.set_defaults(run=lambda args: data_command("run_synthetic", args))
+
+    p = sub.add_parser("check", parents=[common], help="check a dataset folder and print a report (exit 1 on problems)")
+    p.add_argument("path", metavar="PATH", help="a dataset folder (trainA/ trainB/ testA/ testB/, or train/ test/)")
+    p.add_argument("--crop-size", type=int, default=None, help="also flag images smaller than this (preprocess 'crop')")
+    p.add_argument("--multiple", type=int, default=4, help="smallest side the network takes (default 4)")
+    p.set_defaults(run=lambda args: data_command("run_check", args))
+
+    p = sub.add_parser(
+        "download", parents=[common],
+        help="fetch and prepare a dataset: an experiment name/file, a TFDS cycle_gan name, cityscapes, or pix2pix/<name>",
+    )
+    p.add_argument("target", metavar="EXPERIMENT_OR_NAME", help="horse2zebra, cityscapes, pix2pix/facades, an experiment, ...")
+    p.add_argument("--data-dir", default=None, help="where to keep the files (default: the experiment's data.data_dir)")
+    p.set_defaults(run=lambda args: data_command("run_download", args, tensorflow=True))
+
+
+def data_command(name: str, args, tensorflow: bool = False) -> int:
+    if tensorflow:
+        start_tensorflow(args)
+    from replication.data import commands
+
+    return getattr(commands, name)(args)
+
+
+# ---------------------------------------------------------------- the parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="replication", description="CycleGAN (and pix2pix) replication kit")
+    parser.add_argument("--version", action="version", version=f"replication {replication.__version__}",
+                        help="print the kit's version and exit")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)")
+    # --verbose also reads after the command (replication train demo --verbose)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="show TensorFlow's own log lines (hidden by default)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     help="one of these; replication COMMAND -h shows its flags")
+    for add in (add_experiments, add_train, add_evaluate, add_figures, add_translate, add_cityscapes_scorer, add_data):
+        add(commands, common)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    tensorflow_log_level(args.verbose)
     try:
         return args.run(args) or 0
     except KitError as err:

@@ -1,6 +1,8 @@
 """Experiments are plain data: one YAML file per run in `experiments/`.
 
-A file may name another with `extends:`; its keys override the other's.
+A file may name another with `extends:`; its keys override the other's. A
+name (`extends: horse2zebra`) is the NAME.yaml beside the file, else the kit's
+experiments/NAME.yaml; a path (`extends: mine.yaml`) is read from the file's folder.
 `resolve()` merges the chain, applies `--set section.key=value` overrides,
 checks every key against `experiments/base.yaml` (the paper's defaults) and
 every value against its rule in `rules()`, and returns one plain nested dict.
@@ -23,10 +25,13 @@ from typing import Callable
 
 import yaml
 
-from replication.errors import ConfigError
+from replication import choices
+from replication.errors import ConfigError, ImageSizeError
 
+# The kit's own experiments: the repository's experiments/ folder (the kit is installed editable).
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 BASE = "base"
+YAML_SUFFIXES = (".yaml", ".yml")
 
 # Old key -> (new key, how each old value reads now); other values pass through unchanged.
 RENAMED = {
@@ -56,18 +61,50 @@ def rename_old_keys(layer: dict, where: str) -> dict:
 
 
 def experiment_path(name_or_path: str | os.PathLike, experiments_dir: Path = EXPERIMENTS_DIR) -> Path:
-    """An experiment name (`horse2zebra`) or a path to a YAML file."""
+    """An experiment name (`horse2zebra`, from the kit's experiments/) or a path to a YAML file."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") and path.exists():
-        return path
+    if path.suffix in YAML_SUFFIXES:
+        if path.is_file():
+            return path
+        raise ConfigError(f"No experiment file {path.absolute()}. {known_experiments(experiments_dir)}")
     candidate = Path(experiments_dir) / f"{name_or_path}.yaml"
-    if candidate.exists():
+    if candidate.is_file():
         return candidate
-    known = sorted(p.stem for p in Path(experiments_dir).glob("*.yaml"))
     raise ConfigError(
         f"No experiment '{name_or_path}': expected {candidate} or a path to a .yaml file. "
-        f"Known experiments: {', '.join(known)}."
+        f"{known_experiments(experiments_dir)}"
     )
+
+
+def known_experiments(experiments_dir: Path = EXPERIMENTS_DIR) -> str:
+    names = experiment_names(experiments_dir, with_base=True)
+    if not names:
+        return (f"The kit's experiments folder {experiments_dir} is missing or empty: install the kit from its "
+                "repository (make install, or pip install -e .).")
+    return f"Known experiments: {', '.join(names)}."
+
+
+def experiment_names(experiments_dir: Path = EXPERIMENTS_DIR, with_base: bool = False) -> list[str]:
+    """The experiments of a folder, by name; `base` (the defaults every one extends) only if asked."""
+    names = sorted(p.stem for p in Path(experiments_dir).glob("*.yaml"))
+    return names if with_base else [name for name in names if name != BASE]
+
+
+def parent_path(parent, child: Path, experiments_dir: Path = EXPERIMENTS_DIR) -> Path:
+    """The file `extends: parent` in `child` names: a .yaml path is read from child's folder; a
+    name is child's sibling NAME.yaml, or else the kit's experiments/NAME.yaml."""
+    if not isinstance(parent, str) or not parent.strip():
+        raise ConfigError(f"{child}: extends: {shown(parent)} must name an experiment (e.g. extends: base).")
+    named = Path(parent)
+    if named.suffix in YAML_SUFFIXES:
+        candidates = [child.parent / named]
+    else:
+        candidates = [child.parent / f"{parent}.yaml", Path(experiments_dir) / f"{parent}.yaml"]
+    candidates = list(dict.fromkeys(c.absolute() for c in candidates))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"{child} extends '{parent}', but there is no {' nor '.join(map(str, candidates))}.")
 
 
 def load_chain(name_or_path, experiments_dir: Path = EXPERIMENTS_DIR) -> dict:
@@ -76,9 +113,9 @@ def load_chain(name_or_path, experiments_dir: Path = EXPERIMENTS_DIR) -> dict:
     path = experiment_path(name_or_path, experiments_dir)
     layers = []
     while True:
-        if path in seen:
+        if path.resolve() in seen:
             raise ConfigError(f"{path}: `extends` forms a loop through {', '.join(map(str, seen))}.")
-        seen.append(path)
+        seen.append(path.resolve())
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
@@ -89,7 +126,7 @@ def load_chain(name_or_path, experiments_dir: Path = EXPERIMENTS_DIR) -> dict:
         layers.append(rename_old_keys(data, str(path)))
         if parent is None:
             break
-        path = experiment_path(parent, experiments_dir)
+        path = parent_path(parent, path, experiments_dir)
     merged: dict = {}
     for layer in reversed(layers):
         merged = deep_merge(merged, layer)
@@ -146,15 +183,26 @@ def check_known_keys(config: dict, reference: dict, where: str = "") -> None:
 
 
 def resolve(name_or_path, overrides=(), experiments_dir: Path = EXPERIMENTS_DIR) -> dict:
-    """The full configuration of one run: base, the experiment chain, then overrides."""
+    """The full configuration of one run: base, the experiment chain, then overrides; every value checked."""
     base = load_chain(BASE, experiments_dir)
-    config = load_chain(name_or_path, experiments_dir)
+    path = experiment_path(name_or_path, experiments_dir)
+    config = load_chain(path, experiments_dir)
     check_known_keys(config, base)
     config = deep_merge(base, config)
     for text in overrides:
         apply_override(config, *parse_override(text))
-    config.setdefault("name", Path(experiment_path(name_or_path, experiments_dir)).stem)
+    config.setdefault("name", path.stem)
     return validate(config, base)
+
+
+def data_section(**keys) -> dict:
+    """base.yaml's `data:` section with `keys` set, checked as `resolve` checks it: a dataset without a model."""
+    config = {"data": load_chain(BASE)["data"]}
+    for key, value in keys.items():
+        apply_override(config, ["data", key], value)
+    data = check_section("data", config["data"])
+    check_crop_fits_load_size(data)
+    return data
 
 
 # ---------------------------------------------------------------- what each key may hold
@@ -224,6 +272,7 @@ def one_of(*options) -> Rule:
 
 def text(optional: bool = False) -> Rule:
     def accept(value):
+        value = os.fspath(value) if isinstance(value, os.PathLike) else value
         if not isinstance(value, str) or not value.strip():
             raise ValueError
         return value
@@ -240,41 +289,39 @@ def shown(value) -> str:
 
 def rules() -> dict:
     """One rule per key of experiments/base.yaml; a key without one fails tests/test_config.py."""
-    from replication import cyclegan, data, layers, losses, machine, models
-
     return {
         "data.source": one_of("tfds", "folder", "cityscapes", "synthetic", "pix2pix", "paired"),
         "data.name": text(),
         "data.root": text(optional=True),
         "data.data_dir": text(optional=True),
-        "data.preprocess": one_of(*data.MODES),
+        "data.preprocess": one_of(*choices.PREPROCESS_MODES),
         "data.load_size": whole(1),
         "data.crop_size": whole(1),
-        "data.resize_method": one_of(*data.RESIZE_METHODS),
+        "data.resize_method": one_of(*choices.RESIZE_METHODS),
         "data.flip": flag(),
         "data.batch_size": whole(1),
         "data.cache": flag(),
         "data.skip_bad_images": flag(),
         "data.seed": whole(0),
-        "data.direction": one_of("AtoB", "BtoA"),
+        "data.direction": one_of(*choices.DIRECTIONS),
         "data.download_url": text(optional=True),
         "data.download_sha256": text(optional=True),
-        "model.type": one_of(*models.MODELS),
+        "model.type": one_of(*choices.MODEL_TYPES),
         "model.generator": one_of("resnet", "unet"),
         "model.n_blocks": whole(0),
         "model.ngf": whole(1),
         "model.upsample": one_of("transpose", "resize_conv"),
         "model.num_downs": whole(5),
-        "model.generator_norm": one_of(*layers.NORMS),
+        "model.generator_norm": one_of(*choices.NORMS),
         "model.discriminator": one_of("patchgan", "pixel"),
         "model.n_layers_d": whole(1),
-        "model.discriminator_norm": one_of(*layers.NORMS),
+        "model.discriminator_norm": one_of(*choices.NORMS),
         "model.ndf": whole(1),
-        "loss.gan_mode": one_of(*losses.GAN_MODES),
+        "loss.gan_mode": one_of(*choices.GAN_MODES),
         "loss.lambda_cycle": number(0),
         "loss.lambda_identity": number(0),
         "loss.gan": flag(),
-        "loss.cycle": one_of(*cyclegan.CYCLES),
+        "loss.cycle": one_of(*choices.CYCLES),
         "loss.lambda_L1": number(0),
         "train.epochs": whole(0),
         "train.epochs_decay": whole(0),
@@ -283,8 +330,8 @@ def rules() -> dict:
         "train.beta_2": number(0, below=1),
         "train.epsilon": number(1e-12),
         "train.pool_size": whole(0),
-        "train.precision": one_of(*machine.PRECISIONS),
-        "train.conv_gradients": one_of(*machine.CONV_GRADIENTS),
+        "train.precision": one_of(*choices.PRECISIONS),
+        "train.conv_gradients": one_of(*choices.CONV_GRADIENTS),
         "train.jit_compile": one_of("auto", True, False),
         "train.steps_per_call": whole(1),
         "train.threads_per_op": auto_or(whole(0)),
@@ -300,7 +347,6 @@ def rules() -> dict:
 
 def validate(config: dict, base: dict) -> dict:
     """Check every value once, against its rule and the few rules that join two keys."""
-    table = rules()
     for section, keys in base.items():
         if isinstance(keys, dict) and not isinstance(config.get(section), dict):
             raise ConfigError(
@@ -308,30 +354,43 @@ def validate(config: dict, base: dict) -> dict:
                 f"in experiments/base.yaml; set one of them with --set {section}.{next(iter(keys))}=VALUE."
             )
     for section, keys in config.items():
-        for key, value in (keys.items() if isinstance(keys, dict) else []):
-            rule = table.get(f"{section}.{key}")
-            if rule is not None:
-                keys[key] = rule.check(f"{section}.{key}", value)
+        if isinstance(keys, dict):
+            check_section(section, keys)
     train = config["train"]
     if train["epochs"] + train["epochs_decay"] < 1:
         raise ConfigError(
             f"train.epochs={train['epochs']} and train.epochs_decay={train['epochs_decay']} leave nothing "
             "to train: together they must be 1 or more."
         )
+    check_crop_fits_load_size(config["data"])
     check_crop_fits_generator(config)
     return config
 
 
+def check_section(section: str, keys: dict) -> dict:
+    """Each value of one section checked against its rule (and kept as the rule reads it)."""
+    table = rules()
+    for key, value in keys.items():
+        rule = table.get(f"{section}.{key}")
+        if rule is not None:
+            keys[key] = rule.check(f"{section}.{key}", value)
+    return keys
+
+
+def check_crop_fits_load_size(data: dict) -> None:
+    if data["preprocess"] in choices.RESIZE_THEN_CROP and data["load_size"] < data["crop_size"]:
+        raise ConfigError(
+            f"data.load_size={data['load_size']} is smaller than data.crop_size={data['crop_size']}: preprocess "
+            f"{data['preprocess']} resizes to load_size and then crops crop_size, so load_size must be at least crop_size."
+        )
+
+
 def check_crop_fits_generator(config: dict) -> None:
     """Training images are crop_size x crop_size; say so now if the generator cannot take them."""
-    from replication.errors import ImageSizeError
-    from replication.layers import check_image_size
-    from replication.networks import generator_input_rule
-
     model, crop = config["model"], config["data"]["crop_size"]
-    multiple, minimum = generator_input_rule(model["generator"], model["num_downs"])
+    multiple, minimum = choices.generator_input_rule(model["generator"], model["num_downs"])
     try:
-        check_image_size(crop, crop, multiple, minimum)
+        choices.check_image_size(crop, crop, multiple, minimum)
     except ImageSizeError as err:
         raise ConfigError(f"data.crop_size={crop} does not fit model.generator={model['generator']}: {err}") from None
 

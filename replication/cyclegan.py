@@ -12,13 +12,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from replication import gan, losses
+from replication.choices import CYCLES
 from replication.errors import ConfigError
 from replication.history import HistoryBuffer
-
-
-# loss.cycle: which cycle-consistency terms the objective keeps (paper §3.2, Tables 4 and 5).
-# Forward: x -> G(x) -> F(G(x)) ~ x (cycle_X); backward: y -> F(y) -> G(F(y)) ~ y (cycle_Y).
-CYCLES = {"both": ("forward", "backward"), "forward": ("forward",), "backward": ("backward",), "none": ()}
 
 
 class CycleGAN(gan.GAN):

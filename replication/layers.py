@@ -24,8 +24,7 @@ import tensorflow as tf
 
 # Keras' Conv2D, whose stride-1 gradients may be computed faster; never a different output
 from replication.speed.conv_gradients import Conv2D
-
-NORMS = ("instance", "batch", "none")
+from replication.choices import NORMS, check_image_size
 
 
 def conv_init():
@@ -77,18 +76,6 @@ class InputSizeCheck(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "multiple": self.multiple, "minimum": self.minimum}
-
-
-def check_image_size(height: int, width: int, multiple: int, minimum: int) -> None:
-    from replication.errors import ImageSizeError
-
-    if height % multiple or width % multiple or height < minimum or width < minimum:
-        down = lambda n: max(minimum, n // multiple * multiple)  # noqa: E731
-        raise ImageSizeError(
-            f"Image size {height}x{width} does not fit this generator: height and width must be "
-            f"multiples of {multiple} and at least {minimum} (e.g. {down(height)}x{down(width)} "
-            f"or {down(height) + multiple}x{down(width) + multiple})."
-        )
 
 
 def instance_norm(name=None):

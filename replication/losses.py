@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from replication.choices import GAN_MODES
 from replication.errors import ConfigError
 
-GAN_MODES = ("lsgan", "vanilla")
 
 
 def check_gan_mode(gan_mode: str) -> str:

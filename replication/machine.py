@@ -16,10 +16,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from replication.choices import CONV_GRADIENTS, PRECISIONS
 from replication.errors import ConfigError
 
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-CONV_GRADIENTS = ("auto", "native", "forward")
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo: native bfloat16 dot products (AVX-512 BF16, AMX)
 # /proc/cpuinfo flags with which TensorFlow runs its oneDNN kernels by default on Linux (its
 # DefaultOneDnnPolicy); without them it runs its Eigen kernels, whose convolution gradients are slow.

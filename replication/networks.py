@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from replication.choices import generator_input_rule
 from replication.layers import (
     InputSizeCheck,
     C,
@@ -115,13 +116,6 @@ def pixel_discriminator(ndf=64, in_channels=3, norm="instance"):
     x = leaky_relu(normalize(conv(x, 2 * ndf, 1, bias=conv_bias(norm)), norm))
     x = conv(x, 1, 1, bias=conv_bias(norm))
     return keras.Model(image, to_float32(x, name="scores"), name="pixel_discriminator")
-
-
-def generator_input_rule(generator: str, num_downs: int = 8) -> tuple[int, int]:
-    """(multiple, minimum): the input height and width a generator takes are multiples of the one, at least the other."""
-    if generator == "unet":
-        return 2**num_downs, 2**num_downs  # num_downs stride-2 steps
-    return 4, 8  # resnet: two stride-2 steps
 
 
 def input_rule(model: keras.Model) -> tuple[int, int]:

@@ -32,9 +32,8 @@ SCORER_FILE = "cityscapes_scorer.keras"
 SCORER_NOTE = "cityscapes_scorer.json"
 
 
-def location(data_cfg: dict) -> Path:
+def location(cfg: dict) -> Path:
     """The folder the Cityscapes data lives in (the scorer is kept there)."""
-    cfg = data_lib.settings.checked(data_cfg)
     if cfg["source"] == "cityscapes" or (cfg["source"] == "pix2pix" and cfg["name"] == "cityscapes"):
         return sources.source_of(cfg).root(cfg)
     raise KitError(f"The Cityscapes scorer needs the Cityscapes data (data.source: cityscapes), not data.source {cfg['source']}.")

@@ -132,7 +132,7 @@ def test_nothing_to_train_is_refused():
     [
         (["model.generator=resnet", "data.crop_size=30"], "data.crop_size=30 does not fit model.generator=resnet: Image size 30x30 does not fit "
          "this generator: height and width must be multiples of 4 and at least 8 (e.g. 28x28 or 32x32)."),
-        (["model.generator=unet", "model.num_downs=8", "data.crop_size=128"], "data.crop_size=128 does not fit model.generator=unet: Image "
+        (["model.generator=unet", "model.num_downs=8", "data.load_size=128", "data.crop_size=128"], "data.crop_size=128 does not fit model.generator=unet: Image "
          "size 128x128 does not fit this generator: height and width must be multiples of 256 and at least 256 (e.g. 256x256 or 512x512)."),
     ],
 )
@@ -155,3 +155,38 @@ def test_the_old_mixed_precision_key_reads_as_precision_with_a_note(tmp_path, ca
     # a run folder saved by an earlier version resumes under the new name
     (tmp_path / "config.yaml").write_text("train:\n  mixed_precision: auto\n  epochs: 1\n")
     assert config.load(tmp_path / "config.yaml")["train"] == {"precision": "auto", "epochs": 1}
+
+
+# ---------------------------------------------------------------- extends, read beside the file that names it
+
+
+def test_extends_reads_a_sibling_file_beside_the_experiment_wherever_the_user_stands(tmp_path, monkeypatch):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "sibling.yaml").write_text("extends: demo\ntrain:\n  epochs: 3\n")
+    (mine / "by_path.yaml").write_text("extends: sibling.yaml\ntrain:\n  epochs_decay: 2\n")
+    (mine / "by_name.yaml").write_text("extends: sibling\n")
+    monkeypatch.chdir(tmp_path)  # not the experiments' folder
+    by_path = config.resolve(mine / "by_path.yaml")
+    assert (by_path["name"], by_path["train"]["epochs"], by_path["train"]["epochs_decay"]) == ("by_path", 3, 2)
+    assert by_path["data"]["source"] == "synthetic"  # demo, from the kit's experiments/, two levels up
+    assert config.resolve(mine / "by_name.yaml")["train"]["epochs"] == 3
+
+
+def test_a_missing_parent_is_named_with_the_file_that_names_it(tmp_path):
+    (tmp_path / "by_path.yaml").write_text("extends: gone.yaml\n")
+    (tmp_path / "by_name.yaml").write_text("extends: gone\n")
+    with pytest.raises(ConfigError) as error:
+        config.resolve(tmp_path / "by_path.yaml")
+    assert str(error.value) == f"{tmp_path / 'by_path.yaml'} extends 'gone.yaml', but there is no {tmp_path / 'gone.yaml'}."
+    with pytest.raises(ConfigError) as error:
+        config.resolve(tmp_path / "by_name.yaml")
+    assert str(error.value) == (f"{tmp_path / 'by_name.yaml'} extends 'gone', but there is no {tmp_path / 'gone.yaml'} "
+                                f"nor {config.EXPERIMENTS_DIR / 'gone.yaml'}.")
+
+
+def test_a_missing_experiment_file_is_named_in_full_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=rf"^No experiment file {tmp_path / 'mine.yaml'}\. Known experiments: ") as error:
+        config.resolve("mine.yaml")
+    assert ".yaml.yaml" not in str(error.value)

@@ -5,7 +5,7 @@ import pytest
 
 from replication import data
 from replication.cli import main
-from replication.data.settings import resolved
+from replication.config import data_section
 from replication.data.testing import save, write_unpaired
 from replication.errors import ConfigError, DataError, KitError
 
@@ -14,7 +14,7 @@ def _cfg(root, **kw):
     cfg = dict(source="folder", root=str(root), preprocess="resize_and_crop", load_size=10, crop_size=8,
                batch_size=1, seed=0)
     cfg.update(kw)
-    return resolved(**cfg)
+    return data_section(**cfg)
 
 
 def test_errors_are_kit_errors():
@@ -31,7 +31,7 @@ def test_missing_root_names_it_and_shows_the_layout(tmp_path):
 
 def test_root_not_set(tmp_path):
     with pytest.raises(DataError, match="data.root is not set"):
-        data.unpaired(resolved(source="folder"))
+        data.unpaired(data_section(source="folder"))
 
 
 def test_missing_split_folder(tmp_path):
@@ -123,13 +123,13 @@ def test_fewer_images_than_the_batch(tmp_path):
 def test_synthetic_source_not_written_yet(tmp_path):
     where = tmp_path / "synthetic"
     with pytest.raises(DataError) as err:
-        data.unpaired(resolved(source="synthetic", root=str(where)))
+        data.unpaired(data_section(source="synthetic", root=str(where)))
     assert f"python -m replication data synthetic {where}" in str(err.value)
 
 
 def test_unknown_source():
-    with pytest.raises(DataError, match="data.source is 'ftp'"):
-        data.unpaired(resolved(source="ftp"))
+    with pytest.raises(ConfigError, match="data.source=ftp is not allowed: data.source must be tfds, folder,"):
+        data_section(source="ftp")
 
 
 def test_paired_folders_with_unmatched_names(tmp_path):

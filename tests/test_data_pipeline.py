@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from replication import data
-from replication.data.settings import resolved
+from replication.config import data_section
 from replication.data.testing import read_index, save, write_unpaired
 from replication.errors import DataError
 
@@ -15,7 +15,7 @@ def _cfg(root, **kw):
     # preprocess 'none' on 8x8 images, flip off: every output pixel says which file it came from
     cfg = dict(source="folder", root=str(root), preprocess="none", crop_size=8, flip=False, batch_size=1, seed=0)
     cfg.update(kw)
-    return resolved(**cfg)
+    return data_section(**cfg)
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_skip_yields_exactly_the_later_elements(tmp_path):
     for split, n in (("trainA", 7), ("trainB", 4), ("testA", 1), ("testB", 1)):
         for i in range(n):
             save(root / split / f"{i}.png", rng.integers(0, 256, (14, 12, 3)))
-    cfg = resolved(source="folder", root=str(root), preprocess="resize_and_crop", load_size=12, crop_size=8,
+    cfg = data_section(source="folder", root=str(root), preprocess="resize_and_crop", load_size=12, crop_size=8,
                    flip=True, batch_size=1, seed=5)
     ds = data.unpaired(cfg)
     full = list(ds.epoch(3).as_numpy_iterator())

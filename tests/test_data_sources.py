@@ -16,7 +16,7 @@ import pytest
 from replication import data
 from replication.cli import main
 from replication.data import downloads, images, sources
-from replication.data.settings import resolved
+from replication.config import data_section
 from replication.data.testing import gradient_image, save, write_unpaired
 from replication.errors import DataError
 
@@ -35,7 +35,7 @@ def _online(host="efrosgans.eecs.berkeley.edu") -> bool:
 def test_tfds_source_with_mock_data(tmp_path, monkeypatch):
     tfds = pytest.importorskip("tensorflow_datasets")
     monkeypatch.setattr(downloads, "check_reachable", lambda url, timeout=10.0: None)  # the mock downloads nothing
-    cfg = resolved(source="tfds", name="horse2zebra", data_dir=str(tmp_path), preprocess="resize_and_crop",
+    cfg = data_section(source="tfds", name="horse2zebra", data_dir=str(tmp_path), preprocess="resize_and_crop",
                    load_size=16, crop_size=12, batch_size=2, seed=0)
     with tfds.testing.mock_data(num_examples=5):  # random small sizes, random labels
         ds = data.unpaired(cfg)
@@ -54,14 +54,14 @@ def test_tfds_source_with_mock_data(tmp_path, monkeypatch):
 
 def test_tfds_unknown_name_says_what_is_known(tmp_path):
     with pytest.raises(DataError) as err:
-        data.unpaired(resolved(source="tfds", name="horse2unicorn", data_dir=str(tmp_path)))
+        data.unpaired(data_section(source="tfds", name="horse2unicorn", data_dir=str(tmp_path)))
     msg = str(err.value)
     assert "cycle_gan/horse2unicorn" in msg and "horse2zebra" in msg and "data.source: folder" in msg
 
 
 def test_tfds_cityscapes_points_to_the_cityscapes_source(tmp_path):
     with pytest.raises(DataError, match="data.source: cityscapes"):
-        data.unpaired(resolved(source="tfds", name="cityscapes", data_dir=str(tmp_path)))
+        data.unpaired(data_section(source="tfds", name="cityscapes", data_dir=str(tmp_path)))
 
 
 @pytest.mark.skipif(_online(), reason="this machine has a network: the real download would start")
@@ -73,7 +73,7 @@ def test_real_tfds_load_fails_only_for_lack_of_network(tmp_path, monkeypatch):
     monkeypatch.setattr(downloader, "MAX_RETRIES", 0)  # TFDS would retry for minutes
     monkeypatch.setattr(downloads, "check_reachable", lambda url, timeout=10.0: None)  # let TFDS itself try
     with pytest.raises(DataError) as err:
-        data.unpaired(resolved(source="tfds", name="horse2zebra", data_dir=str(tmp_path)))
+        data.unpaired(data_section(source="tfds", name="horse2zebra", data_dir=str(tmp_path)))
     msg = str(err.value)
     assert "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/horse2zebra.zip" in msg
     assert "data.source: folder" in msg and "data.data_dir" in msg and str(tmp_path) in msg
@@ -91,7 +91,7 @@ def test_offline_download_fails_in_seconds_with_advice(tmp_path):
 
     start = time.monotonic()
     with pytest.raises(DataError) as err:
-        data.unpaired(resolved(source="tfds", name="apple2orange", data_dir=str(tmp_path)))
+        data.unpaired(data_section(source="tfds", name="apple2orange", data_dir=str(tmp_path)))
     assert time.monotonic() - start < 30
     assert "cannot reach efrosgans.eecs.berkeley.edu" in str(err.value)
     assert "data.source: folder" in str(err.value)
@@ -114,7 +114,7 @@ def test_folder_source_nested_any_extension_ignores_non_images(tmp_path):
     (root / "trainA" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1\0")
     (root / "trainA" / "README.txt").write_text("credits")
     (root / "trainA" / "sub" / "Thumbs.db").write_bytes(b"\xd0\xcf")
-    ds = data.unpaired(resolved(source="folder", root=str(root), preprocess="resize_and_crop", load_size=10,
+    ds = data.unpaired(data_section(source="folder", root=str(root), preprocess="resize_and_crop", load_size=10,
                                 crop_size=8, batch_size=1))
     assert ds.train_a.names == sorted(files["trainA"])
     assert ds.steps_per_epoch == 6 and ds.skipped == []
@@ -128,7 +128,7 @@ def test_folder_links_are_followed_but_no_folder_is_read_twice(tmp_path):
     (root / "trainB" / "alias").symlink_to("sub")  # a second way to sub/: read once, by its own name
     outside = write_unpaired(tmp_path / "more", counts=(0, 0, 2, 0))
     (root / "testA" / "more").symlink_to(outside / "testA")  # a link to images elsewhere is followed
-    ds = data.unpaired(resolved(source="folder", root=str(root), preprocess="resize_and_crop", load_size=10,
+    ds = data.unpaired(data_section(source="folder", root=str(root), preprocess="resize_and_crop", load_size=10,
                                 crop_size=8, batch_size=1))
     assert ds.train_a.names == ["000.png", "001.png", "002.png"]
     assert ds.train_b.names == ["000.png", "sub/001.png"]
@@ -178,7 +178,7 @@ def _cityscapes_zip(path: Path, n_train=3, n_test=2) -> str:
 
 
 def _city_cfg(tmp_path, url, sha):
-    return resolved(source="cityscapes", data_dir=str(tmp_path / "data"), download_url=url, download_sha256=sha,
+    return data_section(source="cityscapes", data_dir=str(tmp_path / "data"), download_url=url, download_sha256=sha,
                     preprocess="resize_and_crop", load_size=12, crop_size=8, batch_size=1)
 
 
@@ -253,7 +253,7 @@ def test_a_wrong_file_already_in_place_is_refused(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "cityscapes.zip").write_bytes(b"not the zip")
     with pytest.raises(DataError, match="cityscapes.zip exists but its sha256"):
-        data.unpaired(resolved(source="cityscapes", data_dir=str(tmp_path / "data")))
+        data.unpaired(data_section(source="cityscapes", data_dir=str(tmp_path / "data")))
 
 
 def test_an_archive_without_the_layout_is_refused(tmp_path):
@@ -289,7 +289,7 @@ def _pix2pix_tar(path: Path, name="facades", wide=True):
 def test_pix2pix_archive_is_downloaded_unpacked_and_split_in_halves(tmp_path):
     archive = tmp_path / "facades.tar.gz"
     _pix2pix_tar(archive)
-    cfg = resolved(source="pix2pix", name="facades", data_dir=str(tmp_path / "data"), download_url=archive.as_uri(),
+    cfg = data_section(source="pix2pix", name="facades", data_dir=str(tmp_path / "data"), download_url=archive.as_uri(),
                    preprocess="resize_and_crop", load_size=20, crop_size=16, flip=True, batch_size=2)
     ds = data.paired(cfg)
     assert ds.steps_per_epoch == 2
@@ -307,18 +307,18 @@ def test_pix2pix_archive_that_is_not_side_by_side_is_refused(tmp_path):
     archive = tmp_path / "maps.tar.gz"
     _pix2pix_tar(archive, name="maps", wide=False)
     with pytest.raises(DataError, match="twice as wide"):
-        data.paired(resolved(source="pix2pix", name="maps", data_dir=str(tmp_path / "data"),
+        data.paired(data_section(source="pix2pix", name="maps", data_dir=str(tmp_path / "data"),
                              download_url=archive.as_uri()))
 
 
 def test_unknown_pix2pix_name(tmp_path):
     with pytest.raises(DataError, match="edges2shoes"):
-        data.paired(resolved(source="pix2pix", name="edges2cats", data_dir=str(tmp_path)))
+        data.paired(data_section(source="pix2pix", name="edges2cats", data_dir=str(tmp_path)))
 
 
 def test_tfds_is_refused_for_pix2pix(tmp_path):
     with pytest.raises(DataError, match="unpaired"):
-        data.paired(resolved(source="tfds", name="facades", data_dir=str(tmp_path)))
+        data.paired(data_section(source="tfds", name="facades", data_dir=str(tmp_path)))
 
 
 # ------------------------------------------------------------------ `data download`

@@ -8,7 +8,7 @@ import pytest
 from replication import data
 from replication.cli import main
 from replication.data import synthetic
-from replication.data.settings import resolved
+from replication.config import data_section
 from replication.errors import DataError
 
 
@@ -77,7 +77,7 @@ def test_an_older_synthetic_dataset_is_refused_with_the_command_that_rewrites_it
     root = data.write_synthetic(tmp_path / "syn", size=32, n_train=2, n_test=1)
     meta = root / "synthetic.json"
     meta.write_text(meta.read_text().replace(f'"version": {synthetic.VERSION}', '"version": 1'))
-    cfg = resolved(source="synthetic", root=str(root), load_size=32, crop_size=32)
+    cfg = data_section(source="synthetic", root=str(root), load_size=32, crop_size=32)
     with pytest.raises(DataError, match=f"version 1 of the synthetic dataset.*data synthetic {root}"):
         data.unpaired(cfg)
 
@@ -86,7 +86,7 @@ def test_download_rewrites_an_older_synthetic_dataset_and_keeps_a_current_one(tm
     from replication.data.sources import source_of
 
     root = data.write_synthetic(tmp_path / "syn", size=32, n_train=2, n_test=1)
-    cfg = resolved(source="synthetic", root=str(root), load_size=32, crop_size=32)
+    cfg = data_section(source="synthetic", root=str(root), load_size=32, crop_size=32)
     assert source_of(cfg).download(cfg) == f"the synthetic dataset is in {root}"
     meta = root / "synthetic.json"
     meta.write_text(meta.read_text().replace(f'"version": {synthetic.VERSION}', '"version": 1'))
@@ -124,7 +124,7 @@ def test_cli_writes_it_and_check_passes(tmp_path, capsys):
 
 def test_trains_unpaired_and_paired(tmp_path):
     root = data.write_synthetic(tmp_path / "syn", size=32, n_train=6, n_test=2)
-    cfg = resolved(source="synthetic", root=str(root), load_size=36, crop_size=32, batch_size=2)
+    cfg = data_section(source="synthetic", root=str(root), load_size=36, crop_size=32, batch_size=2)
     ds = data.unpaired(cfg)
     a, b = next(ds.epoch(0).as_numpy_iterator())
     assert ds.steps_per_epoch == 3 and a.shape == b.shape == (2, 32, 32, 3)

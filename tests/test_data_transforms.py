@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from replication import data
-from replication.data.settings import resolved
+from replication.config import data_section
 from replication.data.testing import gradient_image, save
 
 # ------------------------------------------------------------------ decoding
@@ -154,7 +154,7 @@ def _base(**kw):
     cfg = dict(source="folder", preprocess="resize_and_crop", load_size=20, crop_size=16, flip=True,
                resize_method="bilinear", batch_size=2, seed=0)
     cfg.update(kw)
-    return resolved(**cfg)
+    return data_section(**cfg)
 
 
 def _noise_root(root, n=4, size=24):
@@ -330,14 +330,19 @@ def test_bad_settings_are_config_errors(key, value):
     from replication.errors import ConfigError
 
     with pytest.raises(ConfigError, match=key):
-        data.settings.checked(resolved(**{key: value}))
+        data_section(**{key: value})
 
 
-def test_load_size_below_crop_size_is_refused():
+def test_load_size_below_crop_size_is_refused_when_the_mode_resizes_then_crops():
     from replication.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="load_size"):
-        data.settings.checked(resolved(load_size=100, crop_size=128))
+    with pytest.raises(ConfigError) as error:
+        data_section(load_size=100, crop_size=128)
+    assert str(error.value) == (
+        "data.load_size=100 is smaller than data.crop_size=128: preprocess resize_and_crop resizes to load_size "
+        "and then crops crop_size, so load_size must be at least crop_size."
+    )
+    assert data_section(load_size=100, crop_size=128, preprocess="crop")["crop_size"] == 128
 
 
 def label_map_jpeg(tmp_path) -> np.ndarray:

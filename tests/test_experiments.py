@@ -48,3 +48,9 @@ def test_the_papers_runs_resize_as_the_official_code_and_the_demo_does_not_resiz
         assert config_lib.resolve(name)["data"]["resize_method"] == "bicubic", name
     demo = config_lib.resolve("demo")["data"]
     assert demo["resize_method"] == "nearest" and demo["load_size"] == demo["crop_size"] == 64
+
+
+def test_the_model_types_a_config_allows_are_the_rows_of_the_model_table():
+    from replication import choices
+
+    assert tuple(models.MODELS) == choices.MODEL_TYPES

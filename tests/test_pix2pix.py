@@ -15,7 +15,7 @@ from replication import models, networks, runs
 from replication.cli import main
 from replication.errors import KitError
 from replication.figures import results
-from replication.data.settings import resolved
+from replication.config import data_section
 from replication.data.testing import gradient_image, save
 from replication.pix2pix import Pix2Pix
 from tests.test_training import exported_weights, loss_rows
@@ -139,7 +139,7 @@ def test_paired_jitter_is_the_same_crop_and_flip_on_both_images(tmp_path):
     for split in ("train", "test"):
         for i in range(4):
             save(tmp_path / split / f"{i}.png", np.concatenate([a, b], axis=1))
-    ds = data_lib.paired(resolved(source="paired", root=str(tmp_path), preprocess="crop", crop_size=12, flip=True, batch_size=1))
+    ds = data_lib.paired(data_section(source="paired", root=str(tmp_path), preprocess="crop", crop_size=12, flip=True, batch_size=1))
     views = set()
     for epoch in range(4):
         for x, y in ds.epoch(epoch).as_numpy_iterator():

@@ -11,10 +11,9 @@
     print(data.check("my_dataset/"))
 
 `cfg["data"]` is the resolved `data:` section (`config.resolve`; for a
-dataset alone, `data.settings.resolved(source=..., root=...)`).
+dataset alone, `config.data_section(source=..., root=...)`).
 
 Modules, in the order a config travels:
-    settings    the `data:` section checked (defaults come from base.yaml via config.resolve)
     sources     SOURCES: one entry per data.source, where its dataset is and how its splits are read
     downloads   fetch with a checksum, unpack once, fail fast when a host is unreachable
     layouts     the unpaired and paired folder layouts; images paired by file name
@@ -27,7 +26,6 @@ Modules, in the order a config travels:
     commands    the `data` CLI commands
 """
 
-from replication.data import settings
 from replication.data.check import Report, check
 from replication.data.downloads import fetch
 from replication.data.images import IMAGE_EXTENSIONS, decode
@@ -51,17 +49,14 @@ from replication.data.sources import (
     download,
 )
 from replication.data.synthetic import draw_pairs, make_scene, object_mask, render, write_synthetic
-from replication.data.transforms import MODES, RESIZE_METHODS
 
 __all__ = [
     "CITYSCAPES_SHA256",
     "CITYSCAPES_URL",
     "IMAGE_EXTENSIONS",
-    "MODES",
     "PIX2PIX_NAMES",
     "PIX2PIX_URL",
     "PairedData",
-    "RESIZE_METHODS",
     "Report",
     "SOURCES",
     "TFDS_NAMES",
@@ -76,7 +71,6 @@ __all__ = [
     "object_mask",
     "paired",
     "render",
-    "settings",
     "test_images",
     "test_set",
     "truth_pairs",

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from replication.data import settings
 from replication.data import transforms as tr
 from replication.data.images import DECODERS, EXTENSIONS_TEXT, HalfSet, folder_set, sizes_text, tf_decode
 from replication.data.layouts import UNPAIRED_SPLITS
@@ -222,9 +221,8 @@ class PairedData(_Data):
 # --------------------------------------------------------------------------- building
 
 
-def unpaired(data_cfg: dict) -> UnpairedData:
+def unpaired(cfg: dict) -> UnpairedData:
     """CycleGAN training data of a resolved `data:` section (see experiments/base.yaml)."""
-    cfg = settings.checked(data_cfg)
     found = source_of(cfg).split_sets(cfg, UNPAIRED_SPLITS)
     sets = found.sets
     check_train_sizes([sets["trainA"], sets["trainB"]], cfg)
@@ -239,9 +237,8 @@ def unpaired(data_cfg: dict) -> UnpairedData:
     return data
 
 
-def paired(data_cfg: dict) -> PairedData:
+def paired(cfg: dict) -> PairedData:
     """pix2pix training data: the same interface as `unpaired`, with a and b aligned."""
-    cfg = settings.checked(data_cfg)
     found = source_of(cfg).pair_sets(cfg, ("train", "test"))
     (ta, tb), (sa, sb) = found.sets["train"], found.sets["test"]
     check_train_sizes([ta, tb], cfg)
@@ -274,7 +271,7 @@ def _test_dataset(s, multiple: int):
     return ds.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
-def test_set(data_cfg: dict, domain: str, paired: bool = False):
+def test_set(cfg: dict, domain: str, paired: bool = False):
     """The test images of one domain (validated), in fixed order.
 
     `paired`: the test pairs a paired model (pix2pix) is tested on, as `paired()` reads them:
@@ -282,7 +279,6 @@ def test_set(data_cfg: dict, domain: str, paired: bool = False):
     """
     if domain not in ("A", "B"):
         raise DataError(f"domain must be 'A' or 'B', got {domain!r}.")
-    cfg = settings.checked(data_cfg)
     if paired:
         a, b = source_of(cfg).pair_sets(cfg, ("test",)).sets["test"]
         return a if domain == "A" else b
@@ -298,7 +294,7 @@ def test_images(data_cfg: dict, domain: str, multiple: int, paired: bool = False
     return _test_dataset(test_set(data_cfg, domain, paired), multiple)
 
 
-def truth_pairs(data_cfg: dict, domain: str, multiple: int, phase: str = "test"):
+def truth_pairs(cfg: dict, domain: str, multiple: int, phase: str = "test"):
     """(image, truth, name) for every `phase` image of `domain` and its true counterpart, as `test_images`.
 
     The truth is `<phase><domain>_truth/<name>` (synthetic set, your folders), the other half of a
@@ -307,7 +303,6 @@ def truth_pairs(data_cfg: dict, domain: str, multiple: int, phase: str = "test")
     """
     import tensorflow as tf
 
-    cfg = settings.checked(data_cfg)
     images, truths = source_of(cfg).truth_sets(cfg, phase + domain)
     both = tf.data.Dataset.zip(_test_dataset(images, multiple), _test_dataset(truths, multiple))
     return both.map(lambda image, truth: (image[0], truth[0], image[1]))

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from replication.data import downloads, images, settings
+from replication.data import downloads, images
 from replication.data.images import ImageSet, folder_set, halves
 from replication.data.layouts import (
     PAIRED_LAYOUT,
@@ -453,9 +453,8 @@ def source_of(cfg: dict) -> Source:
     return SOURCES[source]
 
 
-def download(data_cfg: dict) -> str:
+def download(cfg: dict) -> str:
     """Fetch and prepare the dataset a resolved `data:` section names; says where it is."""
-    cfg = settings.checked(data_cfg)
     return source_of(cfg).download(cfg)
 
 

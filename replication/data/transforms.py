@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import numpy as np
 
-MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
-RESIZE_METHODS = ("nearest", "bilinear", "bicubic", "area")
-
 
 def _tf():
     import tensorflow as tf

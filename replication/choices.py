@@ -1,0 +1,65 @@
+"""The values configuration keys may take, and the image sizes a generator accepts.
+
+Plain data at the bottom of the kit's imports (no TensorFlow): `config` checks
+an experiment against them before anything heavy is imported, and the modules
+that act on them (`data.transforms`, `layers`, `networks`, `losses`,
+`cyclegan`, `machine`, `models`) read them from here.
+"""
+
+from __future__ import annotations
+
+from replication.errors import ImageSizeError
+
+# model.type: a row of models.MODELS each
+MODEL_TYPES = ("cyclegan", "pix2pix")
+
+# data.direction, and the two generators of a run: A -> B and B -> A
+DIRECTIONS = ("AtoB", "BtoA")
+
+# data.preprocess, as in the reference code's get_transform (data/transforms.py)
+PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+# the modes that resize to data.load_size and then crop data.crop_size from it
+RESIZE_THEN_CROP = ("resize_and_crop", "scale_width", "scale_width_and_crop")
+RESIZE_METHODS = ("nearest", "bilinear", "bicubic", "area")
+
+# model.generator_norm, model.discriminator_norm
+NORMS = ("instance", "batch", "none")
+
+# loss.gan_mode
+GAN_MODES = ("lsgan", "vanilla")
+
+# loss.cycle: which cycle-consistency terms the objective keeps (paper §3.2, Tables 4 and 5).
+# Forward: x -> G(x) -> F(G(x)) ~ x (cycle_X); backward: y -> F(y) -> G(F(y)) ~ y (cycle_Y).
+CYCLES = {"both": ("forward", "backward"), "forward": ("forward",), "backward": ("backward",), "none": ()}
+
+# train.precision (Keras dtype policies) and train.conv_gradients; `auto` is chosen by machine.py
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+CONV_GRADIENTS = ("auto", "native", "forward")
+
+
+def generator_input_rule(generator: str, num_downs: int = 8) -> tuple[int, int]:
+    """(multiple, minimum): the input height and width a generator takes are multiples of the one, at least the other."""
+    if generator == "unet":
+        return 2**num_downs, 2**num_downs  # num_downs stride-2 steps
+    return 4, 8  # resnet: two stride-2 steps
+
+
+def patchgan_receptive_field(n_layers: int) -> int:
+    """The square of input pixels one PatchGAN score sees: 70 for n_layers=3 (paper §7.2), 16 for 1, 286 for 5.
+
+    Its convolutions are 4x4: n_layers with stride 2, then two with stride 1 (networks.patchgan_discriminator).
+    """
+    field = 1
+    for stride in [1, 1] + [2] * n_layers:  # from the scores back to the image
+        field = (field - 1) * stride + 4
+    return field
+
+
+def check_image_size(height: int, width: int, multiple: int, minimum: int) -> None:
+    if height % multiple or width % multiple or height < minimum or width < minimum:
+        down = lambda n: max(minimum, n // multiple * multiple)  # noqa: E731
+        raise ImageSizeError(
+            f"Image size {height}x{width} does not fit this generator: height and width must be "
+            f"multiples of {multiple} and at least {minimum} (e.g. {down(height)}x{down(width)} "
+            f"or {down(height) + multiple}x{down(width) + multiple})."
+        )

@@ -1,0 +1,269 @@
+"""The command line as a user meets it: installed as `replication`, from any folder; mistakes answered
+before TensorFlow is imported; a quiet start; every command, target and flag explaining itself."""
+
+import argparse
+import ast
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import replication
+from replication import config as config_lib
+from replication.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parent.parent
+TF_LOG_LINE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl::InitializeLog)")
+
+
+def kit(*args, cwd, timeout=120, **env):
+    """`python -m replication ARGS` from the folder `cwd`, as a user's shell runs it: no TensorFlow
+    settings in the environment (the test session's are removed), this checkout's package."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES")}
+    environment.update(PYTHONPATH=str(ROOT), **env)
+    return subprocess.run([sys.executable, "-m", "replication", *args], cwd=cwd, env=environment,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def python(script: str, cwd=ROOT):
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    environment["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-c", script], cwd=cwd, env=environment, capture_output=True, text=True, timeout=120)
+
+
+# ---------------------------------------------------------------- installed like a package
+
+
+def test_pyproject_installs_the_replication_command_with_the_pinned_requirements():
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"] == {"replication": "replication.cli:main"}
+    assert "version" in project["dynamic"]
+    pins = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert project["dependencies"] + project["optional-dependencies"]["test"] == pins
+
+
+def test_the_kit_runs_from_any_folder_with_its_own_experiments(tmp_path):
+    done = kit("--version", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, f"replication {replication.__version__}\n")
+    listed = kit("experiments", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "demo" in {line.split()[0] for line in listed.stdout.splitlines() if line.strip()}
+    assert not any(tmp_path.iterdir())  # nothing written where the user stands
+
+
+def test_the_installed_command_is_the_same_as_python_m_replication(tmp_path):
+    command = Path(sys.executable).parent / "replication"
+    if not command.exists():
+        pytest.skip("the kit is not installed in this Python (make install installs it)")
+    done = subprocess.run([str(command), "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, f"replication {replication.__version__}\n")
+
+
+# ---------------------------------------------------------------- replication experiments
+
+
+def test_experiments_lists_every_experiment_with_what_it_trains_on_what_data_at_what_size(capsys):
+    assert main(["experiments"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = re.split(r"\s{2,}", lines[0])
+    assert header == ["EXPERIMENT", "MODEL", "GENERATOR", "DISCRIMINATOR", "LOSS", "DATA", "SIZE", "EPOCHS"]
+    rows = {cells[0]: dict(zip(header, cells)) for cells in (re.split(r"\s{2,}", line) for line in lines[1:-1])}
+    assert sorted(rows) == config_lib.experiment_names() and "base" not in rows and len(lines) == len(rows) + 2
+    assert rows["demo"] == {"EXPERIMENT": "demo", "MODEL": "cyclegan", "GENERATOR": "U-Net-64 ngf 16", "DISCRIMINATOR": "PatchGAN 70x70",
+                            "LOSS": "GAN + cycle + identity", "DATA": "synthetic data/synthetic", "SIZE": "64x64", "EPOCHS": "8+8"}
+    assert rows["cityscapes"]["SIZE"] == "128x128 from 143" and rows["cityscapes"]["GENERATOR"] == "ResNet-6"
+    assert rows["horse2zebra"]["DATA"] == "TFDS horse2zebra" and rows["horse2zebra"]["EPOCHS"] == "100+100"
+    assert rows["cityscapes_ablation_gan_alone"]["LOSS"] == "GAN"
+    assert rows["cityscapes_ablation_cycle_alone"]["LOSS"] == "cycle"
+    assert rows["cityscapes_ablation_gan_forward"]["LOSS"] == "GAN + forward cycle"
+    assert [rows[f"pix2pix_cityscapes{s}"]["DISCRIMINATOR"] for s in ("_patch1", "_patch16", "", "_patch286")] == [
+        "PixelGAN 1x1", "PatchGAN 16x16", "PatchGAN 70x70", "PatchGAN 286x286"]
+    assert rows["pix2pix_facades"]["DATA"] == "pix2pix facades BtoA" and rows["pix2pix_facades"]["LOSS"] == "GAN + 100 L1"
+
+
+def test_patchgan_receptive_fields_are_the_papers():
+    from replication import choices
+
+    # pix2pix §4.4: the 16x16, 70x70 and 286x286 PatchGANs (n_layers 1, 3, 5)
+    assert [choices.patchgan_receptive_field(n) for n in (1, 3, 5)] == [16, 70, 286]
+
+
+# ---------------------------------------------------------------- checked before TensorFlow, quietly started
+
+
+def package_imports() -> dict:
+    """Module -> the kit's modules it imports, at module level or inside functions."""
+    files = {}
+    for path in (ROOT / "replication").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for module, path in files.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], *([base] if base else [])])
+                # `from package import module` imports that module; `from module import name`, the module
+                found |= {f"{base}.{alias.name}" if f"{base}.{alias.name}" in files else base for alias in node.names}
+        graph[module] = {name for name in found if name in files and name != module}
+    return graph
+
+
+def test_the_import_graph_of_the_kit_has_no_cycle():
+    graph = package_imports()
+    assert "replication.choices" in graph["replication.config"]
+    assert "replication.training" in graph["replication.cli"]  # imports inside functions count too
+    visiting, done, cycles = [], set(), []
+
+    def visit(module):
+        if module in visiting:
+            cycles.append(visiting[visiting.index(module):] + [module])
+            return
+        if module in done:
+            return
+        visiting.append(module)
+        for name in sorted(graph[module]):
+            visit(name)
+        visiting.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+    assert cycles == []
+
+
+def test_checking_a_config_imports_no_tensorflow():
+    done = python(
+        "import sys\n"
+        "from replication import config\n"
+        "config.resolve('demo', ['train.epochs=3'])\n"
+        "config.data_section(source='folder', root='photos', crop_size=64, load_size=72)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n"
+    )
+    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "demo", "--set", "train.epochs=abc"],
+     "error: train.epochs=abc is not allowed: train.epochs must be a whole number, 0 or more.\n"),
+    (["train", "demo", "--until-step", "0"],
+     "error: --until-step=0 is not allowed: --until-step must be a whole number, 1 or more.\n"),
+    (["evaluate", "runs/nowhere"],
+     "error: {cwd}/runs/nowhere is not a run folder (it does not exist). Pass a folder that `train` wrote, e.g. runs/demo.\n"),
+    (["translate", "--run", "runs/nowhere", "--input", "in", "--output", "out"],
+     "error: {cwd}/runs/nowhere is not a run folder (it does not exist). Pass a folder that `train` wrote, e.g. runs/demo.\n"),
+    (["figures", "runs/nowhere"],
+     "error: {cwd}/runs/nowhere is not a run folder (it does not exist). Pass folders that `train` wrote, e.g. runs/demo.\n"),
+])
+def test_a_mistake_in_the_command_answers_in_one_line_before_tensorflow_is_imported(argv, message, tmp_path):
+    done = python(
+        "import sys\n"
+        "from replication.cli import main\n"
+        f"status = main({argv!r})\n"
+        "print(status, 'tensorflow' in sys.modules)\n",
+        cwd=tmp_path,
+    )
+    assert (done.stdout, done.stderr) == ("2 False\n", message.format(cwd=tmp_path))
+
+
+def tiny_train_args(root) -> list:
+    overrides = [f"data.root={root}", "data.load_size=36", "data.crop_size=32", "model.generator=resnet", "model.ngf=4",
+                 "model.ndf=4", "model.n_blocks=1", "model.n_layers_d=1", "train.pool_size=3", "train.n_samples=2",
+                 "train.max_steps_per_epoch=3", "train.jit_compile=false", "train.precision=float32", "train.steps_per_call=1"]
+    return ["train", "demo", "--run-dir", "run", "--until-step", "1", *[a for o in overrides for a in ("--set", o)]]
+
+
+def test_a_run_starts_without_tensorflow_log_lines_and_names_its_folder_in_full(tiny_synthetic_root, tmp_path):
+    done = kit(*tiny_train_args(tiny_synthetic_root), cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    said = re.split(r"[\r\n]+", done.stderr + done.stdout)
+    assert [line for line in said if TF_LOG_LINE.match(line)] == []
+    assert done.stdout.startswith("started at step 0:")
+    assert done.stdout.splitlines()[-1].startswith(f"run folder: {tmp_path / 'run'}  (")
+
+
+def test_verbose_sets_tensorflow_to_show_everything(monkeypatch):
+    from replication import cli
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    for argv, level in ((["experiments"], "3"), (["--verbose", "experiments"], "0"), (["experiments", "--verbose"], "0")):
+        monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+        args = build_parser().parse_args(argv)
+        cli.tensorflow_log_level(args.verbose)
+        assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == level, argv
+
+
+# ---------------------------------------------------------------- commands that explain themselves
+
+
+def parsers(parser, path=()):
+    """(command path, parser) for the parser and every sub-command's, at any depth."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from parsers(sub, (*path, name))
+
+
+def test_every_option_of_every_command_has_a_help_text():
+    found = [(" ".join(path), action.dest) for path, parser in parsers(build_parser())
+             for action in parser._actions if not action.help]
+    assert found == []
+    assert {" ".join(path) for path, _ in parsers(build_parser())} >= {
+        "experiments", "train", "evaluate", "figures", "translate", "cityscapes-scorer", "data synthetic", "data check", "data download"}
+
+
+@pytest.mark.parametrize("command", ["evaluate", "figures", "translate"])
+def test_a_run_folder_is_named_the_same_way_by_every_command(command, tmp_path):
+    """RUN, positional, everywhere; --run RUN, the older spelling, still reads."""
+    extra = ["--input", "in", "--output", "out"] if command == "translate" else []
+    parser = build_parser()
+    positional, flagged = parser.parse_args([command, "runs/a", *extra]), parser.parse_args([command, "--run", "runs/a", *extra])
+    if command == "figures":
+        assert positional.run_dirs + positional.run_flags == flagged.run_dirs + flagged.run_flags == ["runs/a"]
+    else:
+        assert positional.run_dir == flagged.run_flag == "runs/a"
+
+
+def test_translate_takes_the_run_folder_as_evaluate_does(tiny_finished_run, tmp_path, capsys):
+    from PIL import Image
+
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(tmp_path / "in" / "red.png")
+    assert main(["translate", str(tiny_finished_run), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]) == 0
+    assert Image.open(tmp_path / "out" / "red.png").size == (32, 32)
+
+
+def make(*args):
+    done = subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_make_alone_lists_every_target_with_its_description():
+    targets = re.findall(r"^([a-z0-9-]+):(?!=)", (ROOT / "Makefile").read_text(), re.M)
+    listed = dict(re.findall(r"^  ([a-z0-9-]+) +(\S.*)$", make(), re.M))
+    assert sorted(listed) == sorted(targets) and len(targets) > 20
+    assert make("help") == make()
+
+
+def test_a_target_that_trains_then_scores_and_draws_uses_the_folder_it_trained():
+    def commands(*args):
+        return [shlex.split(line)[1:] for line in make("-n", *args).splitlines() if line.startswith(".venv/bin/replication")]
+
+    demo = commands("demo", "FLAGS=--run-dir runs/x")
+    assert [c[:2] for c in demo if c[0] in ("evaluate", "figures")] == [["evaluate", "runs/x"], ["figures", "runs/x"]]
+    assert [c[-2:] for c in demo if c[0] == "train"] == [["--run-dir", "runs/x"]]  # FLAGS come last, so they win
+    compared = commands("compare-synthetic", "RUNS_DIR=elsewhere")
+    assert ["figures", "--compare", "elsewhere/demo", "elsewhere/pix2pix_synthetic", "--labels", "CycleGAN", "pix2pix"] in compared
+    assert ["train", "pix2pix_synthetic", "--run-dir", "elsewhere/pix2pix_synthetic"] in compared
