@@ -12,7 +12,7 @@ def test_experiment_extends_base_and_overrides_a_few_keys():
     assert resolved["data"]["source"] == "cityscapes"
     assert resolved["data"]["crop_size"] == 128
     assert resolved["model"]["n_blocks"] == 6  # paper §7.2: 6 blocks at 128x128
-    assert resolved["data"]["resize_method"] == "nearest"  # from horse2zebra, two levels up
+    assert resolved["data"]["flip"] is True  # from horse2zebra, two levels up
     assert resolved["train"]["lr"] == 0.0002  # from base
 
 
