@@ -41,7 +41,7 @@ def feature_network(input_shape=(evaluate.INCEPTION_SIZE, evaluate.INCEPTION_SIZ
 
 @pytest.fixture(scope="module")
 def evaluated(run_dir):
-    return evaluate.evaluate(run_dir, feature_network=feature_network(), progress=False)
+    return evaluate.evaluate(run_dir, ["truth", "fid", "dloss"], feature_network=feature_network(), progress=False)
 
 
 def read(path) -> np.ndarray:
@@ -99,8 +99,8 @@ def test_a_second_call_reuses_the_kept_translations(run_dir, evaluated, monkeypa
     calls = []
     load = runs.load_generators
 
-    def counting(path):
-        translators = load(path)
+    def counting(path, log=None):
+        translators = load(path, log)
         for t in translators.values():
             t.generator = lambda images, training=False, inner=t.generator: calls.append(1) or inner(images, training=training)
         return translators
@@ -152,8 +152,10 @@ def _cycle(model, a):
 def one_line_error(capsys, *argv) -> str:
     assert main(list(argv)) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "Traceback" not in err
-    return err
+    assert "Traceback" not in err
+    last = err.splitlines()[-1]  # after what evaluate said it was doing, if anything
+    assert last.startswith("error: ")
+    return last
 
 
 def test_a_run_without_generators_is_refused(tmp_path, capsys, synthetic_root):
@@ -224,30 +226,41 @@ def test_offline_without_weights_the_message_names_the_file_and_where_it_goes(tm
         evaluate.inception_weights(tmp_path / "missing.h5")
 
 
-def test_fid_left_out_with_a_note_unless_asked_for(run_dir, monkeypatch):
-    def missing(path=None, fetch=None):
-        raise evaluate.MetricNotAvailable("FID/KID need InceptionV3's ImageNet weights")
-
-    monkeypatch.setattr(evaluate, "inception_weights", missing)
+def test_by_default_fid_and_kid_need_a_large_enough_test_set_and_never_download(run_dir, monkeypatch, tmp_path):
+    fetched = []
+    monkeypatch.setattr(keras.utils, "get_file", lambda *args, **kwargs: fetched.append(args) or 1 / 0)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no cached weights
+    (note,) = [n for n in evaluate.evaluate(run_dir, progress=False)["notes"] if "FID" in n]
+    assert "FID and KID left out: the test sets have AtoB 3, BtoA 3 images per side" in note
+    assert "`--metrics truth fid dloss`" in note
+    monkeypatch.setattr(evaluate, "KID_MIN_IMAGES", 3)  # as if the test set were large enough for KID
     result = evaluate.evaluate(run_dir, progress=False)
-    assert not [r for r in result["rows"] if r["metric"] == "FID"]
-    assert any("FID/KID left out" in n for n in result["notes"])
-    with pytest.raises(evaluate.MetricNotAvailable):
-        evaluate.evaluate(run_dir, groups=["fid"], progress=False)
+    assert any("downloads nothing unless asked" in n for n in result["notes"])
+    assert not [r for r in result["rows"] if r["metric"] in ("FID", "KID")] and fetched == []
+    with_weights = evaluate.evaluate(run_dir, feature_network=feature_network(), progress=False)
+    assert [r["metric"] for r in with_weights["rows"] if r["metric"] in ("FID", "KID")] == ["KID", "KID"]
+    assert any(n.startswith("FID left out") for n in with_weights["notes"])
+    monkeypatch.setattr(evaluate, "FID_MIN_IMAGES", 3)
+    both = evaluate.evaluate(run_dir, feature_network=feature_network(), progress=False)
+    assert [r["metric"] for r in both["rows"] if r["metric"] in ("FID", "KID")] == ["FID", "KID", "FID", "KID"]
+    assert fetched == []
+    with pytest.raises(evaluate.MetricNotAvailable, match="could not be downloaded"):
+        evaluate.evaluate(run_dir, groups=["fid"], progress=False)  # asked for: Keras' download is tried
+    assert len(fetched) == 1
 
 
 # --------------------------------------------------------------------------- Cityscapes
 
 
 def write_cityscapes_like(root: Path, n_train=6, n_test=2, size=32):
-    """Label maps of palette-coloured blocks; 'photos' paint each class with its own dimmed, noisy colour."""
+    """Label maps of palette-coloured blocks and void (black); 'photos' paint each class with its own dimmed, noisy colour."""
     rng = np.random.default_rng(0)
     for phase, count in (("train", n_train), ("test", n_test)):
         (root / f"{phase}A").mkdir(parents=True)
         (root / f"{phase}B").mkdir(parents=True)
         for i in range(count):
-            classes = rng.choice([0, 2, 8, 10, 13], size=(4, 4)).repeat(size // 4, 0).repeat(size // 4, 1)
-            labels = metrics.PALETTE[classes].astype(np.uint8)
+            classes = rng.choice([0, 2, 8, 10, 13, metrics.IGNORED], size=(4, 4)).repeat(size // 4, 0).repeat(size // 4, 1)
+            labels = np.where(classes[..., None] >= 0, metrics.PALETTE[classes], 0).astype(np.uint8)
             photo = np.clip(255 - labels * 0.8 + rng.normal(0, 4, labels.shape), 0, 255).astype(np.uint8)
             Image.fromarray(labels).save(root / f"{phase}B" / f"{i:03d}.png")
             Image.fromarray(photo).save(root / f"{phase}A" / f"{i:03d}.png")
@@ -258,12 +271,18 @@ def test_cityscapes_photo_to_labels_scores_perfect_translations_one(tmp_path):
     root = write_cityscapes_like(tmp_path / "cityscapes")
     config = tiny_config(root, "data.source=cityscapes")
     labels = {p.name: np.asarray(Image.open(p)) for p in sorted((root / "testB").iterdir())}
-    rows, notes = evaluate.cityscapes_rows({"AtoB": labels, "BtoA": {}}, config["data"], 4, scorer=None)
+    rows, notes, ignored = evaluate.cityscapes_rows({"AtoB": labels, "BtoA": {}}, config["data"], 4, scorer=None)
     assert [(r["metric"], r["value"]) for r in rows] == [("per-pixel acc", 1.0), ("per-class acc", 1.0), ("class IoU", 1.0)]
-    road_share = np.mean([np.all(v == metrics.PALETTE[0], axis=-1).mean() for v in labels.values()])
+    void = np.mean([np.all(v == 0, axis=-1).mean() for v in labels.values()])
+    assert 0 < void < 0.5 and ignored == {"AtoB": pytest.approx(void)}
+    road_share = np.sum([np.all(v == metrics.PALETTE[0], axis=-1).sum() for v in labels.values()]) / np.sum(
+        [np.any(v != 0, axis=-1).sum() for v in labels.values()])
     assert rows[0]["baseline"] == {"name": 'every pixel "road"', "value": pytest.approx(road_share)}
     assert rows[0]["paper"] == {"CycleGAN": 0.58, "pix2pix": 0.85}
     assert "make cityscapes-scorer" in notes[0]
+    table = evaluate.markdown({"run": "r", "step": 1, "epoch": 0, "replication": "x", "evaluated_at": "t", "rows": rows,
+                               "truth_pixels_ignored": ignored})
+    assert f"Cityscapes truth pixels ignored (unlabelled: void and the classes outside the 19): AtoB {100 * void:.1f}%." in table
 
 
 def test_the_scorer_trains_saves_beside_the_data_and_scores_labels_to_photo(tmp_path):
@@ -276,8 +295,8 @@ def test_the_scorer_trains_saves_beside_the_data_and_scores_labels_to_photo(tmp_
     assert set(note["ceiling"]) == set(metrics.SEGMENTATION_METRICS)
     loaded = scorer.load(config["data"])
     photos = {p.name: np.asarray(Image.open(p)) for p in sorted((root / "testA").iterdir())}
-    rows, notes = evaluate.cityscapes_rows({"BtoA": photos}, config["data"], 4, scorer=loaded)
-    assert notes == []
+    rows, notes, ignored = evaluate.cityscapes_rows({"BtoA": photos}, config["data"], 4, scorer=loaded)
+    assert notes == [] and 0 < ignored["BtoA"] < 0.5
     # translations that are the real photos score exactly the ceiling
     assert [r["value"] for r in rows] == pytest.approx([r["baseline"]["value"] for r in rows])
     assert [r["baseline"]["value"] for r in rows] == pytest.approx(list(note["ceiling"].values()))
