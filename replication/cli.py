@@ -112,9 +112,12 @@ def add_evaluate(commands) -> None:
 def run_evaluate(args) -> int:
     from replication.evaluate import evaluate, markdown
 
+    from pathlib import Path
+
     result = evaluate(args.run_dir, args.metrics, args.inception_weights)
     print(markdown(result))
-    print(f"written: {args.run_dir}/eval/metrics.json, metrics.md; translations in {args.run_dir}/eval/<direction>/")
+    folder = Path(args.run_dir) / "eval"
+    print(f"written: {folder / 'metrics.json'}, {folder / 'metrics.md'} (translations in {folder}/AtoB/ and BtoA/)")
     return 0
 
 
