@@ -110,14 +110,14 @@ def add_evaluate(commands) -> None:
 
 
 def run_evaluate(args) -> int:
-    from replication.evaluate import evaluate, markdown
-
     from pathlib import Path
+
+    from replication.evaluate import evaluate, markdown
 
     result = evaluate(args.run_dir, args.metrics, args.inception_weights)
     print(markdown(result))
     folder = Path(args.run_dir) / "eval"
-    print(f"written: {folder / 'metrics.json'}, {folder / 'metrics.md'} (translations in {folder}/AtoB/ and BtoA/)")
+    print(f"written: {folder / 'metrics.json'}, {folder / 'metrics.md'} (translations in {folder}/<direction>/)")
     return 0
 
 

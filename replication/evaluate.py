@@ -64,28 +64,26 @@ class MetricNotAvailable(KitError):
 # --------------------------------------------------------------------------- translations
 
 
-def translate_split(translator, data_cfg: dict, direction: str, folder: Path, output: EvalOutput | None = None,
-                    progress: bool = False) -> dict:
+def translate_split(translator, data_cfg: dict, direction: str, output: EvalOutput, progress: bool = False) -> dict:
     """{name: uint8 HxWx3} of the whole test split of `direction`'s input domain, translated once.
 
-    Kept as PNG in `folder` (the test files' names, extension .png) with a note
-    of the weights they come from; a later call with the same weights reads them.
+    Kept as PNG in RUN/eval/<direction>/ (the test files' names, extension .png)
+    with a note of the step they come from; a later call at the same step reads them.
     """
+    folder = output.folder / direction
     domain = DIRECTIONS[direction][0]
     names = list(data_lib.test_set(data_cfg, domain).names)
     note = folder / "translated.json"
     made_by = {"step": translator.step, "names": names}
     if read_note(note) == made_by and all((folder / png_name(n)).exists() for n in names):
         return {n: read_png(folder / png_name(n)) for n in names}
-    write_png = output.write_png if output else save_png
-    write_text = output.write_text if output else atomic_write_text
     out = {}
     images = data_lib.test_images(data_cfg, domain, translator.size_multiple)
     for image, name in bar(images, len(names), f"translating {direction}", progress):
         name = name.numpy().decode()
         out[name] = to_uint8(translator(image))[0]
-        write_png(out[name], folder / png_name(name))
-    write_text(note, json.dumps(made_by) + "\n")
+        output.write_png(out[name], folder / png_name(name))
+    output.write_text(note, json.dumps(made_by) + "\n")
     return out
 
 
@@ -496,7 +494,7 @@ def evaluate(run_dir, groups=None, inception_weights_path=None, feature_network=
         weights = next(iter(generators.values())).weights
         log(f"evaluating {run.path}: {weights}")
         judges, notes = restore_judges(config, run, weights, generators) if "dloss" in groups else ({}, [])
-        translations = {d: translate_split(g, data_cfg, d, run.eval / d, output, progress) for d, g in generators.items()}
+        translations = {d: translate_split(g, data_cfg, d, output, progress) for d, g in generators.items()}
         multiple = max(g.size_multiple for g in generators.values())
         rows, ignored = [], {}
         if "truth" in groups:
