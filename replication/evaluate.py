@@ -8,14 +8,18 @@ allows:
   truth       MAE, PSNR, SSIM against each test image's true counterpart, beside
               the identity baseline (the input itself): the synthetic set, folders
               with <split>_truth/, paired datasets
-  cityscapes  the FCN score's three numbers (paper Tables 2 and 3): photo->labels by
-              the nearest palette colour; labels->photo through the kit's own scorer
-              (replication/scorer.py), with its score on the real photos as ceiling
+  cityscapes  the FCN score's three numbers (paper Tables 2 and 3) on every labelled
+              truth pixel (metrics.truth_classes; the share left out is reported):
+              photo->labels by the nearest palette colour; labels->photo through the
+              kit's own scorer (replication/scorer.py), its score on the real photos as ceiling
   fid         FID and KID (with its std over subsets) on InceptionV3 pool features,
-              translations against the real test images of the target domain
-  dloss       the discriminators' loss on the test images (CycleGAN report's table)
+              translations against the real test images of the target domain; by
+              default only on test sets large enough for them and with the weights at hand
+  dloss       the discriminators' loss on the test images (CycleGAN report's table),
+              from the checkpoint the generators come from
 
-and writes RUN/eval/metrics.json and RUN/eval/metrics.md. While training,
+and writes RUN/eval/metrics.json and RUN/eval/metrics.md, naming the weights scored:
+the export, else the newest whole checkpoint (a run may be training meanwhile). While training,
 `train.eval_every` epochs log a quick quality measure to RUN/eval.csv
 (`QualityLog`).
 """
