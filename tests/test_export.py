@@ -166,3 +166,21 @@ def test_a_manifest_of_the_wrong_shape_is_named_as_damaged(case, tmp_path):
         with pytest.raises(KitError) as err:
             read(run.path)
         assert str(err.value).startswith(f"damaged manifest {run.manifest} (") and "\n" not in str(err.value)
+
+
+def test_a_reader_that_an_export_overtakes_reads_the_new_export_whole(tmp_path, monkeypatch, no_saved_models):
+    run = run_with_export(tmp_path)
+    export(run.export, seed=1, step=24)
+    load, overtaken = runs.load_model_file, []
+
+    def export_meanwhile(path):
+        model = load(path)
+        if not overtaken:  # a training finishes its export after the reader's first file
+            overtaken.append(export(run.export, seed=2, step=36))
+        return model
+
+    monkeypatch.setattr(runs, "load_model_file", export_meanwhile)
+    translators = runs.load_generators(run.path)
+    assert {t.weights.step for t in translators.values()} == {36}
+    for direction, translator in translators.items():
+        assert_same_weights(translator.generator, overtaken[0][direction])
