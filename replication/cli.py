@@ -301,7 +301,8 @@ def run_evaluate(args) -> int:
 
     result = evaluate(run_dir, args.metrics, args.inception_weights)
     print(markdown(result))
-    print(f"written: {run_dir / 'eval' / 'metrics.json'}, metrics.md; translations in {run_dir / 'eval'}/<direction>/")
+    folder = run_dir / "eval"
+    print(f"written: {folder / 'metrics.json'}, {folder / 'metrics.md'} (translations in {folder}/<direction>/)")
     return 0
 
 

@@ -8,22 +8,30 @@ allows:
   truth       MAE, PSNR, SSIM against each test image's true counterpart, beside
               the identity baseline (the input itself): the synthetic set, folders
               with <split>_truth/, paired datasets
-  cityscapes  the FCN score's three numbers (paper Tables 2 and 3): photo->labels by
-              the nearest palette colour; labels->photo through the kit's own scorer
-              (replication/scorer.py), with its score on the real photos as ceiling
+  cityscapes  the FCN score's three numbers (paper Tables 2 and 3) on every labelled
+              truth pixel (metrics.truth_classes; the share left out is reported):
+              photo->labels by the nearest palette colour; labels->photo through the
+              kit's own scorer (replication/scorer.py), its score on the real photos as ceiling
   fid         FID and KID (with its std over subsets) on InceptionV3 pool features,
-              translations against the real test images of the target domain
-  dloss       the discriminators' loss on the test images (CycleGAN report's table)
+              translations against the real test images of the target domain; by
+              default only on test sets large enough for them and with the weights at hand
+  dloss       the discriminators' loss on the test images (CycleGAN report's table),
+              from the checkpoint the generators come from
 
-and writes RUN/eval/metrics.json and RUN/eval/metrics.md. While training,
+and writes RUN/eval/metrics.json and RUN/eval/metrics.md, naming the weights scored:
+the export, else the newest whole checkpoint (a run may be training meanwhile). While training,
 `train.eval_every` epochs log a quick quality measure to RUN/eval.csv
 (`QualityLog`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import itertools
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +40,10 @@ from PIL import Image
 
 import replication
 from replication import data as data_lib
-from replication import losses, metrics, runs
-from replication.errors import KitError
+from replication import checkpoints, losses, metrics, runs
+from replication.errors import KitError, RunFolderError
 from replication.figures import save_png, to_uint8
-from replication.io import atomic_write_text
+from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_problem
 from replication.logs import LossLog
 
 DIRECTIONS = {"AtoB": ("A", "B"), "BtoA": ("B", "A")}  # (input domain, output domain)
@@ -60,28 +68,41 @@ class MetricNotAvailable(KitError):
 # --------------------------------------------------------------------------- translations
 
 
-def translate_split(translator, data_cfg: dict, direction: str, folder: Path, progress: bool = True) -> dict:
+def translate_split(translator, data_cfg: dict, direction: str, output: EvalOutput, progress: bool = False) -> dict:
     """{name: uint8 HxWx3} of the whole test split of `direction`'s input domain, translated once.
 
-    Kept as PNG in `folder` (the test files' names, extension .png) with a note
-    of the step they come from; a later call at the same step reads them.
+    Kept as PNG in RUN/eval/<direction>/ (the test files' names, extension .png)
+    with a note of the step they come from; a later call at the same step reads them.
     """
-    from tqdm import tqdm
-
+    folder = output.folder / direction
     domain = DIRECTIONS[direction][0]
     names = list(data_lib.test_set(data_cfg, domain).names)
     note = folder / "translated.json"
-    kept = json.loads(note.read_text()) if note.exists() else {}
-    if kept.get("step") == translator.step and kept.get("names") == names and all((folder / png_name(n)).exists() for n in names):
+    made_by = {"step": translator.step, "names": names}
+    if read_note(note) == made_by and all((folder / png_name(n)).exists() for n in names):
         return {n: read_png(folder / png_name(n)) for n in names}
     out = {}
     images = data_lib.test_images(data_cfg, domain, translator.size_multiple)
-    for image, name in tqdm(images, total=len(names), desc=f"translating {direction}", unit="image", disable=not progress):
+    for image, name in bar(images, len(names), f"translating {direction}", progress):
         name = name.numpy().decode()
         out[name] = to_uint8(translator(image))[0]
-        save_png(out[name], folder / png_name(name))
-    atomic_write_text(note, json.dumps({"step": translator.step, "names": names}) + "\n")
+        output.write_png(out[name], folder / png_name(name))
+    output.write_text(note, json.dumps(made_by) + "\n")
     return out
+
+
+def read_note(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def bar(iterable, total, description: str, progress: bool, unit: str = "image"):
+    """`iterable` with a progress bar on stderr (tqdm) when `progress`."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=description, unit=unit, disable=not progress, leave=False)
 
 
 def png_name(name: str) -> str:
@@ -118,11 +139,11 @@ def row(metric, direction, value, definition, std=None, baseline=None, paper=Non
     }
 
 
-def truth_rows(translations: dict, data_cfg: dict, multiple: int) -> list:
+def truth_rows(translations: dict, data_cfg: dict, multiple: int, progress: bool = False) -> list:
     """MAE, PSNR, SSIM per direction, each beside the identity baseline computed the same way."""
     rows = []
     for direction, outputs in translations.items():
-        pairs = list(uint8_pairs(data_cfg, DIRECTIONS[direction][0], multiple))
+        pairs = list(bar(uint8_pairs(data_cfg, DIRECTIONS[direction][0], multiple), len(outputs), f"truth {direction}", progress))
         kit = mean_truth_scores((outputs[name], truth) for _, truth, name in pairs)
         identity = mean_truth_scores((image, truth) for image, truth, _ in pairs)
         for metric, (_, definition) in metrics.TRUTH_METRICS.items():
@@ -143,37 +164,59 @@ def is_cityscapes(data_cfg: dict) -> bool:
     return data_cfg["source"] == "cityscapes"
 
 
-def cityscapes_rows(translations: dict, data_cfg: dict, multiple: int, scorer=None) -> tuple[list, list]:
-    """(rows, notes): photo->labels (AtoB) by palette colours; labels->photo (BtoA) through `scorer`."""
-    rows, notes = [], []
+def cityscapes_rows(translations: dict, data_cfg: dict, multiple: int, scorer=None, progress: bool = False) -> tuple[list, list, dict]:
+    """(rows, notes, share of truth pixels ignored by direction): photo->labels (AtoB) by palette
+    colours; labels->photo (BtoA) through `scorer`. Truth label maps are read by metrics.truth_classes."""
+    rows, notes, ignored = [], [], {}
     if "AtoB" in translations:
-        kit = np.zeros((metrics.N_CLASSES,) * 2, np.int64)
-        road = np.zeros_like(kit)
-        for _, labels, name in uint8_pairs(data_cfg, "A", multiple):
-            truth = metrics.palette_classes(labels, metrics.TRUTH_TOLERANCE)
-            kit += metrics.confusion_matrix(truth, metrics.palette_classes(translations["AtoB"][name]))
-            road += metrics.confusion_matrix(truth, np.full_like(truth, metrics.ROAD))
-        rows += segmentation_rows("AtoB", metrics.segmentation_scores(kit), metrics.segmentation_scores(road),
-                                  'every pixel "road"', "generated label maps read by the nearest palette colour")
+        kit, road = Confusion(), Confusion()
+        for _, labels, name in bar(uint8_pairs(data_cfg, "A", multiple), len(translations["AtoB"]), "photo->labels", progress):
+            truth = metrics.truth_classes(labels)
+            kit.add(truth, metrics.palette_classes(translations["AtoB"][name]))
+            road.add(truth, np.full_like(truth, metrics.ROAD))
+        ignored["AtoB"] = kit.ignored_share
+        rows += segmentation_rows("AtoB", kit.scores(), road.scores(), 'every pixel "road"',
+                                  "generated label maps read by the nearest palette colour")
     if "BtoA" in translations:
         if scorer is None:
             notes.append("labels->photo (paper Table 2) needs the kit's Cityscapes scorer: run `make cityscapes-scorer` (GPU work) first.")
         else:
             from replication import scorer as scorer_lib
 
-            kit = np.zeros((metrics.N_CLASSES,) * 2, np.int64)
-            for labels, _, name in uint8_pairs(data_cfg, "B", multiple):
-                truth = metrics.palette_classes(labels, metrics.TRUTH_TOLERANCE)
-                kit += metrics.confusion_matrix(truth, scorer_lib.segment(scorer, to_unit(translations["BtoA"][name])))
-            rows += segmentation_rows("BtoA", metrics.segmentation_scores(kit), scorer_lib.ceiling(scorer, data_cfg),
+            kit = Confusion()
+            for labels, _, name in bar(uint8_pairs(data_cfg, "B", multiple), len(translations["BtoA"]), "labels->photo", progress):
+                kit.add(metrics.truth_classes(labels), scorer_lib.segment(scorer, to_unit(translations["BtoA"][name])))
+            ignored["BtoA"] = kit.ignored_share
+            rows += segmentation_rows("BtoA", kit.scores(), scorer_lib.ceiling(scorer, data_cfg),
                                       "kit scorer on the real photos (ceiling)",
                                       "generated photos labelled by the kit's scorer (not the paper's FCN)")
-    return rows, notes
+    return rows, notes, ignored
+
+
+class Confusion:
+    """A confusion matrix summed over images, and how many truth pixels it left out."""
+
+    def __init__(self):
+        self.matrix = np.zeros((metrics.N_CLASSES,) * 2, np.int64)
+        self.pixels = self.ignored = 0
+
+    def add(self, truth, predicted) -> None:
+        self.matrix += metrics.confusion_matrix(truth, predicted)
+        self.pixels += truth.size
+        self.ignored += int(np.count_nonzero(truth == metrics.IGNORED))
+
+    @property
+    def ignored_share(self) -> float:
+        return self.ignored / self.pixels if self.pixels else float("nan")
+
+    def scores(self) -> dict:
+        return metrics.segmentation_scores(self.matrix)
 
 
 def segmentation_rows(direction, kit: dict, base: dict, baseline_name, how) -> list:
+    truth = "every labelled truth pixel, those of unlabelled colours (void, classes outside the 19) ignored"
     return [
-        row(metric, direction, kit[metric], f"{definition}, 19 Cityscapes classes; {how}",
+        row(metric, direction, kit[metric], f"{definition}, 19 Cityscapes classes; {how}; {truth}",
             baseline=(baseline_name, base[metric]), paper=PAPER_CITYSCAPES[direction][metric])
         for metric, definition in metrics.SEGMENTATION_METRICS.items()
     ]
@@ -182,13 +225,51 @@ def segmentation_rows(direction, kit: dict, base: dict, baseline_name, how) -> l
 # --------------------------------------------------------------------------- FID and KID
 
 
-def inception_weights(path=None, fetch=None) -> Path:
-    """The InceptionV3 ImageNet weights file: `path`, or Keras' download (cached in ~/.keras/models/)."""
+# Below these many images per side (translations and real target images), `evaluate` leaves the
+# metric out unless asked for. FID compares 2048x2048 feature covariances: with fewer images than
+# features they are singular and FID is biased upwards by an amount that depends on the model, so
+# two runs' FIDs are only comparable on the same number of images (Binkowski et al. 2018, Chong and
+# Forsyth 2020). KID is unbiased at any size, but its spread over subsets grows as 1/sqrt(n): below
+# about 100 images it swamps the differences between runs.
+FID_MIN_IMAGES = 2048
+KID_MIN_IMAGES = 100
+
+
+def feature_metrics_by_size(translations: dict, data_cfg: dict, ask: str) -> tuple[dict, list]:
+    """({direction: the feature metrics its test set is large enough for}, notes) for the default run."""
+    wanted, small = {}, {}
+    for direction, outputs in translations.items():
+        count = min(len(outputs), len(data_lib.test_set(data_cfg, DIRECTIONS[direction][1]).names))
+        wanted[direction] = ("FID", "KID") if count >= FID_MIN_IMAGES else ("KID",) if count >= KID_MIN_IMAGES else ()
+        if count < FID_MIN_IMAGES:
+            small[direction] = count
+    if not small:
+        return wanted, []
+    counts = ", ".join(f"{d} {n}" for d, n in small.items())
+    left_out = "FID left out" if all(wanted.values()) else "FID and KID left out" if not any(wanted.values()) else "FID (and KID where fewer than 100) left out"
+    return {d: m for d, m in wanted.items() if m}, [
+        f"{left_out}: the test sets have {counts} images per side; by default FID needs {FID_MIN_IMAGES} "
+        f"(below it, its covariances are singular and it is biased by the model) and KID {KID_MIN_IMAGES} "
+        f"(below it, its spread swamps the differences between runs). Ask for both with `{ask}`."
+    ]
+
+
+def inception_weights(path=None, fetch=None, download: bool = True) -> Path:
+    """The InceptionV3 ImageNet weights file: `path`, Keras' cached copy (~/.keras/models/), or
+    (with `download`) Keras' download into that cache."""
     if path:
         path = Path(path).expanduser()
         if not path.is_file():
             raise MetricNotAvailable(f"--inception-weights {path}: no such file. It should be Keras' {INCEPTION_FILE}.")
         return path
+    if not download:
+        cached = inception_cache() / INCEPTION_FILE
+        if cached.is_file():
+            return cached
+        raise MetricNotAvailable(
+            f"InceptionV3's ImageNet weights are not in {inception_cache()}/ and evaluate downloads nothing unless "
+            f"asked: pass --metrics with fid to download them (92 MB), or --inception-weights PATH."
+        )
     import keras
 
     fetch = fetch or keras.utils.get_file
@@ -199,6 +280,11 @@ def inception_weights(path=None, fetch=None) -> Path:
             f"FID/KID need InceptionV3's ImageNet weights and they could not be downloaded: put "
             f"{INCEPTION_FILE} (from {INCEPTION_URL}) into ~/.keras/models/, or pass --inception-weights PATH."
         ) from None
+
+
+def inception_cache() -> Path:
+    """Where keras.utils.get_file keeps the weights: $KERAS_HOME/models, else ~/.keras/models."""
+    return Path(os.environ.get("KERAS_HOME") or Path("~/.keras").expanduser()) / "models"
 
 
 def inception_network(weights_path, builder=None):
@@ -212,32 +298,41 @@ def inception_network(weights_path, builder=None):
         raise MetricNotAvailable(f"{weights_path} is not the InceptionV3 weights file {INCEPTION_FILE}: {err}") from None
 
 
-def image_features(images, network, batch_size: int = 16) -> np.ndarray:
+def image_features(images, network, batch_size: int = 16, progress: bool = False, description: str = "features") -> np.ndarray:
     """[N, D] features of uint8 HxWx3 images, each resized to the network's input size and put in [-1, 1]."""
     size = network.input_shape[1:3]
     if None in size:
         size = (INCEPTION_SIZE, INCEPTION_SIZE)
     features = []
     images = list(images)
-    for start in range(0, len(images), batch_size):
+    starts = range(0, len(images), batch_size)
+    for start in bar(starts, len(starts), description, progress, unit="batch"):
         batch = [tf.image.resize(tf.cast(x, tf.float32), size, method="bilinear") for x in images[start : start + batch_size]]
         batch = tf.stack(batch) / 127.5 - 1.0  # InceptionV3's own input range (its preprocess_input)
         features.append(np.asarray(network(batch, training=False), np.float64))
     return np.concatenate(features)
 
 
-def fid_rows(translations: dict, data_cfg: dict, network) -> list:
+def fid_rows(translations: dict, data_cfg: dict, network, wanted: dict | None = None, progress: bool = False) -> list:
+    """FID and KID rows of each direction in `wanted` ({direction: ("FID", "KID")}; default all of both)."""
     rows = []
     for direction, outputs in translations.items():
+        names = wanted[direction] if wanted is not None else ("FID", "KID")
+        if not names:
+            continue
         target = DIRECTIONS[direction][1]
         real = [to_uint8(image)[0] for image, _ in data_lib.test_images(data_cfg, target, 1)]
-        fake_features, real_features = image_features(outputs.values(), network), image_features(real, network)
-        where = f"translations vs the real test {target} images, Keras InceptionV3 pool features ({fake_features.shape[1]}-d, {INCEPTION_SIZE}x{INCEPTION_SIZE})"
-        fid = metrics.frechet_distance(fake_features, real_features)
-        subset = min(1000, max(2, min(len(fake_features), len(real_features)) // 2))
-        kid, kid_std = metrics.kernel_inception_distance(fake_features, real_features, subsets=100, subset_size=subset)
-        rows.append(row("FID", direction, fid, f"Frechet distance, {where} (lower is better)"))
-        rows.append(row("KID", direction, kid, f"kernel inception distance, unbiased MMD^2, mean and std over 100 subsets of {subset}, {where} (lower is better)", std=kid_std))
+        fake_features = image_features(outputs.values(), network, progress=progress, description=f"features {direction}")
+        real_features = image_features(real, network, progress=progress, description=f"features real {target}")
+        where = (f"{len(fake_features)} translations vs the {len(real_features)} real test {target} images, Keras InceptionV3 "
+                 f"pool features ({fake_features.shape[1]}-d, {INCEPTION_SIZE}x{INCEPTION_SIZE})")
+        if "FID" in names:
+            fid = metrics.frechet_distance(fake_features, real_features)
+            rows.append(row("FID", direction, fid, f"Frechet distance, {where} (lower is better)"))
+        if "KID" in names:
+            subset = min(1000, max(2, min(len(fake_features), len(real_features)) // 2))
+            kid, kid_std = metrics.kernel_inception_distance(fake_features, real_features, subsets=100, subset_size=subset)
+            rows.append(row("KID", direction, kid, f"kernel inception distance, unbiased MMD^2, mean and std over 100 subsets of {subset}, {where} (lower is better)", std=kid_std))
     return rows
 
 
@@ -246,34 +341,100 @@ def fid_rows(translations: dict, data_cfg: dict, network) -> list:
 JUDGES = {"AtoB": "D_Y", "BtoA": "D_X"}  # D_Y judges G's outputs, D_X judges F's (paper §3)
 
 
-def discriminator_rows(run: runs.RunFolder, config: dict, translations: dict) -> tuple[list, list]:
-    """The loss of each direction's discriminator on the real test images and the translations."""
+def restore_judges(config: dict, run: runs.RunFolder, weights: runs.Weights, directions) -> tuple[dict, list]:
+    """({name: discriminator}, notes): the discriminators of the checkpoint the generators came
+    from (for an export, the checkpoint of its step), or none with a note saying why."""
     from replication import models
 
-    latest = tf.train.latest_checkpoint(str(run.checkpoints))
-    if latest is None:
-        return [], ["discriminator losses need a checkpoint (the export holds only the generators); none in " + str(run.checkpoints)]
     items = models.build(config).checkpoint_items()
-    if not all(JUDGES[d] in items for d in translations):
-        return [], [f"discriminator losses: the {config['model']['type']} discriminator is not a plain judge of one domain; left out"]
-    judges = {JUDGES[d]: items[JUDGES[d]] for d in translations}
-    tf.train.Checkpoint(**judges).restore(latest).expect_partial()
+    if not all(JUDGES[d] in items for d in directions):
+        return {}, [f"discriminator losses: the {config['model']['type']} discriminator is not a plain judge of one domain; left out"]
+    path = weights.path if weights.source == "checkpoint" else run.checkpoints / f"{checkpoints.LATEST}-{weights.step}"
+    judges = {JUDGES[d]: items[JUDGES[d]] for d in directions}
+    try:
+        tf.train.Checkpoint(**judges).restore(str(path)).assert_existing_objects_matched().expect_partial()
+    except (*checkpoints.DAMAGE, tf.errors.OpError) as err:
+        return {}, [f"discriminator losses need the checkpoint of step {weights.step} ({path}), the one the generators "
+                    f"come from; it could not be read ({checkpoints.first_line(err)}), so they are left out"]
+    return judges, []
+
+
+def discriminator_rows(config: dict, translations: dict, judges: dict, progress: bool = False) -> list:
+    """The loss of each direction's discriminator on the real test images and the translations."""
     gan_mode = config["loss"]["gan_mode"]
     rows = []
     for direction, outputs in translations.items():
         judge = judges[JUDGES[direction]]
         target = DIRECTIONS[direction][1]
-        real = [adversarial(judge, image, True, gan_mode) for image, _ in data_lib.test_images(config["data"], target, 1)]
-        fake = [adversarial(judge, to_unit(x), False, gan_mode) for x in outputs.values()]
+        reals = ((image, True) for image, _ in data_lib.test_images(config["data"], target, 1))
+        fakes = ((to_unit(x), False) for x in outputs.values())
+        found = [(real, adversarial(judge, image, real, gan_mode))
+                 for image, real in bar(itertools.chain(reals, fakes), None, f"D loss {direction}", progress)]
+        real = [loss for is_real, loss in found if is_real]
+        fake = [loss for is_real, loss in found if not is_real]
         value = 0.5 * (np.mean(real) + np.mean(fake))
         rows.append(row("D loss", direction, value,
                         f"{JUDGES[direction]}'s {gan_mode} loss, halved, on the real test {target} images and the translations "
-                        "(as the training objective, latest checkpoint)"))
-    return rows, []
+                        "(as the training objective, the generators' checkpoint)"))
+    return rows
 
 
 def adversarial(judge, image, real: bool, gan_mode: str) -> float:
     return float(losses.adversarial_loss(judge(image, training=False), real, gan_mode))
+
+
+# --------------------------------------------------------------------------- where evaluate writes
+
+
+class EvalOutput:
+    """RUN/eval/, where `evaluate` writes: one evaluate at a time, what a killed one left removed,
+    a full disk or read-only folder said in one line, and nothing written once the folder is no
+    longer the run that was read (`train --fresh` moves a run aside and starts a new one there)."""
+
+    def __init__(self, run: runs.RunFolder):
+        self.run, self.folder = run, run.eval
+        self.identity = folder_identity(run.path)
+
+    @contextlib.contextmanager
+    def open(self, log):
+        try:
+            with FolderLock(self.folder, "evaluate", advice="Wait for it to finish or stop it, then evaluate again."):
+                for leftover in remove_partial_writes(self.folder):
+                    log(f"removed {leftover}, left by an evaluate that did not finish")
+                yield self
+        except (OSError, tf.errors.OpError) as err:
+            found = storage_problem(err)
+            if found is None:
+                raise
+            path, problem, advice = found
+            raise KitError(
+                f"Could not write {path or f'a file in {self.folder}'}: {problem}. {advice.capitalize()} and evaluate "
+                f"again; the run itself is untouched (evaluate writes only under {self.folder})."
+            ) from None
+
+    def check(self) -> None:
+        if folder_identity(self.run.path) != self.identity:
+            raise RunFolderError(
+                f"{self.run.path} is no longer the run being evaluated (`train --fresh` moved it aside and started "
+                "anew?); nothing was written into the new run. Evaluate the folder you mean again."
+            )
+
+    def write_png(self, image: np.ndarray, path: Path) -> None:
+        self.check()
+        save_png(image, path)
+
+    def write_text(self, path: Path, text: str) -> None:
+        self.check()
+        atomic_write_text(path, text)
+
+
+def folder_identity(path: Path) -> tuple | None:
+    """(device, inode) of a folder: a folder moved away and made anew under the same name differs."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 # --------------------------------------------------------------------------- the command
@@ -309,13 +470,21 @@ def check_groups(data_cfg: dict, groups) -> None:
         )
 
 
-def evaluate(run_dir, groups=None, inception_weights_path=None, feature_network=None, progress: bool = True) -> dict:
+def to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def evaluate(run_dir, groups=None, inception_weights_path=None, feature_network=None, progress: bool = True,
+             log=to_stderr) -> dict:
     """Translate the test split, compute the metrics, write RUN/eval/metrics.json and metrics.md; returns the json.
 
     groups: metric groups (METRIC_GROUPS); None for every one the data allows
-    (FID/KID and the discriminator losses are then left out with a note when
-    their weights or checkpoint are missing). feature_network: the network
-    behind FID/KID (default InceptionV3).
+    (FID/KID only on test sets large enough for them and with the InceptionV3
+    weights already at hand, the discriminator losses only with the
+    generators' checkpoint; otherwise a note says how to ask). feature_network:
+    the network behind FID/KID (default InceptionV3). The run may be training
+    meanwhile: its newest whole checkpoint is scored, and nothing of the
+    training is touched.
     """
     run = runs.RunFolder(Path(run_dir))
     config = runs.load_config(run.path)
@@ -323,64 +492,73 @@ def evaluate(run_dir, groups=None, inception_weights_path=None, feature_network=
     explicit = groups is not None
     groups = list(groups) if explicit else available_groups(data_cfg)
     check_groups(data_cfg, groups)
-    generators = runs.load_generators(run.path)
-    translations = {d: translate_split(g, data_cfg, d, run.eval / d, progress) for d, g in generators.items()}
-    multiple = max(g.size_multiple for g in generators.values())
-    rows, notes = [], []
-    if "truth" in groups:
-        rows += truth_rows(translations, data_cfg, multiple)
-    if "cityscapes" in groups:
-        from replication import scorer as scorer_lib
+    output = EvalOutput(run)
+    with output.open(log):
+        generators = runs.load_generators(run.path, log)
+        weights = next(iter(generators.values())).weights
+        log(f"evaluating {run.path}: {weights}")
+        judges, notes = restore_judges(config, run, weights, generators) if "dloss" in groups else ({}, [])
+        translations = {d: translate_split(g, data_cfg, d, output, progress) for d, g in generators.items()}
+        multiple = max(g.size_multiple for g in generators.values())
+        rows, ignored = [], {}
+        if "truth" in groups:
+            rows += truth_rows(translations, data_cfg, multiple, progress)
+        if "cityscapes" in groups:
+            from replication import scorer as scorer_lib
 
-        found, more = cityscapes_rows(translations, data_cfg, multiple, scorer_lib.load(data_cfg))
-        rows, notes = rows + found, notes + more
-    if "fid" in groups:
-        try:
-            network = feature_network or inception_network(inception_weights(inception_weights_path))
-            rows += fid_rows(translations, data_cfg, network)
-        except MetricNotAvailable as err:
-            if explicit:
-                raise
-            notes.append(f"FID/KID left out: {err}")
-    if "dloss" in groups:
-        found, more = discriminator_rows(run, config, translations)
-        rows, notes = rows + found, notes + more
-    step, epoch = trained_to(run, next(iter(generators.values())).step)
-    result = {
-        "run": str(run.path),
-        "step": step,
-        "epoch": epoch,
-        "replication": replication.__version__,
-        "evaluated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "rows": rows,
-        "notes": notes,
-    }
-    atomic_write_text(run.eval / "metrics.json", json.dumps(result, indent=2) + "\n")
-    atomic_write_text(run.eval / "metrics.md", markdown(result))
+            found, more, ignored = cityscapes_rows(translations, data_cfg, multiple, scorer_lib.load(data_cfg), progress)
+            rows, notes = rows + found, notes + more
+        if "fid" in groups:
+            found, more = feature_rows(translations, data_cfg, explicit, groups, inception_weights_path, feature_network, progress)
+            rows, notes = rows + found, notes + more
+        if judges:
+            rows += discriminator_rows(config, translations, judges, progress)
+        result = {
+            "run": str(run.path),
+            "step": weights.step,
+            "epoch": weights.epoch,
+            "weights": {**weights.as_json(), "described": str(weights)},
+            "replication": replication.__version__,
+            "evaluated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "rows": rows,
+            "notes": notes,
+        }
+        if ignored:
+            result["truth_pixels_ignored"] = ignored
+        output.write_text(run.eval / "metrics.json", json.dumps(result, indent=2) + "\n")
+        output.write_text(run.eval / "metrics.md", markdown(result))
     return result
 
 
-def trained_to(run: runs.RunFolder, step) -> tuple:
-    """(step, epoch) the evaluated weights come from: the export's manifest, else the latest checkpoint."""
-    if run.manifest.exists():
-        info = runs.read_manifest(run.manifest)
-        return info.get("step", step), info.get("epoch")
-    latest = tf.train.latest_checkpoint(str(run.checkpoints))
-    if latest is None:
-        return step, None
-    read = tf.train.load_checkpoint(latest).get_tensor
-    return int(read("step/.ATTRIBUTES/VARIABLE_VALUE")), int(read("epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+def feature_rows(translations, data_cfg, explicit: bool, groups, weights_path, feature_network, progress) -> tuple[list, list]:
+    """FID and KID: as asked (`explicit`), or by default only where the test sets are large enough
+    and the InceptionV3 weights are at hand (never downloaded then); (rows, notes)."""
+    if explicit:
+        wanted, notes = None, []
+    else:
+        ask = f"--metrics {' '.join(groups)}"
+        wanted, notes = feature_metrics_by_size(translations, data_cfg, ask)
+        if not wanted:
+            return [], notes
+    try:
+        network = feature_network or inception_network(inception_weights(weights_path, download=explicit))
+    except MetricNotAvailable as err:
+        if explicit:
+            raise
+        return [], notes + [f"FID/KID left out: {err}"]
+    return fid_rows(translations, data_cfg, network, wanted, progress), notes
 
 
 def markdown(result: dict) -> str:
-    """metrics.md: one table of the rows, the paper's numbers beside the kit's, then definitions and notes."""
+    """metrics.md: which weights, one table of the rows, the paper's numbers beside the kit's, then definitions and notes."""
     def fmt(x):
         return "" if x is None else f"{x:.4g}"
 
+    described = result.get("weights", {}).get("described") or f"step {result['step']}, epoch {result['epoch']}"
     lines = [
         f"# Evaluation of {result['run']}",
         "",
-        f"Step {result['step']}, epoch {result['epoch']}; replication {result['replication']}; {result['evaluated_at']}.",
+        f"Scored: {described}; replication {result['replication']}; {result['evaluated_at']}.",
         "",
         "| metric | direction | this run | baseline | paper CycleGAN | paper pix2pix |",
         "|---|---|---|---|---|---|",
@@ -390,6 +568,9 @@ def markdown(result: dict) -> str:
         base = f"{fmt(r['baseline']['value'])} ({r['baseline']['name']})" if r["baseline"] else ""
         paper = r["paper"] or {}
         lines.append(f"| {r['metric']} | {r['direction']} | {value} | {base} | {fmt(paper.get('CycleGAN'))} | {fmt(paper.get('pix2pix'))} |")
+    if result.get("truth_pixels_ignored"):
+        shares = ", ".join(f"{d} {100 * share:.1f}%" for d, share in result["truth_pixels_ignored"].items())
+        lines += ["", f"Cityscapes truth pixels ignored (unlabelled: void and the classes outside the 19): {shares}."]
     definitions = dict.fromkeys((r["metric"], r["definition"]) for r in result["rows"])
     lines += ["", *(f"- **{m}**: {d}" for m, d in definitions)]
     lines += [f"- note: {n}" for n in result.get("notes", [])]

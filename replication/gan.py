@@ -8,6 +8,7 @@ exports that load anywhere) are written once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from contextlib import contextmanager
 from pathlib import Path
@@ -162,28 +163,40 @@ def export_generators(
     folder: Path, model_type: str, generators: dict, model_cfg: dict, training_mode_at_test: bool, **trained
 ) -> dict:
     """Each direction's generator as `<name>_<direction>.keras` and as a SavedModel folder
-    `<name>_<direction>_savedmodel/`, plus `manifest.json` saying which is which.
+    `<name>_<direction>_savedmodel/`, plus `manifest.json` saying which is which (and each
+    `.keras` file's SHA-256, so readers can tell a file from another export).
 
+    The export is one unit: it is written into a hidden folder beside `folder` and swapped in
+    whole, so a kill at any point leaves the previous export or the new one, never a mix.
     generators: {direction: (checkpoint name, keras model)}; `trained`: step and epoch, recorded as
     they are. Returns {direction: path}.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths, entries = {}, {}
-    for direction, (name, model) in generators.items():
-        copy = float32_copy(model, model_cfg)
-        paths[direction] = folder / f"{name}_{direction}.keras"
-        saved_model = folder / f"{name}_{direction}_savedmodel"
-        save_keras(copy, paths[direction])
-        save_saved_model(copy, saved_model, training_mode_at_test)
-        entries[direction] = {"keras": paths[direction].name, "saved_model": saved_model.name}
-    manifest = {
-        "model": model_type,
-        "generators": entries,
-        "input_range": [-1, 1],
-        "size_multiple": networks.size_multiple(next(iter(generators.values()))[1]),
-        "training_mode_at_test": training_mode_at_test,
-        **trained,
-    }
-    atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-    return paths
+    names, entries = {}, {}
+    with atomic_replace(folder) as staging:
+        staging.mkdir(parents=True)
+        for direction, (name, model) in generators.items():
+            copy = float32_copy(model, model_cfg)
+            names[direction] = f"{name}_{direction}.keras"
+            saved_model = f"{name}_{direction}_savedmodel"
+            save_keras(copy, staging / names[direction])
+            save_saved_model(copy, staging / saved_model, training_mode_at_test)
+            entries[direction] = {"keras": names[direction], "saved_model": saved_model, "sha256": sha256_of(staging / names[direction])}
+        manifest = {
+            "model": model_type,
+            "generators": entries,
+            "input_range": [-1, 1],
+            "size_multiple": networks.size_multiple(next(iter(generators.values()))[1]),
+            "training_mode_at_test": training_mode_at_test,
+            **trained,
+        }
+        atomic_write_text(staging / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return {direction: folder / name for direction, name in names.items()}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -110,10 +110,11 @@ class FolderLock:
     leaves the folder stuck. The file names the holder for whoever is refused.
     """
 
-    def __init__(self, folder: str | os.PathLike, what: str = "train"):
+    def __init__(self, folder: str | os.PathLike, what: str = "train",
+                 advice: str = "Wait for it to finish or stop it, or choose another folder with --run-dir."):
         self.folder = Path(folder)
         self.path = self.folder / ".lock"
-        self.what = what
+        self.what, self.advice = what, advice
         self.fd = None
 
     def __enter__(self) -> FolderLock:
@@ -124,10 +125,7 @@ class FolderLock:
         except BlockingIOError:
             holder = os.pread(fd, 1000, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
-            raise RunFolderError(
-                f"{self.folder} is in use by {holder}. Wait for it to finish or stop it, or "
-                "choose another folder with --run-dir."
-            ) from None
+            raise RunFolderError(f"{self.folder} is in use by {holder}. {self.advice}") from None
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{self.what} (pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n".encode(), 0)

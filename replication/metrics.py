@@ -4,8 +4,9 @@
   mean absolute error, PSNR and SSIM of one image against its truth, on
   0..255 images read as [0, 1].
 - Cityscapes (paper Tables 2 and 3): colours mapped to the 19 training
-  classes by the nearest palette colour, a confusion matrix, and the FCN
-  score's three numbers (per-pixel accuracy, per-class accuracy, class IoU).
+  classes by the nearest palette colour (ground truth: only the pixels of
+  unlabelled colours ignored), a confusion matrix, and the FCN score's
+  three numbers (per-pixel accuracy, per-class accuracy, class IoU).
 - FID and KID from feature vectors (which network makes them is the
   caller's business; replication/evaluate.py uses Keras' InceptionV3).
 
@@ -18,6 +19,7 @@ import warnings
 
 import numpy as np
 import scipy.linalg
+import scipy.ndimage
 
 # --------------------------------------------------------------------------- ground truth
 
@@ -91,25 +93,53 @@ PALETTE = np.array([colour for _, colour in CITYSCAPES_CLASSES], np.int64)
 N_CLASSES = len(CITYSCAPES_CLASSES)
 ROAD = 0
 IGNORED = -1
-# A ground-truth pixel counts when a class colour lies within this RGB distance. The closest
-# colours (bus/train, truck/caravan, a non-training class) are 20 apart, so no pixel is near two;
-# farther pixels (JPEG edges, void black, the non-training classes) are ignored.
-TRUTH_TOLERANCE = 9.5
+# The colours of Cityscapes' labels outside the 19 training classes (labels.py, trainId 255): void
+# (unlabeled, ego vehicle, rectification border, out of roi, static), dynamic, ground, parking, rail
+# track, guard rail, bridge, tunnel, caravan, trailer. The paper's scores ignore these pixels only.
+# (polegroup and license plate share pole's and car's colours and are read as those.)
+UNLABELLED_COLOURS = np.array([
+    (0, 0, 0), (111, 74, 0), (81, 0, 81), (250, 170, 160), (230, 150, 140),
+    (180, 165, 180), (150, 100, 100), (150, 120, 90), (0, 0, 90), (0, 0, 110),
+], np.int64)
 
 
-def palette_classes(image, tolerance: float | None = None) -> np.ndarray:
-    """int64 HxW class ids: each pixel's nearest Cityscapes colour.
+def palette_classes(image) -> np.ndarray:
+    """int64 HxW class ids of a generated label map: each pixel's nearest training-class colour."""
+    return nearest_colour(image, PALETTE)
 
-    With a `tolerance`, pixels farther than it (Euclidean RGB distance) from
-    every colour are IGNORED (-1): for ground-truth label maps. Without, every
-    pixel gets its nearest class: for generated label maps.
+
+# A truth pixel this close (RGB distance) to a label colour is that label. JPEG blurs colours across
+# the edges between labels (its colour planes are stored at half resolution): a pixel farther from
+# every colour takes the label most of its sure neighbours in a SURE_WINDOW square have.
+SURE_DISTANCE = 15
+SURE_WINDOW = 5
+
+
+def truth_classes(image) -> np.ndarray:
+    """int64 HxW class ids of a ground-truth label map (a JPEG: its colours are noisy).
+
+    Every pixel is read as one of Cityscapes' labels: its nearest label colour
+    when within SURE_DISTANCE, else the label most common among the sure
+    pixels around it (its nearest colour if none is sure). The pixels of labels
+    outside the 19 training classes (void black among them) are IGNORED (-1);
+    every other pixel is scored, edges and small objects included, as when
+    scoring against the original label ids.
     """
+    colours = np.concatenate([PALETTE, UNLABELLED_COLOURS])
     pixels = np.asarray(image, np.int64)[..., :3]
-    distance2 = ((pixels[..., None, :] - PALETTE) ** 2).sum(-1)  # HxWx19
-    classes = distance2.argmin(-1)
-    if tolerance is not None:
-        classes = np.where(distance2.min(-1) <= tolerance**2, classes, IGNORED)
-    return classes
+    distance2 = ((pixels[..., None, :] - colours) ** 2).sum(-1)
+    nearest = distance2.argmin(-1)
+    sure = distance2.min(-1) <= SURE_DISTANCE**2
+    votes = (nearest[..., None] == np.arange(len(colours))) & sure[..., None]
+    votes = scipy.ndimage.uniform_filter(votes.astype(np.float32), size=(SURE_WINDOW, SURE_WINDOW, 1), mode="nearest")
+    labels = np.where(sure | (votes.max(-1) == 0), nearest, votes.argmax(-1))
+    return np.where(labels < N_CLASSES, labels, IGNORED)
+
+
+def nearest_colour(image, colours) -> np.ndarray:
+    """int64 HxW index of each pixel's nearest colour (Euclidean RGB distance; ties to the first)."""
+    pixels = np.asarray(image, np.int64)[..., :3]
+    return ((pixels[..., None, :] - colours) ** 2).sum(-1).argmin(-1)
 
 
 def confusion_matrix(truth_classes, predicted_classes, n_classes: int = N_CLASSES) -> np.ndarray:

@@ -57,7 +57,7 @@ def build(width: int = 32, n_blocks: int = 4) -> keras.Model:
 def training_data(data_cfg: dict, size: int, batch_size: int, seed: int = 0) -> tf.data.Dataset:
     """(photo [B,size,size,3] in [-1, 1], class ids [B,size,size], -1 where ignored) from the training split."""
     def class_ids(labels):
-        return metrics.palette_classes(to_uint8(labels), metrics.TRUTH_TOLERANCE).astype(np.int32)
+        return metrics.truth_classes(to_uint8(labels)).astype(np.int32)
 
     def prepare(photo, labels, name):
         photo = tf.image.resize(photo[0], [size, size], method="bilinear")
@@ -108,7 +108,7 @@ def ceiling(scorer: keras.Model, data_cfg: dict) -> dict:
     """The scorer's FCN-score numbers on the real test photos against their label maps."""
     confusion = np.zeros((metrics.N_CLASSES,) * 2, np.int64)
     for photo, labels, _ in data_lib.truth_pairs(data_cfg, "A", 4):
-        truth = metrics.palette_classes(to_uint8(labels)[0], metrics.TRUTH_TOLERANCE)
+        truth = metrics.truth_classes(to_uint8(labels)[0])
         confusion += metrics.confusion_matrix(truth, segment(scorer, photo))
     return metrics.segmentation_scores(confusion)
 

@@ -1,19 +1,28 @@
 """`evaluate`: a tiny run scored end to end, kept translations, clear refusals, FID weights, quality while training."""
 
 import csv
+import errno
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
-from replication import evaluate, metrics, models, runs
+from replication import config as config_lib
+from replication import data, evaluate, metrics, models, runs
 from replication.cli import main
 from replication.data import write_synthetic
 from replication.errors import KitError
+from replication.io import FolderLock
 from replication.training import train
 from tests.test_training import SIZE, tiny_config
 
@@ -41,7 +50,7 @@ def feature_network(input_shape=(evaluate.INCEPTION_SIZE, evaluate.INCEPTION_SIZ
 
 @pytest.fixture(scope="module")
 def evaluated(run_dir):
-    return evaluate.evaluate(run_dir, feature_network=feature_network(), progress=False)
+    return evaluate.evaluate(run_dir, ["truth", "fid", "dloss"], feature_network=feature_network(), progress=False)
 
 
 def read(path) -> np.ndarray:
@@ -99,8 +108,8 @@ def test_a_second_call_reuses_the_kept_translations(run_dir, evaluated, monkeypa
     calls = []
     load = runs.load_generators
 
-    def counting(path):
-        translators = load(path)
+    def counting(path, log=None):
+        translators = load(path, log)
         for t in translators.values():
             t.generator = lambda images, training=False, inner=t.generator: calls.append(1) or inner(images, training=training)
         return translators
@@ -152,8 +161,10 @@ def _cycle(model, a):
 def one_line_error(capsys, *argv) -> str:
     assert main(list(argv)) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "Traceback" not in err
-    return err
+    assert "Traceback" not in err
+    last = err.splitlines()[-1]  # after what evaluate said it was doing, if anything
+    assert last.startswith("error: ")
+    return last
 
 
 def test_a_run_without_generators_is_refused(tmp_path, capsys, synthetic_root):
@@ -191,6 +202,136 @@ def test_truth_metrics_on_data_without_truth_name_the_folder_they_need(synthetic
     assert evaluate.available_groups(config["data"]) == ["fid", "dloss"]
 
 
+# --------------------------------------------------------------------------- unfinished, training, replaced runs
+
+
+@pytest.fixture
+def stopped_copy(tiny_stopped_run, tmp_path):
+    """A copy of the tiny run stopped at step 4 (1 of the 3 steps of epoch 2): ckpt-3 and ckpt-4, no export."""
+    return Path(shutil.copytree(tiny_stopped_run, tmp_path / "stopped"))
+
+
+def d_loss_at(checkpoint, config, translations: dict) -> float:
+    """D_Y's loss on the real test B images and the A->B translations, D_Y restored from `checkpoint`."""
+    model = models.build(config)
+    tf.train.Checkpoint(D_Y=model.D_Y).restore(str(checkpoint)).expect_partial()
+    real = [evaluate.adversarial(model.D_Y, image, True, "lsgan") for image, _ in data.test_images(config["data"], "B", 1)]
+    fake = [evaluate.adversarial(model.D_Y, evaluate.to_unit(x), False, "lsgan") for x in translations.values()]
+    return 0.5 * (np.mean(real) + np.mean(fake))
+
+
+def test_a_stopped_run_is_scored_from_its_newest_checkpoint_and_says_which(stopped_copy, capsys):
+    assert main(["evaluate", str(stopped_copy), "--metrics", "truth", "dloss"]) == 0
+    out, err = capsys.readouterr()
+    saved = json.loads((stopped_copy / "eval" / "metrics.json").read_text())
+    ckpt = stopped_copy / "checkpoints" / "ckpt-4"
+    assert (saved["step"], saved["epoch"]) == (4, 1)
+    assert saved["weights"] | {"described": None} == {"source": "checkpoint", "path": str(ckpt), "step": 4, "epoch": 1, "described": None}
+    described = f"step 4, 1 of the 3 steps of epoch 2 (checkpoint ckpt-4, {ckpt})"
+    assert f"Scored: {described};" in (stopped_copy / "eval" / "metrics.md").read_text()
+    assert f"evaluating {stopped_copy}: {described}" in err
+    assert "translating AtoB" in err and "truth AtoB" in err and "D loss AtoB" in err  # progress bars
+    assert out.strip().splitlines()[-1].startswith(f"written: {stopped_copy}/eval/metrics.json, {stopped_copy}/eval/metrics.md")
+    # the discriminator losses come from the generators' checkpoint
+    config = runs.load_config(stopped_copy)
+    translations = {p.name: evaluate.read_png(p) for p in sorted((stopped_copy / "eval" / "AtoB").glob("*.png"))}
+    assert rows_by(saved, "D loss", "AtoB")["value"] == pytest.approx(d_loss_at(ckpt, config, translations), rel=1e-6)
+
+
+def test_a_damaged_newest_checkpoint_is_skipped_and_left_where_it_is(stopped_copy, capsys):
+    data_file = next((stopped_copy / "checkpoints").glob("ckpt-4.data-*"))
+    data_file.write_bytes(data_file.read_bytes()[:100])
+    before = sorted(p.name for p in (stopped_copy / "checkpoints").iterdir())
+    result = evaluate.evaluate(stopped_copy, ["truth"], progress=False)
+    assert result["weights"]["path"] == str(stopped_copy / "checkpoints" / "ckpt-3") and (result["step"], result["epoch"]) == (3, 1)
+    assert "damaged checkpoint" in capsys.readouterr().err
+    assert sorted(p.name for p in (stopped_copy / "checkpoints").iterdir()) == before  # the run is only read
+
+
+def test_a_run_in_training_is_scored_from_one_whole_checkpoint_without_disturbing_it(tiny_synthetic_root, tmp_path):
+    config = tiny_config(tiny_synthetic_root, "train.eval_every=1")  # 3 epochs of 3 steps
+    config.pop("name")  # an experiment file takes its name from the file
+    config_lib.save(config, tmp_path / "tiny.yaml")
+    run = tmp_path / "run"
+    with (tmp_path / "train.log").open("w") as log:
+        training = subprocess.Popen([sys.executable, "-m", "replication", "train", str(tmp_path / "tiny.yaml"), "--run-dir", str(run),
+                                     "--until-step", "9"],  # the whole run, without the export's cost
+                                    cwd=Path(__file__).parents[1], stdout=log, stderr=subprocess.STDOUT)
+    results = []
+    try:
+        while training.poll() is None and not list((run / "checkpoints").glob("ckpt-*.index")):
+            time.sleep(0.1)
+        training.send_signal(signal.SIGSTOP)  # paused wherever it is, a save half done included: surely in training
+        try:
+            results.append(evaluate.evaluate(run, ["truth"], progress=False))
+        finally:
+            training.send_signal(signal.SIGCONT)
+        while training.poll() is None:
+            results.append(evaluate.evaluate(run, ["truth"], progress=False))
+    finally:
+        assert training.wait(timeout=600) == 0, (tmp_path / "train.log").read_text()[-3000:]
+    during = [r for r in results if r["weights"]["source"] == "checkpoint"]
+    assert during, "no evaluation overlapped the training"
+    with (run / "eval.csv").open() as f:
+        logged = {int(r["step"]): r for r in csv.DictReader(f)}
+    for result in during:  # the weights of one checkpoint: what the training itself measured at that step
+        assert result["step"] in logged and result["epoch"] == result["step"] // 3
+        for direction in ("AtoB", "BtoA"):
+            assert rows_by(result, "MAE", direction)["value"] == pytest.approx(float(logged[result["step"]][f"MAE_{direction}"]), rel=1e-4)
+    assert "stopped at step 9" in (run / "run.log").read_text()
+    assert not (run / "checkpoints" / "damaged").exists()
+
+
+def test_a_run_replaced_while_it_is_evaluated_gets_nothing_of_the_old_one(stopped_copy, monkeypatch, capsys):
+    load = runs.load_generators
+
+    def then_train_fresh(path, log=None):
+        translators = load(path, log)
+        run = runs.RunFolder(path)
+        config = runs.load_config(path)
+        run.move_aside()  # as `train --fresh` does, then starts the new run
+        run.prepare(config)
+        return translators
+
+    monkeypatch.setattr(runs, "load_generators", then_train_fresh)
+    err = one_line_error(capsys, "evaluate", str(stopped_copy), "--metrics", "truth")
+    assert f"{stopped_copy} is no longer the run being evaluated" in err
+    assert not (stopped_copy / "eval").exists()
+
+
+@pytest.mark.parametrize("number, problem, advice", [
+    (errno.ENOSPC, "the disk is full", "Free some space"), (errno.EROFS, "the file system is read-only", "Make it writable"),
+])
+def test_a_full_disk_or_read_only_folder_ends_in_one_line_naming_the_file(stopped_copy, monkeypatch, capsys, number, problem, advice):
+    def cannot_write(array, path):
+        raise OSError(number, os.strerror(number), str(path))
+
+    monkeypatch.setattr(evaluate, "save_png", cannot_write)
+    err = one_line_error(capsys, "evaluate", str(stopped_copy), "--metrics", "truth")
+    assert err == (f"error: Could not write {stopped_copy}/eval/AtoB/a_0000.png: {problem}. {advice} and evaluate again; "
+                   f"the run itself is untouched (evaluate writes only under {stopped_copy}/eval).")
+
+
+def test_what_a_killed_evaluate_left_is_removed_and_two_at_once_are_refused(stopped_copy, capsys):
+    left = [stopped_copy / "eval" / ".metrics.md.l9kawonf", stopped_copy / "eval" / "AtoB" / ".a_0000.png.n519u_m6"]
+    for path in left:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    with FolderLock(stopped_copy / "eval", "evaluate"):
+        err = one_line_error(capsys, "evaluate", str(stopped_copy), "--metrics", "truth")
+        assert f"{stopped_copy}/eval is in use by evaluate (pid {os.getpid()}" in err
+        assert err.endswith("Wait for it to finish or stop it, then evaluate again.")
+    evaluate.evaluate(stopped_copy, ["truth"], progress=False)
+    assert not any(path.exists() for path in left)
+    assert "removed" in capsys.readouterr().err
+
+
+def test_a_manifest_of_the_wrong_shape_ends_in_one_line(run_dir, tmp_path, capsys):
+    copy = Path(shutil.copytree(run_dir, tmp_path / "run"))
+    (copy / "export" / "manifest.json").write_text('{"generators": {"AtoB": 5}}')
+    assert one_line_error(capsys, "evaluate", str(copy)).startswith(f"error: damaged manifest {copy}/export/manifest.json (")
+
+
 # --------------------------------------------------------------------------- FID weights
 
 
@@ -224,30 +365,42 @@ def test_offline_without_weights_the_message_names_the_file_and_where_it_goes(tm
         evaluate.inception_weights(tmp_path / "missing.h5")
 
 
-def test_fid_left_out_with_a_note_unless_asked_for(run_dir, monkeypatch):
-    def missing(path=None, fetch=None):
-        raise evaluate.MetricNotAvailable("FID/KID need InceptionV3's ImageNet weights")
-
-    monkeypatch.setattr(evaluate, "inception_weights", missing)
+def test_by_default_fid_and_kid_need_a_large_enough_test_set_and_never_download(run_dir, monkeypatch, tmp_path):
+    fetched = []
+    monkeypatch.setattr(keras.utils, "get_file", lambda *args, **kwargs: fetched.append(args) or 1 / 0)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no cached weights
+    monkeypatch.setattr(evaluate, "available_groups", lambda data_cfg: ["fid"])  # the other metrics' work left out
+    (note,) = evaluate.evaluate(run_dir, progress=False)["notes"]
+    assert note.startswith("FID and KID left out: the test sets have AtoB 3, BtoA 3 images per side")
+    assert note.endswith("Ask for both with `--metrics fid`.")
+    monkeypatch.setattr(evaluate, "KID_MIN_IMAGES", 3)  # as if the test set were large enough for KID
     result = evaluate.evaluate(run_dir, progress=False)
-    assert not [r for r in result["rows"] if r["metric"] == "FID"]
-    assert any("FID/KID left out" in n for n in result["notes"])
-    with pytest.raises(evaluate.MetricNotAvailable):
-        evaluate.evaluate(run_dir, groups=["fid"], progress=False)
+    assert any("downloads nothing unless asked" in n for n in result["notes"])
+    assert not [r for r in result["rows"] if r["metric"] in ("FID", "KID")] and fetched == []
+    with_weights = evaluate.evaluate(run_dir, feature_network=feature_network(), progress=False)
+    assert [r["metric"] for r in with_weights["rows"] if r["metric"] in ("FID", "KID")] == ["KID", "KID"]
+    assert any(n.startswith("FID left out") for n in with_weights["notes"])
+    monkeypatch.setattr(evaluate, "FID_MIN_IMAGES", 3)
+    both = evaluate.evaluate(run_dir, feature_network=feature_network(), progress=False)
+    assert [r["metric"] for r in both["rows"] if r["metric"] in ("FID", "KID")] == ["FID", "KID", "FID", "KID"]
+    assert fetched == []
+    with pytest.raises(evaluate.MetricNotAvailable, match="could not be downloaded"):
+        evaluate.evaluate(run_dir, groups=["fid"], progress=False)  # asked for: Keras' download is tried
+    assert len(fetched) == 1
 
 
 # --------------------------------------------------------------------------- Cityscapes
 
 
 def write_cityscapes_like(root: Path, n_train=6, n_test=2, size=32):
-    """Label maps of palette-coloured blocks; 'photos' paint each class with its own dimmed, noisy colour."""
+    """Label maps of palette-coloured blocks and void (black); 'photos' paint each class with its own dimmed, noisy colour."""
     rng = np.random.default_rng(0)
     for phase, count in (("train", n_train), ("test", n_test)):
         (root / f"{phase}A").mkdir(parents=True)
         (root / f"{phase}B").mkdir(parents=True)
         for i in range(count):
-            classes = rng.choice([0, 2, 8, 10, 13], size=(4, 4)).repeat(size // 4, 0).repeat(size // 4, 1)
-            labels = metrics.PALETTE[classes].astype(np.uint8)
+            classes = rng.choice([0, 2, 8, 10, 13, metrics.IGNORED], size=(4, 4)).repeat(size // 4, 0).repeat(size // 4, 1)
+            labels = np.where(classes[..., None] >= 0, metrics.PALETTE[classes], 0).astype(np.uint8)
             photo = np.clip(255 - labels * 0.8 + rng.normal(0, 4, labels.shape), 0, 255).astype(np.uint8)
             Image.fromarray(labels).save(root / f"{phase}B" / f"{i:03d}.png")
             Image.fromarray(photo).save(root / f"{phase}A" / f"{i:03d}.png")
@@ -258,12 +411,18 @@ def test_cityscapes_photo_to_labels_scores_perfect_translations_one(tmp_path):
     root = write_cityscapes_like(tmp_path / "cityscapes")
     config = tiny_config(root, "data.source=cityscapes")
     labels = {p.name: np.asarray(Image.open(p)) for p in sorted((root / "testB").iterdir())}
-    rows, notes = evaluate.cityscapes_rows({"AtoB": labels, "BtoA": {}}, config["data"], 4, scorer=None)
+    rows, notes, ignored = evaluate.cityscapes_rows({"AtoB": labels, "BtoA": {}}, config["data"], 4, scorer=None)
     assert [(r["metric"], r["value"]) for r in rows] == [("per-pixel acc", 1.0), ("per-class acc", 1.0), ("class IoU", 1.0)]
-    road_share = np.mean([np.all(v == metrics.PALETTE[0], axis=-1).mean() for v in labels.values()])
+    void = np.mean([np.all(v == 0, axis=-1).mean() for v in labels.values()])
+    assert 0 < void < 0.5 and ignored == {"AtoB": pytest.approx(void)}
+    road_share = np.sum([np.all(v == metrics.PALETTE[0], axis=-1).sum() for v in labels.values()]) / np.sum(
+        [np.any(v != 0, axis=-1).sum() for v in labels.values()])
     assert rows[0]["baseline"] == {"name": 'every pixel "road"', "value": pytest.approx(road_share)}
     assert rows[0]["paper"] == {"CycleGAN": 0.58, "pix2pix": 0.85}
     assert "make cityscapes-scorer" in notes[0]
+    table = evaluate.markdown({"run": "r", "step": 1, "epoch": 0, "replication": "x", "evaluated_at": "t", "rows": rows,
+                               "truth_pixels_ignored": ignored})
+    assert f"Cityscapes truth pixels ignored (unlabelled: void and the classes outside the 19): AtoB {100 * void:.1f}%." in table
 
 
 def test_the_scorer_trains_saves_beside_the_data_and_scores_labels_to_photo(tmp_path):
@@ -276,8 +435,8 @@ def test_the_scorer_trains_saves_beside_the_data_and_scores_labels_to_photo(tmp_
     assert set(note["ceiling"]) == set(metrics.SEGMENTATION_METRICS)
     loaded = scorer.load(config["data"])
     photos = {p.name: np.asarray(Image.open(p)) for p in sorted((root / "testA").iterdir())}
-    rows, notes = evaluate.cityscapes_rows({"BtoA": photos}, config["data"], 4, scorer=loaded)
-    assert notes == []
+    rows, notes, ignored = evaluate.cityscapes_rows({"BtoA": photos}, config["data"], 4, scorer=loaded)
+    assert notes == [] and 0 < ignored["BtoA"] < 0.5
     # translations that are the real photos score exactly the ceiling
     assert [r["value"] for r in rows] == pytest.approx([r["baseline"]["value"] for r in rows])
     assert [r["baseline"]["value"] for r in rows] == pytest.approx(list(note["ceiling"].values()))

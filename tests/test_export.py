@@ -1,17 +1,23 @@
 """Exports that load anywhere: each generator's SavedModel runs in a fresh Python that never imports
-the kit (as TF Serving or someone else's code would) and gives the `.keras` model's outputs."""
+the kit (as TF Serving or someone else's code would) and gives the `.keras` model's outputs. An export
+is one unit: a kill half way leaves the old one whole, and readers refuse a mix or a manifest of the
+wrong shape in one line."""
 
+import hashlib
 import json
 import os
 import subprocess
+import shutil
 import sys
 import textwrap
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from replication import gan, networks, runs
+from replication.errors import KitError
 
 # A CycleGAN ResNet generator (inference mode at test) and a pix2pix U-Net (dropout on at test).
 MODELS = {
@@ -50,8 +56,9 @@ def test_saved_models_load_without_the_kit_and_match_the_keras_files(tmp_path):
         gan.export_generators(folders[model_type], model_type, {"AtoB": ("G", gan.build_generator(model_cfg))}, model_cfg, training_mode)
 
     manifests = {t: json.loads((folder / "manifest.json").read_text()) for t, folder in folders.items()}
-    for manifest in manifests.values():
-        assert manifest["generators"] == {"AtoB": {"keras": "G_AtoB.keras", "saved_model": "G_AtoB_savedmodel"}}
+    for t, manifest in manifests.items():
+        sha256 = hashlib.sha256((folders[t] / "G_AtoB.keras").read_bytes()).hexdigest()
+        assert manifest["generators"] == {"AtoB": {"keras": "G_AtoB.keras", "saved_model": "G_AtoB_savedmodel", "sha256": sha256}}
     exports = [str(folder / "G_AtoB_savedmodel") for folder in folders.values()]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
@@ -73,3 +80,107 @@ def test_saved_models_load_without_the_kit_and_match_the_keras_files(tmp_path):
             expected = keras_model(x, training=False).numpy()
             np.testing.assert_array_equal(served["second"], served["first"])
         np.testing.assert_allclose(served["first"], expected, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- one unit
+
+
+def export(folder, seed: int, step: int, cfg=MODELS["cyclegan"]) -> dict:
+    """Two generators of weights drawn from `seed`, exported as a finished run at `step` would be."""
+    keras.utils.set_random_seed(seed)
+    generators = {"AtoB": ("G", gan.build_generator(cfg)), "BtoA": ("F", gan.build_generator(cfg))}
+    gan.export_generators(folder, "cyclegan", generators, cfg, False, step=step, epoch=step // 12)
+    return {d: model.get_weights() for d, (_, model) in generators.items()}
+
+
+def assert_same_weights(model, weights):
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights, strict=True))
+
+
+@pytest.fixture
+def no_saved_models(monkeypatch):
+    """The SavedModels as empty folders: the tests of the unit need the files, not TensorFlow's slow tracing."""
+    monkeypatch.setattr(gan, "save_saved_model", lambda model, path, training_mode: path.mkdir())
+
+
+def run_with_export(tmp_path):
+    run = runs.RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    return run
+
+
+def test_a_kill_during_a_re_export_leaves_the_old_export_whole(tmp_path, monkeypatch, no_saved_models):
+    run = run_with_export(tmp_path)
+    old = export(run.export, seed=1, step=24)
+    before = {p.name: p.read_bytes() for p in run.export.iterdir() if p.is_file()}
+    saved = []
+
+    def killed_after_one_generator(model, path):
+        if saved:
+            raise KeyboardInterrupt  # as a SIGTERM/SIGKILL between the two generators' files
+        saved.append(path)
+        model.save(path)
+
+    monkeypatch.setattr(gan, "save_keras", killed_after_one_generator)
+    with pytest.raises(KeyboardInterrupt):
+        export(run.export, seed=2, step=36)
+    assert {p.name: p.read_bytes() for p in run.export.iterdir() if p.is_file()} == before
+    translators = runs.load_generators(run.path)
+    for direction, translator in translators.items():
+        assert translator.weights.step == 24 and translator.weights.source == "export"
+        assert_same_weights(translator.generator, old[direction])
+    monkeypatch.setattr(gan, "save_keras", lambda model, path: model.save(path))
+    new = export(run.export, seed=2, step=36)  # the next export replaces it whole
+    translators = runs.load_generators(run.path)
+    assert {t.weights.step for t in translators.values()} == {36}
+    assert_same_weights(translators["AtoB"].generator, new["AtoB"])
+    assert sorted(p.name for p in run.path.iterdir()) == ["export"]  # no partial folder left
+
+
+def test_a_mix_of_two_exports_is_refused_in_one_line(tmp_path, no_saved_models):
+    run = run_with_export(tmp_path)
+    export(run.export, seed=1, step=24)
+    export(tmp_path / "later", seed=2, step=36)
+    shutil.copy(tmp_path / "later" / "G_AtoB.keras", run.export / "G_AtoB.keras")  # as an export without the swap left it
+    with pytest.raises(KitError, match="G_AtoB.keras is not the file that .*manifest.json \\(step 24\\) names: a mix of two exports"):
+        runs.load_generators(run.path)
+
+
+WRONG_SHAPES = {
+    "a generator that is a number": {"generators": {"AtoB": 5}},
+    "a step that is text": {"generators": {"AtoB": {"keras": "G_AtoB.keras"}}, "step": "abc"},
+    "no generators": {"step": 3},
+    "a list": [1, 2],
+    "a path outside the folder": {"generators": {"AtoB": {"keras": "../G_AtoB.keras"}}},
+    "an unknown direction": {"generators": {"CtoD": {"keras": "G_AtoB.keras"}}},
+    "an epoch that is negative": {"generators": {"AtoB": {"keras": "G_AtoB.keras"}}, "epoch": -1},
+}
+
+
+@pytest.mark.parametrize("case", WRONG_SHAPES)
+def test_a_manifest_of_the_wrong_shape_is_named_as_damaged(case, tmp_path):
+    run = run_with_export(tmp_path)
+    run.export.mkdir()
+    run.manifest.write_text(json.dumps(WRONG_SHAPES[case]))
+    for read in (runs.load_generators, lambda path: runs.exported_as(runs.RunFolder(path).export / "G_AtoB.keras")):
+        with pytest.raises(KitError) as err:
+            read(run.path)
+        assert str(err.value).startswith(f"damaged manifest {run.manifest} (") and "\n" not in str(err.value)
+
+
+def test_a_reader_that_an_export_overtakes_reads_the_new_export_whole(tmp_path, monkeypatch, no_saved_models):
+    run = run_with_export(tmp_path)
+    export(run.export, seed=1, step=24)
+    load, overtaken = runs.load_model_file, []
+
+    def export_meanwhile(path):
+        model = load(path)
+        if not overtaken:  # a training finishes its export after the reader's first file
+            overtaken.append(export(run.export, seed=2, step=36))
+        return model
+
+    monkeypatch.setattr(runs, "load_model_file", export_meanwhile)
+    translators = runs.load_generators(run.path)
+    assert {t.weights.step for t in translators.values()} == {36}
+    for direction, translator in translators.items():
+        assert_same_weights(translator.generator, overtaken[0][direction])

@@ -1,6 +1,7 @@
 """pix2pix: its losses by hand, the conditional discriminator, paired jitter, dropout keyed by
 (seed, step), and a tiny run that trains, resumes exactly, exports and translates with dropout on."""
 
+import hashlib
 import json
 
 import keras
@@ -192,7 +193,8 @@ def test_resume_is_exact_with_dropout(straight_run, synthetic_root, tmp_path):
 def test_the_export_says_dropout_stays_on_and_translate_runs_it_so(straight_run, tmp_path):
     manifest = json.loads((straight_run / "export" / "manifest.json").read_text())
     assert manifest["model"] == "pix2pix" and manifest["training_mode_at_test"] is True
-    assert manifest["generators"] == {"AtoB": {"keras": "G_AtoB.keras", "saved_model": "G_AtoB_savedmodel"}}
+    sha256 = hashlib.sha256((straight_run / "export" / "G_AtoB.keras").read_bytes()).hexdigest()
+    assert manifest["generators"] == {"AtoB": {"keras": "G_AtoB.keras", "saved_model": "G_AtoB_savedmodel", "sha256": sha256}}
     assert manifest["size_multiple"] == SIZE
     translator = runs.load_generators(straight_run)["AtoB"]
     x = images(7)

@@ -1,5 +1,6 @@
 """The model table, and what other commands read from a run folder: the export manifest and the generators."""
 
+import hashlib
 import json
 
 import keras
@@ -65,11 +66,15 @@ def test_visuals_are_the_named_inputs_translations_and_reconstructions():
 
 def test_the_export_manifest_says_which_file_serves_which_direction(finished_run):
     manifest = json.loads((finished_run / "export" / "manifest.json").read_text())
+
+    def sha256(name):
+        return hashlib.sha256((finished_run / "export" / name).read_bytes()).hexdigest()
+
     assert manifest == {
         "model": "cyclegan",
         "generators": {
-            "AtoB": {"keras": "G_AtoB.keras", "saved_model": "G_AtoB_savedmodel"},
-            "BtoA": {"keras": "F_BtoA.keras", "saved_model": "F_BtoA_savedmodel"},
+            "AtoB": {"keras": "G_AtoB.keras", "saved_model": "G_AtoB_savedmodel", "sha256": sha256("G_AtoB.keras")},
+            "BtoA": {"keras": "F_BtoA.keras", "saved_model": "F_BtoA_savedmodel", "sha256": sha256("F_BtoA.keras")},
         },
         "input_range": [-1, 1],
         "size_multiple": 4,
