@@ -338,25 +338,23 @@ def fid_rows(translations: dict, data_cfg: dict, network, wanted: dict | None = 
 
 # --------------------------------------------------------------------------- discriminator losses
 
-JUDGES = {"AtoB": "D_Y", "BtoA": "D_X"}  # D_Y judges G's outputs, D_X judges F's (paper §3)
-
-
 def restore_judges(config: dict, run: runs.RunFolder, weights: runs.Weights, directions) -> tuple[dict, list]:
-    """({name: discriminator}, notes): the discriminators of the checkpoint the generators came
+    """({direction: (name, discriminator)}, notes): the discriminators of the checkpoint the generators came
     from (for an export, the checkpoint of its step), or none with a note saying why."""
     from replication import models
 
-    items = models.build(config).checkpoint_items()
-    if not all(JUDGES[d] in items for d in directions):
+    model = models.build(config)
+    if not all(d in model.judges for d in directions):
         return {}, [f"discriminator losses: the {config['model']['type']} discriminator is not a plain judge of one domain; left out"]
     path = weights.path if weights.source == "checkpoint" else run.checkpoints / f"{checkpoints.LATEST}-{weights.step}"
-    judges = {JUDGES[d]: items[JUDGES[d]] for d in directions}
+    items = model.checkpoint_items()
+    judges = {model.judges[direction]: items[model.judges[direction]] for direction in directions}
     try:
         tf.train.Checkpoint(**judges).restore(str(path)).assert_existing_objects_matched().expect_partial()
     except (*checkpoints.DAMAGE, tf.errors.OpError) as err:
         return {}, [f"discriminator losses need the checkpoint of step {weights.step} ({path}), the one the generators "
                     f"come from; it could not be read ({checkpoints.first_line(err)}), so they are left out"]
-    return judges, []
+    return {direction: (model.judges[direction], judges[model.judges[direction]]) for direction in directions}, []
 
 
 def discriminator_rows(config: dict, translations: dict, judges: dict, progress: bool = False) -> list:
@@ -364,7 +362,7 @@ def discriminator_rows(config: dict, translations: dict, judges: dict, progress:
     gan_mode = config["loss"]["gan_mode"]
     rows = []
     for direction, outputs in translations.items():
-        judge = judges[JUDGES[direction]]
+        name, judge = judges[direction]
         target = DIRECTIONS[direction][1]
         reals = ((image, True) for image, _ in data_lib.test_images(config["data"], target, 1))
         fakes = ((to_unit(x), False) for x in outputs.values())
@@ -374,7 +372,7 @@ def discriminator_rows(config: dict, translations: dict, judges: dict, progress:
         fake = [loss for is_real, loss in found if not is_real]
         value = 0.5 * (np.mean(real) + np.mean(fake))
         rows.append(row("D loss", direction, value,
-                        f"{JUDGES[direction]}'s {gan_mode} loss, halved, on the real test {target} images and the translations "
+                        f"{name}'s {gan_mode} loss, halved, on the real test {target} images and the translations "
                         "(as the training objective, the generators' checkpoint)"))
     return rows
 

@@ -29,7 +29,7 @@ from replication.checkpoints import restore_newest_good, saved_config
 from replication.errors import ConfigError, KitError
 from replication.io import atomic_write_text
 
-DIRECTIONS = ("AtoB", "BtoA")
+from replication.choices import DIRECTIONS
 
 # Keys a resumed run may change: they alter how long it trains and what it records, not what it is.
 RESUMABLE_CHANGES = {
