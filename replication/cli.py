@@ -2,7 +2,7 @@
 
   train EXPERIMENT [--set section.key=value ...] [--fresh] [--run-dir DIR] [--until-step N]
   translate (--run RUN_DIR | --model FILE.keras) --input DIR --output DIR [--direction AtoB|BtoA]
-  figures [RUN_DIR ...] [--smoothing 0.99] [--epochs E ...] [--test-images 8] [--figures-dir figures] [--force]
+  figures [RUN_DIR ...] [--smoothing S] [--epochs E ...] [--test-images 8] [--figures-dir figures] [--force]
   figures --compare RUN_A RUN_B ... [--labels LABEL ...]
   evaluate RUN_DIR [--metrics truth cityscapes fid dloss] [--inception-weights PATH]
   cityscapes-scorer [EXPERIMENT] [--epochs N] [--size N] [--batch-size N] [--set section.key=value ...]
@@ -72,7 +72,8 @@ def run_translate(args) -> int:
 def add_figures(commands) -> None:
     parser = commands.add_parser("figures", help="loss curves, progression, test results and a results page for runs")
     parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="run folders (default: every folder under runs/)")
-    parser.add_argument("--smoothing", type=float, default=0.99, help="moving-average weight of the loss curves, 0 <= s < 1 (default 0.99)")
+    parser.add_argument("--smoothing", type=float, help="TensorBoard's moving-average weight for the loss curves, 0 <= s < 1 "
+                        "(default: forward and backward, weight 1 - 100/rows logged, at most 0.99)")
     parser.add_argument("--epochs", type=int, nargs="+", help="the progression's epochs (default 1 25 75 100 200 where present, else a spread)")
     parser.add_argument("--test-images", type=int, default=8, help="test images per direction in test_results.png (default 8)")
     parser.add_argument("--figures-dir", default="figures", help="where figures go: FIGURES_DIR/<run name>/ (default figures)")

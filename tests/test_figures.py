@@ -188,7 +188,7 @@ def test_every_figure_is_written_as_png_and_pdf_and_is_not_blank(drawn):
         assert_not_blank(folder / f"{stem}.png")
         assert Image.open(folder / f"{stem}.png").info["dpi"][0] == pytest.approx(150, abs=0.5)
     # four loss panels and the learning rate, two to a row, at 150 dpi
-    assert Image.open(folder / "losses.png").size == (1920, 1440)
+    assert Image.open(folder / "losses.png").size == (1350, 1380)
     assert len(said) == 1 and said[0].endswith(f"(open {folder / 'index.html'})")
 
 
@@ -211,7 +211,7 @@ def test_test_results_are_the_exported_generators_translations_at_the_images_siz
     reconstruction = to_uint8(generators["AtoB"](generators["BtoA"](image)))[0]
     np.testing.assert_array_equal(pixels(folder / "test" / "BtoA" / "b_0000_rec_B.png"), reconstruction)
     assert contains(pixels(folder / "test_results.png"), images.enlarge(expected, 128 // SIZE))
-    assert len(list((folder / "test" / "AtoB").glob("*.png"))) == 3 * 3  # every test image, three pictures each
+    assert len(list((folder / "test" / "AtoB").glob("*.png"))) == 3 * 4  # every test image: input, translation, reconstruction, truth
 
 
 def test_a_run_not_exported_yet_is_translated_by_its_latest_checkpoint(trained_run, tmp_path):
@@ -253,9 +253,9 @@ def test_the_pages_parse_and_every_link_is_a_file_there_by_relative_path(drawn):
             assert not link.startswith(("/", "http:", "https:", "file:")), link
             assert (page.parent / link).is_file(), link
     page = (folder / "index.html").read_text()
-    assert "finished: 3 of 3 epochs (step 9)" in page
-    assert "model:" in page and "ngf: 4" in page  # the resolved config
-    assert page.count('<td class="image">') == 2 * 3 * 3  # every test image, both directions
+    assert "finished: 3 of 3 epochs done (step 9)" in page
+    assert "model.ngf: 4" in page  # the resolved config
+    assert page.count('<td class="image">') == 2 * 3 * 4  # every test image once, both directions, with its truth
 
 
 def test_metrics_appear_on_the_pages_once_an_evaluation_exists(trained_run, tmp_path):
@@ -271,26 +271,27 @@ def test_metrics_appear_on_the_pages_once_an_evaluation_exists(trained_run, tmp_
     page = (tmp_path / "figures" / "run" / "index.html").read_text()
     assert "<td>MAE</td><td>A→B</td><td>0.1234</td>" in page and "mean absolute error" in page
     assert "MAE A→B 0.1234" in (tmp_path / "figures" / "index.html").read_text()
-    # eval.csv beside the losses: a panel per metric, one curve per direction, a point per evaluation
-    fig = losses.draw_losses(losses.read_log(run / "losses.csv"), CycleGAN.loss_panels, "t", eval_log=losses.read_log(run / "eval.csv"))
-    (panel,) = [ax for ax in fig.axes if ax.get_title() == "evaluation: MAE on the test set"]
+    # eval.csv in its own figure: a panel per metric, one curve per direction, a point per evaluation
+    fig = losses.draw_evaluation(losses.read_log(run / "eval.csv"), "t")
+    (panel,) = [ax for ax in fig.axes if ax.get_title() == "evaluation on the test set: MAE"]
     assert [line.get_label() for line in panel.lines if not line.get_label().startswith("_")] == ["MAE (A→B)", "MAE (B→A)"]
     np.testing.assert_array_equal(panel.lines[0].get_ydata(), [0.3, 0.2, 0.1234])
     # once evaluated, each metric's baseline is a dashed line in its direction's colour
     baselines = losses.baselines_of(json.loads((run / "eval" / "metrics.json").read_text())["rows"])
     assert baselines == {("MAE", "AtoB"): ("identity (input itself)", 0.2)}
-    fig = losses.draw_losses(losses.read_log(run / "losses.csv"), CycleGAN.loss_panels, "t",
-                             eval_log=losses.read_log(run / "eval.csv"), baselines=baselines)
-    (panel,) = [ax for ax in fig.axes if ax.get_title() == "evaluation: MAE on the test set"]
+    fig = losses.draw_evaluation(losses.read_log(run / "eval.csv"), "t", baselines=baselines)
+    (panel,) = [ax for ax in fig.axes if ax.get_title() == "evaluation on the test set: MAE"]
     labels = [line.get_label() for line in panel.lines if not line.get_label().startswith("_")]
-    assert labels == ["MAE (A→B)", "identity baseline (A→B)", "MAE (B→A)"]
+    assert labels == ["MAE (A→B)", "MAE (B→A)"]
     (dashed,) = [line for line in panel.lines if line.get_linestyle() == "--"]
     assert list(dashed.get_ydata()) == [0.2, 0.2] and dashed.get_color() == panel.lines[0].get_color()
-    # a new evaluation redraws the loss figure (its baselines may have changed)
-    drawn_at = (tmp_path / "figures" / "run" / "losses.png").stat().st_mtime_ns
+    # named at its right end, in its colour
+    assert [(t.get_text(), t.get_color()) for t in panel.texts] == [("identity A→B 0.2", dashed.get_color())]
+    # a new evaluation redraws the evaluation figure (its baselines may have changed)
+    drawn_at = (tmp_path / "figures" / "run" / "evaluation.png").stat().st_mtime_ns
     (run / "eval" / "metrics.json").write_text((run / "eval" / "metrics.json").read_text().replace('"value": 0.2}', '"value": 0.3}'))
     draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=lambda line: None)
-    assert (tmp_path / "figures" / "run" / "losses.png").stat().st_mtime_ns != drawn_at
+    assert (tmp_path / "figures" / "run" / "evaluation.png").stat().st_mtime_ns != drawn_at
 
 
 def test_drawing_again_redraws_only_what_is_out_of_date(trained_run, tmp_path):
