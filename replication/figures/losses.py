@@ -297,7 +297,7 @@ def label_right_ends(ax, ends: list[tuple[float, str, str]], size: float) -> Non
         return
     low, high = ax.get_ylim()
     height_pt = ax.get_position().height * ax.figure.get_figheight() * 72
-    gap = 1.25 * size / height_pt * (high - low)  # one line of text, in data units
+    gap = 1.6 * size / height_pt * (high - low)  # a line of text and some, in data units (the layout may shrink the axes)
     placed: list[float] = []
     for value, label, colour_ in sorted(ends):
         y = max(value, placed[-1] + gap) if placed else value
