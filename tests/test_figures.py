@@ -259,6 +259,7 @@ def test_the_pages_parse_and_every_link_is_a_file_there_by_relative_path(drawn):
     assert "finished: 3 of 3 epochs done (step 9)" in page
     assert "model.ngf: 4" in page  # the resolved config
     assert page.count('<td class="image">') == 2 * 3 * 4  # every test image once, both directions, with its truth
+    assert "<th>ground truth</th>" in page
 
 
 def test_metrics_appear_on_the_pages_once_an_evaluation_exists(trained_run, tmp_path):

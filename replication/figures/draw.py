@@ -154,7 +154,7 @@ class RunFigures:
                 self.not_drawn(figure, err)
         self.summary.metrics = page.read_metrics(self.run.eval / "metrics.json")
         atomic_write_text(self.folder / "summary.json", json.dumps(asdict(self.summary), indent=1) + "\n")
-        page.write_run_page(self.folder, asdict(self.summary), self.config, results.load_results(self.folder / "test"), self.model.sample_captions)
+        page.write_run_page(self.folder, asdict(self.summary), self.config, results.load_results(self.folder / "test"), results.captions(self.model))
         return self.folder
 
     def title(self) -> str:

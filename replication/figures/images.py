@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from replication.errors import FigureInputError
-from replication.figures.samples import to_uint8
+from replication.figures.samples import enlarge, to_uint8
 from replication.figures.style import ARROWS, DPI, new_figure, readable_points
 
 SMALLEST_CELL = 128  # px: images smaller than this are enlarged (64x64 samples twice)
@@ -37,10 +37,6 @@ def enlargement(tables: list[Table]) -> int:
     """The whole factor that brings the largest image to at least SMALLEST_CELL pixels."""
     side = max(max(cell.shape[:2]) for table in tables for row in table.cells for cell in row if cell is not None)
     return max(1, SMALLEST_CELL // side)
-
-
-def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
-    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
 @dataclass

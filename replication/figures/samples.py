@@ -24,6 +24,11 @@ def grid(images: dict) -> np.ndarray:
     return np.concatenate(rows, axis=0)
 
 
+def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
+    """Each pixel a factor x factor block (nearest neighbour: never blurred)."""
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
 SMALLEST = 128  # px: smaller sample images are enlarged (nearest neighbour) to at least this
 TEXT = 16  # px: the labels' font size, as the README's text
 GAP = 2  # px of white between images
@@ -54,8 +59,7 @@ def labelled_grid(images: dict, captions: dict, title: str) -> np.ndarray:
         y = top + r * (h * factor + GAP)
         draw.text((label_w - 8, y + h * factor // 2), label, fill="black", font=font, anchor="rm")
         for c, image in enumerate(batch):
-            enlarged = np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
-            canvas.paste(Image.fromarray(enlarged), (label_w + c * (w * factor + GAP), y))
+            canvas.paste(Image.fromarray(enlarge(image, factor)), (label_w + c * (w * factor + GAP), y))
     return np.asarray(canvas)
 
 
