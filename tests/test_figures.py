@@ -575,13 +575,21 @@ def test_the_metrics_table_leaves_out_empty_columns_and_holds_one_number_per_cel
 
 
 def test_two_runs_of_one_folder_name_are_refused_in_one_line(trained_run, tmp_path, capsys):
-    first = a_run_folder(tmp_path / "a", trained_run, name="r1") if (tmp_path / "a").mkdir() is None else None
-    second = a_run_folder(tmp_path / "b", trained_run, name="r1") if (tmp_path / "b").mkdir() is None else None
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = a_run_folder(tmp_path / "a", trained_run, name="r1"), a_run_folder(tmp_path / "b", trained_run, name="r1")
     assert main(["figures", str(first), str(second), "--figures-dir", str(tmp_path / "figures")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == (f"error: {first} and {second} would both be drawn into {tmp_path / 'figures' / 'r1'}/; draw them with separate "
                    f"--figures-dir folders (python -m replication figures {second} --figures-dir figures-2), or rename one run folder.")
     assert not (tmp_path / "figures" / "r1").exists()
+    # one at a time: the second is refused too, and the first run's figures stay its own
+    draw.draw_runs([first], tmp_path / "figures", draw.Options(), say=lambda line: None)
+    said = []
+    assert draw.draw_runs([second], tmp_path / "figures", draw.Options(), say=said.append) == [second]
+    assert said == [f"{second}: skipped: {tmp_path / 'figures' / 'r1'}/ holds the figures of {first}; draw {second} with another "
+                    "--figures-dir, or rename one run folder."]
+    assert json.loads((tmp_path / "figures" / "r1" / "summary.json").read_text())["run"] == str(first)
 
 
 def test_how_far_a_run_is_reads_the_same_in_its_figures_and_on_both_pages(trained_run, tmp_path):

@@ -111,6 +111,7 @@ class RunFigures:
         self.run = runs.RunFolder(run_dir)
         self.model = models.model_class(self.config)
         self.folder = Path(figures_dir) / self.run.path.name
+        check_folder_is_ours(self.folder, self.run.path)
         self.options, self.say = options, say
         self.stamps = Stamps(self.folder, options.force)
         train = self.config["train"]
@@ -250,6 +251,18 @@ def figures_folder(figures_dir: Path):
             f"Could not write {path or f'a file in {figures_dir}'}: {problem}. {advice.capitalize()} (or draw into another "
             "folder with --figures-dir) and run the same command again; the runs themselves are not changed."
         ) from None
+
+
+def check_folder_is_ours(folder: Path, run_dir: Path) -> None:
+    """Refuse to draw over the figures of another run of the same folder name that still exists."""
+    try:
+        earlier = json.loads((folder / "summary.json").read_text()).get("run")
+    except (OSError, ValueError, AttributeError):
+        return
+    if earlier and Path(earlier).resolve() != run_dir.resolve() and (Path(earlier) / "config.yaml").is_file():
+        raise KitError(
+            f"{folder}/ holds the figures of {earlier}; draw {run_dir} with another --figures-dir, or rename one run folder."
+        )
 
 
 def check_names(run_dirs: list[Path], figures_dir: Path) -> None:

@@ -18,12 +18,6 @@ def to_uint8(images) -> np.ndarray:
     return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def grid(images: dict) -> np.ndarray:
-    """One row per named batch (real_A, fake_B, ...), one column per sample image."""
-    rows = [np.concatenate(list(to_uint8(batch)), axis=1) for batch in images.values()]
-    return np.concatenate(rows, axis=0)
-
-
 def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
     """Each pixel a factor x factor block (nearest neighbour: never blurred)."""
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
