@@ -422,7 +422,7 @@ def test_the_weight_follows_the_run_and_keeps_the_reports_at_its_length():
     assert losses.weight_for(50) == 0.0  # too short to smooth: the raw values
     # the rule is written under the figure's title
     rule = losses.smoothing_rule(None, 640)
-    assert "0.844 = 1 − 100/640 rows" in rule and "at most 0.99" in rule
+    assert rule.endswith("weight 1 − 100/rows, at most 0.99: here 0.844 (640 rows)")
     assert "TensorBoard's moving average, weight 0.99" in losses.smoothing_rule(0.99, 640)
 
 

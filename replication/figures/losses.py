@@ -132,9 +132,8 @@ def smoothing_rule(smoothing: float | None, rows: int) -> str:
     """The solid curve's rule in words, for the figure's subtitle."""
     if smoothing is not None:
         return f"solid: TensorBoard's moving average, weight {smoothing:g} (--smoothing), debiased; it lags the trend"
-    weight = weight_for(rows)
-    how = f"{SMOOTHING} (the report's)" if weight == SMOOTHING else f"{weight:.3g} = 1 − {RUN_SHARE}/{rows} rows"
-    return f"solid: moving average forward and backward (no lag), weight {how}; weight 1 − {RUN_SHARE}/rows, at most {SMOOTHING}"
+    rule = f"solid: moving average forward and backward (no lag), weight 1 − {RUN_SHARE}/rows, at most {SMOOTHING}"
+    return f"{rule}: here {weight_for(rows):.3g} ({rows} rows)"
 
 
 def panels_to_draw(log: Log, loss_panels: dict) -> tuple[dict, list[str]]:
