@@ -668,12 +668,13 @@ def test_a_full_disk_is_one_line_naming_the_file(trained_run, tmp_path, capsys, 
 
 
 def test_what_a_killed_figures_left_half_written_is_removed_by_the_next(trained_run, tmp_path):
+    run = a_run_folder(tmp_path, trained_run, keep=("config.yaml", "losses.csv"))
     figures_dir = tmp_path / "figures"
-    left = [figures_dir / trained_run.name / ".losses.pdf.7codb7t9", figures_dir / ".index.html.sh5pkdsk",
-            figures_dir / trained_run.name / "test" / "AtoB" / ".a_0000_rec_A.png.n519u_m6"]
+    left = [figures_dir / "run" / ".losses.pdf.7codb7t9", figures_dir / ".index.html.sh5pkdsk",
+            figures_dir / "run" / "test" / "AtoB" / ".a_0000_rec_A.png.n519u_m6"]
     for path in left:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"half")
-    draw.draw_runs([trained_run], figures_dir, draw.Options(), say=lambda line: None)
+    draw.draw_runs([run], figures_dir, draw.Options(), say=lambda line: None)
     assert [path for path in left if path.exists()] == []
-    assert (figures_dir / trained_run.name / "losses.pdf").read_bytes().startswith(b"%PDF")
+    assert (figures_dir / "run" / "losses.pdf").read_bytes().startswith(b"%PDF")

@@ -49,7 +49,7 @@ TARGETS = {  # variant -> what fills its cells
     "GAN + forward cycle": "make cityscapes-ablations",
     "GAN + backward cycle": "make cityscapes-ablations",
 }
-SCORER_NOTE = "labels→photo also needs make cityscapes-scorer first"
+SCORER_NOTE = "The kit scores labels→photo with its own scorer: run make cityscapes-scorer (GPU work) before evaluating"
 TRUTH = ("MAE", "PSNR", "SSIM")
 EXTRA_KEYS = ("weights", "ignored", "ignored_share")  # optional fields of a metrics row, shown where present
 
@@ -98,10 +98,10 @@ def paper_tables(summaries: list[dict]) -> str:
         head = "<tr><th>method</th>" + "".join(f"<th>{escape(m)}</th>" for m in FCN) + "</tr>"
         lines = []
         for task, name, numbers in rows:
-            target = TARGETS[name] + (f" ({SCORER_NOTE})" if task == "BtoA" else "")
-            cells = "".join(cell(paper, measured(summaries, metric, task, name), target) for metric, paper in zip(FCN, numbers))
+            cells = "".join(cell(paper, measured(summaries, metric, task, name), TARGETS[name]) for metric, paper in zip(FCN, numbers))
             lines.append(f"<tr><th>{escape(name)}</th>{cells}</tr>")
-        parts.append(f"<h2>{escape(title)}</h2><table>{head}{''.join(lines)}</table>")
+        note = f'<p class="note">{SCORER_NOTE}.</p>' if rows[0][0] == "BtoA" else ""
+        parts.append(f"<h2>{escape(title)}</h2>{note}<table>{head}{''.join(lines)}</table>")
     return "".join(parts)
 
 
