@@ -4,7 +4,7 @@
   train EXPERIMENT [--set section.key=value ...] [--fresh] [--run-dir DIR] [--until-step N]
   translate (RUN | --model FILE.keras) --input FILE|DIR --output DIR [--direction AtoB|BtoA] [--format png|jpg]
   evaluate RUN [--metrics truth cityscapes fid dloss] [--inception-weights PATH]
-  figures [RUN ...] [--smoothing 0.99] [--epochs E ...] [--test-images 8] [--figures-dir figures] [--force]
+  figures [RUN ...] [--smoothing S] [--epochs E ...] [--test-images 8] [--figures-dir figures] [--force]
   figures --compare RUN_A RUN_B ... [--labels LABEL ...]
   cityscapes-scorer [EXPERIMENT] [--epochs N] [--size N] [--batch-size N] [--set section.key=value ...]
   data synthetic OUT_DIR [--seed N] [--size 64]
@@ -249,7 +249,8 @@ def add_figures(commands, common) -> None:
     parser = commands.add_parser("figures", parents=[common], help="loss curves, progression, test results and a results page for runs")
     parser.add_argument("run_dirs", nargs="*", metavar="RUN", help="run folders (default: every folder under runs/)")
     parser.add_argument("--run", dest="run_flags", action="append", default=[], metavar="RUN", help=argparse.SUPPRESS)
-    parser.add_argument("--smoothing", type=float, default=0.99, help="moving-average weight of the loss curves, 0 <= s < 1 (default 0.99)")
+    parser.add_argument("--smoothing", type=float, help="TensorBoard's moving-average weight for the loss curves, 0 <= s < 1 "
+                        "(default: forward and backward, weight 1 - 100/rows logged, at most 0.99)")
     parser.add_argument("--epochs", type=int, nargs="+", help="the progression's epochs (default 1 25 75 100 200 where present, else a spread)")
     parser.add_argument("--test-images", type=int, default=8, help="test images per direction in test_results.png (default 8)")
     parser.add_argument("--figures-dir", default="figures", help="where figures go: FIGURES_DIR/<run name>/ (default figures, in the current folder)")

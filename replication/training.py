@@ -336,7 +336,8 @@ class Loop:
 
     def save_samples(self, epochs_done: int, step: int) -> None:
         images = self.model.sample_images(*self.samples)
-        picture = figures.save_samples(images, self.samples_stem(epochs_done))
+        title = f"epoch {epochs_done}, step {step}: the same test images"
+        picture = figures.save_samples(images, self.samples_stem(epochs_done), self.model.sample_captions, title)
         self.losses.write_image("samples", picture, step)  # beside the scalars in TensorBoard
 
     def samples_stem(self, epochs_done: int) -> Path:

@@ -1,8 +1,10 @@
 """`python -m replication figures`: the smoothed loss curves, the progression, the test results, the
 comparison, the results pages, and what a run still training, resumed or broken gives."""
 
+import errno
 import json
 import os
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,7 +20,8 @@ from replication import runs
 from replication.cli import main
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError, FigureInputError, KitError
-from replication.figures import draw, images, losses, save_samples, to_uint8
+from replication.figures import draw, images, losses, save_samples, tables, to_uint8
+from replication.figures import page as page_lib
 from replication.training import train
 from tests.test_training import SIZE, tiny_config
 
@@ -188,7 +191,7 @@ def test_every_figure_is_written_as_png_and_pdf_and_is_not_blank(drawn):
         assert_not_blank(folder / f"{stem}.png")
         assert Image.open(folder / f"{stem}.png").info["dpi"][0] == pytest.approx(150, abs=0.5)
     # four loss panels and the learning rate, two to a row, at 150 dpi
-    assert Image.open(folder / "losses.png").size == (1920, 1440)
+    assert Image.open(folder / "losses.png").size == (1350, 1380)
     assert len(said) == 1 and said[0].endswith(f"(open {folder / 'index.html'})")
 
 
@@ -211,7 +214,7 @@ def test_test_results_are_the_exported_generators_translations_at_the_images_siz
     reconstruction = to_uint8(generators["AtoB"](generators["BtoA"](image)))[0]
     np.testing.assert_array_equal(pixels(folder / "test" / "BtoA" / "b_0000_rec_B.png"), reconstruction)
     assert contains(pixels(folder / "test_results.png"), images.enlarge(expected, 128 // SIZE))
-    assert len(list((folder / "test" / "AtoB").glob("*.png"))) == 3 * 3  # every test image, three pictures each
+    assert len(list((folder / "test" / "AtoB").glob("*.png"))) == 3 * 4  # every test image: input, translation, reconstruction, truth
 
 
 def test_a_run_not_exported_yet_is_translated_by_its_latest_checkpoint(trained_run, tmp_path):
@@ -253,9 +256,10 @@ def test_the_pages_parse_and_every_link_is_a_file_there_by_relative_path(drawn):
             assert not link.startswith(("/", "http:", "https:", "file:")), link
             assert (page.parent / link).is_file(), link
     page = (folder / "index.html").read_text()
-    assert "finished: 3 of 3 epochs (step 9)" in page
-    assert "model:" in page and "ngf: 4" in page  # the resolved config
-    assert page.count('<td class="image">') == 2 * 3 * 3  # every test image, both directions
+    assert "finished: 3 of 3 epochs done (step 9)" in page
+    assert "model.ngf: 4" in page  # the resolved config
+    assert page.count('<td class="image">') == 2 * 3 * 4  # every test image once, both directions, with its truth
+    assert "<th>ground truth</th>" in page
 
 
 def test_metrics_appear_on_the_pages_once_an_evaluation_exists(trained_run, tmp_path):
@@ -271,26 +275,27 @@ def test_metrics_appear_on_the_pages_once_an_evaluation_exists(trained_run, tmp_
     page = (tmp_path / "figures" / "run" / "index.html").read_text()
     assert "<td>MAE</td><td>A→B</td><td>0.1234</td>" in page and "mean absolute error" in page
     assert "MAE A→B 0.1234" in (tmp_path / "figures" / "index.html").read_text()
-    # eval.csv beside the losses: a panel per metric, one curve per direction, a point per evaluation
-    fig = losses.draw_losses(losses.read_log(run / "losses.csv"), CycleGAN.loss_panels, "t", eval_log=losses.read_log(run / "eval.csv"))
-    (panel,) = [ax for ax in fig.axes if ax.get_title() == "evaluation: MAE on the test set"]
+    # eval.csv in its own figure: a panel per metric, one curve per direction, a point per evaluation
+    fig = losses.draw_evaluation(losses.read_log(run / "eval.csv"), "t")
+    (panel,) = [ax for ax in fig.axes if ax.get_title() == "evaluation on the test set: MAE"]
     assert [line.get_label() for line in panel.lines if not line.get_label().startswith("_")] == ["MAE (A→B)", "MAE (B→A)"]
     np.testing.assert_array_equal(panel.lines[0].get_ydata(), [0.3, 0.2, 0.1234])
     # once evaluated, each metric's baseline is a dashed line in its direction's colour
     baselines = losses.baselines_of(json.loads((run / "eval" / "metrics.json").read_text())["rows"])
     assert baselines == {("MAE", "AtoB"): ("identity (input itself)", 0.2)}
-    fig = losses.draw_losses(losses.read_log(run / "losses.csv"), CycleGAN.loss_panels, "t",
-                             eval_log=losses.read_log(run / "eval.csv"), baselines=baselines)
-    (panel,) = [ax for ax in fig.axes if ax.get_title() == "evaluation: MAE on the test set"]
+    fig = losses.draw_evaluation(losses.read_log(run / "eval.csv"), "t", baselines=baselines)
+    (panel,) = [ax for ax in fig.axes if ax.get_title() == "evaluation on the test set: MAE"]
     labels = [line.get_label() for line in panel.lines if not line.get_label().startswith("_")]
-    assert labels == ["MAE (A→B)", "identity baseline (A→B)", "MAE (B→A)"]
+    assert labels == ["MAE (A→B)", "MAE (B→A)"]
     (dashed,) = [line for line in panel.lines if line.get_linestyle() == "--"]
     assert list(dashed.get_ydata()) == [0.2, 0.2] and dashed.get_color() == panel.lines[0].get_color()
-    # a new evaluation redraws the loss figure (its baselines may have changed)
-    drawn_at = (tmp_path / "figures" / "run" / "losses.png").stat().st_mtime_ns
+    # named at its right end, in its colour
+    assert [(t.get_text(), t.get_color()) for t in panel.texts] == [("identity A→B 0.2", dashed.get_color())]
+    # a new evaluation redraws the evaluation figure (its baselines may have changed)
+    drawn_at = (tmp_path / "figures" / "run" / "evaluation.png").stat().st_mtime_ns
     (run / "eval" / "metrics.json").write_text((run / "eval" / "metrics.json").read_text().replace('"value": 0.2}', '"value": 0.3}'))
     draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=lambda line: None)
-    assert (tmp_path / "figures" / "run" / "losses.png").stat().st_mtime_ns != drawn_at
+    assert (tmp_path / "figures" / "run" / "evaluation.png").stat().st_mtime_ns != drawn_at
 
 
 def test_drawing_again_redraws_only_what_is_out_of_date(trained_run, tmp_path):
@@ -322,7 +327,7 @@ def test_tensorboard_holds_each_epochs_sample_grid_beside_the_scalars(trained_ru
     assert "loss/G" in tagged
     width, height, png = tf.make_ndarray(tagged["samples"][-1][1].tensor)
     np.testing.assert_array_equal(tf.io.decode_png(png), pixels(trained_run / "samples" / "epoch_003.png"))
-    assert (int(width), int(height)) == (2 * SIZE, 6 * SIZE)  # two sample images, six named rows
+    assert int(height) > 6 * SIZE and int(width) > 2 * SIZE  # two sample images, six named rows, enlarged and labelled
 
 
 # ---------------------------------------------------------------- runs with something missing
@@ -393,3 +398,283 @@ def test_runs_tested_on_other_images_are_not_compared(trained_run, tmp_path):
     (other / "config.yaml").write_text(yaml.safe_dump(config))
     with pytest.raises(KitError, match=rf"{other} is tested on other images than {trained_run} \(a_0000.png differs in size or pixels\)"):
         draw.draw_comparison([trained_run, other], None, tmp_path / "figures", count=2)
+
+
+# ---------------------------------------------------------------- issue 24: smoothing that follows the run
+
+
+@pytest.mark.parametrize("rows", [640, 50_000])  # the demo's length, and the replication report's
+def test_the_default_smoothing_follows_a_known_curve_on_short_and_long_runs(rows):
+    # the demo's cycle loss, 0.36 + 3 exp(-t/400) logged every 5 of 3,200 steps; a long run decays as much slower
+    steps = np.arange(1, rows + 1) * 5.0
+    clean = 0.36 + 3 * np.exp(-steps / (400 * rows / 640))
+    after = rows // 20  # the first 5% of the run
+    error = np.abs(losses.smoothed(clean) - clean) / clean
+    assert error[after:].max() < 0.10
+    noise = np.random.default_rng(0).normal(0, 0.2, rows)
+    residual = losses.smoothed(clean + noise) - clean
+    assert residual[after:].std() < noise.std() / 4  # and it still smooths: the noise at least 4 times smaller
+
+
+def test_the_weight_follows_the_run_and_keeps_the_reports_at_its_length():
+    assert losses.weight_for(640) == pytest.approx(1 - 100 / 640)
+    assert losses.weight_for(50_000) == 0.99
+    assert losses.weight_for(50) == 0.0  # too short to smooth: the raw values
+    # the rule is written under the figure's title
+    rule = losses.smoothing_rule(None, 640)
+    assert rule.endswith("weight 1 − 100/rows, at most 0.99: here 0.844 (640 rows)")
+    assert "TensorBoard's moving average, weight 0.99" in losses.smoothing_rule(0.99, 640)
+
+
+# ---------------------------------------------------------------- issue 24: legible at the README's width
+
+
+def shown_text(fig) -> list:
+    """(text, px tall when the figure is shown at the README's width) of every visible text of `fig`."""
+    from matplotlib.text import Text
+
+    from replication.figures.style import shown_px
+
+    fig.draw_without_rendering()
+    width = fig.get_figwidth() * fig.dpi
+    return [(t.get_text(), shown_px(t.get_fontsize(), width)) for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def eval_log_of(tmp_path, text):
+    (tmp_path / "eval.csv").write_text(text)
+    return losses.read_log(tmp_path / "eval.csv")
+
+
+def test_every_text_of_the_figures_is_as_tall_as_the_readmes(tmp_path):
+    path = tmp_path / "losses.csv"
+    write_log(path, [(s, 1 + s // 200, 1 / s) for s in range(5, 3205, 5)])
+    log = losses.read_log(path)
+    evaluation = eval_log_of(tmp_path, "step,epoch,MAE_AtoB,MAE_BtoA,PSNR_AtoB,PSNR_BtoA,SSIM_AtoB,SSIM_BtoA\n"
+                             + "".join(f"{200 * e},{e},0.03,0.04,20,21,0.6,0.7\n" for e in range(1, 17)))
+    image = np.zeros((64, 64, 3), np.uint8)
+    table = images.Table("A→B", [f"a_{i:04d}.png" for i in range(8)], ["input A", "G(A)", "F(G(A))", "ground truth"], [[image] * 4] * 8)
+    figures = {
+        "losses": losses.draw_losses(log, CycleGAN.loss_panels, "demo: finished: 16 of 16 epochs done (step 3200)", epochs_done=16),
+        "evaluation": losses.draw_evaluation(evaluation, "demo", 16, {("SSIM", "AtoB"): ("identity", 0.782), ("SSIM", "BtoA"): ("identity", 0.781)}),
+        "test results": images.draw_tables([table, table], "demo: finished: 16 of 16 epochs done (step 3200): test images"),
+    }
+    for name, fig in figures.items():
+        texts = shown_text(fig)
+        assert len(texts) > 10, name
+        small = [(text, round(px, 1)) for text, px in texts if px < 16 - 1e-6]
+        assert small == [], name
+
+
+def test_each_baseline_is_named_at_its_right_end_even_two_on_one_value_and_legends_cover_no_curve(tmp_path):
+    evaluation = eval_log_of(tmp_path, "step,epoch,SSIM_AtoB,SSIM_BtoA\n200,1,0.50,0.55\n400,2,0.70,0.80\n600,3,0.78,0.79\n")
+    fig = losses.draw_evaluation(evaluation, "t", 3, {("SSIM", "AtoB"): ("identity (input itself)", 0.782), ("SSIM", "BtoA"): ("identity", 0.781)})
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()
+    (ax,) = fig.axes[:1]
+    labels = {t.get_text(): t.get_window_extent(renderer) for t in ax.texts}
+    assert set(labels) == {"identity A→B 0.782", "identity B→A 0.781"}
+    first, second = labels.values()
+    assert not first.overlaps(second)  # both readable
+    assert all(box.x0 >= ax.get_window_extent(renderer).x1 for box in labels.values())  # right of the curves
+    legend = ax.get_legend().get_window_extent(renderer)
+    for line in ax.lines:
+        points = ax.transData.transform(np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float))
+        assert not any(legend.contains(x, y) for x, y in points), line.get_label()
+    assert ax.get_ylabel() == "SSIM"
+    fig = losses.draw_evaluation(eval_log_of(tmp_path, "step,epoch,PSNR_AtoB\n200,1,20\n"), "t")
+    assert fig.axes[0].get_ylabel() == "PSNR (dB)"
+
+
+def test_the_sample_grid_of_each_epoch_has_its_rows_and_columns_labelled(tmp_path):
+    rng = np.random.default_rng(0)
+    batches = {name: rng.uniform(-1, 1, (2, 16, 16, 3)) for name in CycleGAN.sample_names}
+    picture = save_samples(batches, tmp_path / "epoch_003", CycleGAN.sample_captions, "epoch 3, step 600")
+    np.testing.assert_array_equal(pixels(tmp_path / "epoch_003.png"), picture)
+    factor = 128 // 16
+    assert contains(picture, images.enlarge(to_uint8(batches["rec_B"][1]), factor))  # every image, pixel for pixel
+    first = np.argwhere(np.all(picture == images.enlarge(to_uint8(batches["real_A"][0]), factor)[0, 0], axis=-1))[0]
+    left, above = picture[:, : first[1] - 2], picture[: first[0] - 2]
+    assert (left < 128).any() and (above < 128).any()  # dark text left of the rows and above the columns
+    with np.load(tmp_path / "epoch_003.npz") as npz:  # the raw outputs beside it, unchanged
+        np.testing.assert_array_equal(npz["fake_B"], batches["fake_B"].astype(np.float32))
+
+
+# ---------------------------------------------------------------- issue 24: the truth beside the translation
+
+
+def test_test_results_show_each_images_ground_truth(drawn, synthetic_root):
+    folder, _ = drawn
+    truth = pixels(synthetic_root / "testA_truth" / "a_0001.png")
+    np.testing.assert_array_equal(pixels(folder / "test" / "AtoB" / "a_0001_truth.png"), truth)
+    np.testing.assert_array_equal(pixels(folder / "test" / "BtoA" / "b_0002_truth.png"), pixels(synthetic_root / "testB_truth" / "b_0002.png"))
+    assert contains(pixels(folder / "test_results.png"), images.enlarge(truth, 128 // SIZE))
+
+
+def test_the_comparison_shows_the_truth_and_names_runs_epochs_and_data(trained_run, synthetic_root, tmp_path):
+    other = a_run_folder(tmp_path, trained_run, name="other", keep=("config.yaml", "export"))
+    captured = {}
+    real_draw = images.draw_tables
+
+    def keep(tables_, title):
+        captured["title"], captured["columns"] = title, [t.column_labels for t in tables_]
+        return real_draw(tables_, title)
+
+    images.draw_tables = keep
+    try:
+        paths = draw.draw_comparison([trained_run, other], ["CycleGAN", "again"], tmp_path / "figures", count=2)
+    finally:
+        images.draw_tables = real_draw
+    assert captured["columns"] == [["input A", "CycleGAN", "again", "ground truth"], ["input B", "CycleGAN", "again", "ground truth"]]
+    assert captured["title"] == (
+        f"The same test images translated by each run: CycleGAN ({trained_run.name}, epoch 3, step 9), "
+        f"again (other, epoch 3, step 9); synthetic data ({synthetic_root})"
+    )
+    truth = pixels(synthetic_root / "testB_truth" / "b_0001.png")
+    assert contains(pixels(paths[0]), images.enlarge(truth, 128 // SIZE))
+
+
+# ---------------------------------------------------------------- issue 24: the results pages
+
+
+def test_a_run_page_shows_each_test_image_once_and_links_only_inside_its_folder(drawn, tmp_path):
+    folder, _ = drawn
+    page = (folder / "index.html").read_text()
+    shown = re.findall(r'<img [^>]*src="(test/[^"]+)"', page)
+    assert len(shown) == len(set(shown)) == 2 * 3 * 4  # each test image once, with its translation, reconstruction, truth
+    assert 'src="test_results.png"' not in page
+    # a fresh clone holds figures/demo/ but not figures/index.html (ignored by git): the page alone must hold up
+    clone = tmp_path / "clone" / "figures" / folder.name
+    shutil.copytree(folder, clone)
+    for link in links(clone / "index.html"):
+        assert (clone / link).is_file(), link
+    summary = json.loads((folder / "summary.json").read_text())
+    assert f"<code>{summary['run']}</code>" in page and summary["run"].endswith("tiny")
+    assert f"drawn {summary['drawn_at']}" in page and summary["drawn_at"].endswith("+00:00")
+
+
+def test_the_config_shows_the_keys_the_run_used_and_folds_the_rest(drawn):
+    folder, _ = drawn
+    page = (folder / "index.html").read_text()
+    used, folded = page.split("<details>")
+    assert "model.ngf: 4" in used and "model.generator: &quot;resnet&quot;" in used and "model.n_blocks: 1" in used
+    for moot in ("loss.lambda_L1: 100.0", "model.num_downs:", "data.name:"):  # a CycleGAN ResNet on the synthetic set
+        assert moot not in used and moot in folded, moot
+
+
+def test_the_metrics_table_leaves_out_empty_columns_and_holds_one_number_per_cell():
+    rows = [{"metric": "MAE", "direction": "AtoB", "value": 0.0275, "std": None, "baseline": {"name": "identity (input itself)", "value": 0.0332},
+             "paper": None, "definition": "mean absolute error"}]
+    table = page_lib.metrics_table(rows)
+    assert "<th>metric</th><th>direction</th><th>value</th><th>identity (input itself)</th><th>definition</th>" in table
+    assert "<td>0.0275</td><td>0.0332</td>" in table
+    rows[0]["std"], rows[0]["paper"] = 0.01, {"CycleGAN": 0.58, "pix2pix": None}
+    assert "<th>± std</th>" in page_lib.metrics_table(rows) and "<th>paper, CycleGAN</th>" in page_lib.metrics_table(rows)
+    assert "paper, pix2pix" not in page_lib.metrics_table(rows)
+
+
+def test_two_runs_of_one_folder_name_are_refused_in_one_line(trained_run, tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = a_run_folder(tmp_path / "a", trained_run, name="r1"), a_run_folder(tmp_path / "b", trained_run, name="r1")
+    assert main(["figures", str(first), str(second), "--figures-dir", str(tmp_path / "figures")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {first} and {second} would both be drawn into {tmp_path / 'figures' / 'r1'}/; draw them with separate "
+                   f"--figures-dir folders (python -m replication figures {second} --figures-dir figures-2), or rename one run folder.")
+    assert not (tmp_path / "figures" / "r1").exists()
+    # one at a time: the second is refused too, and the first run's figures stay its own
+    draw.draw_runs([first], tmp_path / "figures", draw.Options(), say=lambda line: None)
+    said = []
+    assert draw.draw_runs([second], tmp_path / "figures", draw.Options(), say=said.append) == [second]
+    assert said == [f"{second}: skipped: {tmp_path / 'figures' / 'r1'}/ holds the figures of {first}; draw {second} with another "
+                    "--figures-dir, or rename one run folder."]
+    assert json.loads((tmp_path / "figures" / "r1" / "summary.json").read_text())["run"] == str(first)
+
+
+def test_how_far_a_run_is_reads_the_same_in_its_figures_and_on_both_pages(trained_run, tmp_path):
+    run = a_run_folder(tmp_path, trained_run, keep=("config.yaml", "samples"))
+    for stale in ("epoch_003.npz", "epoch_003.png"):
+        (run / "samples" / stale).unlink()  # epoch 3 of 3 under way: 2 done
+    write_log(run / "losses.csv", [(s, 1 + (s - 1) // 3, 1.0) for s in range(1, 9)])  # its log is in epoch 3
+    draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=lambda line: None)
+    words = "training or stopped: 2 of 3 epochs done (step 8)"
+    assert words in (tmp_path / "figures" / "run" / "index.html").read_text()
+    assert words in (tmp_path / "figures" / "index.html").read_text()
+    config = runs.load_config(run)
+    figures = draw.RunFigures(run, tmp_path / "figures", draw.Options(), say=lambda line: None)
+    assert figures.title() == f"{config['name']} (run run): {words}"
+
+
+# ---------------------------------------------------------------- issue 24: the paper's tables
+
+
+def fabricated_run(tmp_path, trained_run, name, rows, epoch=200, **changes) -> Path:
+    """A run folder holding a config (with `changes`, section.key: value) and an eval/metrics.json of `rows`."""
+    run = a_run_folder(tmp_path, trained_run, name=name)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        config[section][field] = value
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    (run / "eval").mkdir()
+    (run / "eval" / "metrics.json").write_text(json.dumps({"step": 1000, "epoch": epoch, "rows": rows}))
+    return run
+
+
+def fcn(direction, values, **extra):
+    return [{"metric": m, "direction": direction, "value": v, **extra} for m, v in zip(tables.FCN, values)]
+
+
+def test_the_paper_tables_page_sets_each_runs_numbers_beside_the_papers(trained_run, tmp_path):
+    full = fabricated_run(tmp_path, trained_run, "cityscapes", fcn("AtoB", [0.61, 0.2, 0.15]) + fcn("BtoA", [0.5, 0.16, 0.1], ignored=0.12),
+                          data__crop_size=128)
+    alone = fabricated_run(tmp_path, trained_run, "abl_gan_alone", fcn("AtoB", [0.4, 0.1, 0.05]), epoch=50, loss__cycle="none", data__crop_size=128)
+    synthetic = fabricated_run(tmp_path, trained_run, "demo", [
+        {"metric": "MAE", "direction": "AtoB", "value": 0.0275, "baseline": {"name": "identity (input itself)", "value": 0.0332}}])
+    draw.draw_runs([full, alone, synthetic], tmp_path / "figures", draw.Options(), say=lambda line: None)
+    page = (tmp_path / "figures" / "tables.html").read_text()
+    assert 'href="tables.html"' in (tmp_path / "figures" / "index.html").read_text()
+    assert "href=\"index.html\"" in page
+    sections = dict(zip(["head", *tables.TITLES.values(), "truth"], re.split(r"<h2>[^<]*</h2>", page)))
+    table3 = sections["Table 3: classification scores, Cityscapes photo→labels"]
+    assert "<td>paper <b>0.58</b><br><b>0.61</b> cityscapes (epoch 200 of 3, 128 px)</td>" in table3  # CycleGAN, per-pixel
+    assert "<td>paper <b>0.85</b><br><span class=\"note\">not run: make pix2pix-cityscapes</span></td>" in table3
+    table2 = sections["Table 2: FCN scores, Cityscapes labels→photo"]
+    assert "<b>0.5</b> cityscapes (epoch 200 of 3, 128 px, ignored 0.12)" in table2
+    table5 = sections["Table 5: ablations, photo→labels"]
+    assert "<td>paper <b>0.53</b><br><b>0.4</b> abl_gan_alone (epoch 50 of 3, 128 px)</td>" in table5
+    assert "<td>paper <b>0.10</b><br><span class=\"note\">not run: make cityscapes-ablations</span></td>" in table5
+    assert "abl_gan_alone" not in sections["Table 4: ablations, labels→photo"]  # it measured only photo→labels
+    truth = sections["truth"]
+    assert f"<td>demo (epoch 200 of 3, {SIZE} px), synthetic data" in truth and "<td>0.0275</td>" in truth
+    assert "identity (the input itself)" in truth and "<td>0.0332</td>" in truth
+
+
+# ---------------------------------------------------------------- issue 25: full disk, and what a killed `figures` left
+
+
+def test_a_full_disk_is_one_line_naming_the_file(trained_run, tmp_path, capsys, monkeypatch):
+    from replication.figures import style
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(style, "atomic_write_bytes", full)
+    assert main(["figures", str(trained_run), "--figures-dir", str(tmp_path / "figures")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: Could not write {tmp_path / 'figures' / trained_run.name}/losses.png: the disk is full. Free some space")
+    assert "\n" not in err
+
+
+def test_what_a_killed_figures_left_half_written_is_removed_by_the_next(trained_run, tmp_path):
+    run = a_run_folder(tmp_path, trained_run, keep=("config.yaml", "losses.csv"))
+    figures_dir = tmp_path / "figures"
+    left = [figures_dir / "run" / ".losses.pdf.7codb7t9", figures_dir / ".index.html.sh5pkdsk",
+            figures_dir / "run" / "test" / "AtoB" / ".a_0000_rec_A.png.n519u_m6"]
+    for path in left:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    draw.draw_runs([run], figures_dir, draw.Options(), say=lambda line: None)
+    assert [path for path in left if path.exists()] == []
+    assert (figures_dir / "run" / "losses.pdf").read_bytes().startswith(b"%PDF")

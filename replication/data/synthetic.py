@@ -201,31 +201,17 @@ def write_synthetic(out_dir, seed: int = 0, size: int = 64, n_train: int = 200, 
 
 
 def draw_pairs(path, seed: int = 0, size: int = 64, n: int = 6) -> Path:
-    """A picture of n test scenes of each domain above their ground truth (for the README)."""
-    import matplotlib
+    """A picture of n test scenes of each domain above their ground truth (for the README), pixel for pixel."""
+    from replication.figures.images import Table, draw_tables
+    from replication.figures.style import DPI
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [("testA/\n(A, input)", "testA", "A"), ("testA_truth/\n(its B truth)", "testA", "B"),
-            ("testB/\n(B, input)", "testB", "B"), ("testB_truth/\n(its A truth)", "testB", "A")]
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n + 1.2, 1.3 * len(rows)), squeeze=False)
-    for r, (label, split, domain) in enumerate(rows):
-        for i in range(n):
-            ax = axes[r][i]
-            ax.imshow(render(make_scene(seed, split, i, size), domain), interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_ylabel(label, fontsize=8)
-            if r in (0, 2):
-                ax.set_title(image_name(split, i), fontsize=7)
-    fig.suptitle(f"Synthetic dataset (seed {seed}, {size}x{size}): each test image above its ground truth", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [("testA/ (A, input)", "testA", "A"), ("testA_truth/ (its B)", "testA", "B"),
+            ("testB/ (B, input)", "testB", "B"), ("testB_truth/ (its A)", "testB", "A")]
+    cells = [[render(make_scene(seed, split, i, size), domain) for i in range(n)] for _, split, domain in rows]
+    table = Table("", [label for label, _, _ in rows], [f"{i:04d}" for i in range(n)], cells)
+    title = f"Synthetic dataset (seed {seed}, {size}x{size}): test images a_NNNN, b_NNNN above their ground truth"
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
+    draw_tables([table], title).savefig(buf, format="png", dpi=DPI, facecolor="white")
+    path = Path(path)
     atomic_write_bytes(path, buf.getvalue())
     return path

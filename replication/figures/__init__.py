@@ -1,6 +1,7 @@
 """Pictures of a run, for people to judge a replication by looking.
 
-  samples.py   the per-epoch sample grid the training loop writes (save_samples)
+  samples.py   the per-epoch sample grid the training loop writes, labelled (save_samples)
+  tables.py    figures/tables.html: the paper's Tables 2-5 beside the runs' numbers
   losses.py    losses.csv read robustly, the debiased moving average, the loss figure
   images.py    labelled image tables: progression, test results, comparison
   page.py      the static results pages (figures/NAME/index.html, figures/index.html)
@@ -9,6 +10,6 @@
 Only the sample writer is imported here, so the training loop does not load matplotlib.
 """
 
-from replication.figures.samples import grid, save_png, save_samples, to_uint8
+from replication.figures.samples import save_png, save_samples, to_uint8
 
-__all__ = ["grid", "save_png", "save_samples", "to_uint8"]
+__all__ = ["save_png", "save_samples", "to_uint8"]

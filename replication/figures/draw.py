@@ -1,33 +1,38 @@
 """`python -m replication figures`: every figure of a run, redrawn only when what it is drawn from changed.
 
 The figures of runs/NAME go to figures/NAME/:
-  losses.png/.pdf        every loss, raw and smoothed (report Figure 8), eval.csv beside it
+  losses.png/.pdf        every loss, raw and smoothed (report Figure 8)
+  evaluation.png/.pdf    eval.csv: the test set's scores after each epoch, beside their baselines
   progression.png/.pdf   the same test images across epochs (report Figure 1)
-  test_results.png/.pdf  input, translation, reconstruction of the first test images (paper Figure 4)
+  test_results.png/.pdf  input, translation, reconstruction (and the truth, where the data has it)
+                         of the first test images (paper Figure 4)
   test/                  every test image translated, for the results page
-  index.html             the results page; figures/index.html lists every run
+  index.html             the results page; figures/index.html lists every run, figures/tables.html
+                         sets the runs' scores beside the paper's tables
 A run still training is read as it is: half-written log lines and unreadable
 sample files are left out with one line that says so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from replication.errors import FigureInputError, KitError
-from replication.figures import images, losses, page, results, samples
+from replication.figures import images, losses, page, results, samples, tables
 from replication.figures.style import save_figure
-from replication.io import atomic_write_text
+from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_problem
 
 TEST_IMAGES = 8
 
 
 @dataclass
 class Options:
-    smoothing: float = losses.SMOOTHING
+    smoothing: float | None = None  # None: from the run's length (losses.smoothed); a number: TensorBoard's
     epochs: list[int] | None = None  # the progression's epochs; None: the default choice
     test_images: int = TEST_IMAGES  # per direction, in the test results figure
     force: bool = False  # redraw even what is up to date
@@ -44,10 +49,14 @@ class Summary:
 
     name: str
     experiment: str
-    epoch: int = 0  # the epoch of the log's latest row (in progress, or the last one)
-    epochs_done: int = 0  # epochs that ended with a set of samples
+    run: str = ""  # the run folder, as given
+    drawn_at: str = ""  # when, UTC
+    epochs_done: int = 0  # epochs that ended (samples written, or the export's epoch); how far a run is, everywhere
     epochs_total: int = 0
     step: int = 0
+    variant: str = ""  # the paper's name for what it trains (tables.variant)
+    image_size: int = 0  # data.crop_size
+    data: str = ""  # what it is tested on, in words
     finished: bool = False
     latest_losses: dict = field(default_factory=dict)
     metrics: list = field(default_factory=list)
@@ -102,16 +111,20 @@ class RunFigures:
         self.run = runs.RunFolder(run_dir)
         self.model = models.model_class(self.config)
         self.folder = Path(figures_dir) / self.run.path.name
+        check_folder_is_ours(self.folder, self.run.path)
         self.options, self.say = options, say
         self.stamps = Stamps(self.folder, options.force)
         train = self.config["train"]
         run = self.run  # what each figure is drawn from, noted before anything is read
         self.recipes = {
-            "losses": self.stamps.recipe({"smoothing": options.smoothing}, [run.losses, run.eval_csv, run.eval / "metrics.json", run.config]),
+            "losses": self.stamps.recipe({"smoothing": options.smoothing}, [run.losses, run.config]),
+            "evaluation": self.stamps.recipe({}, [run.eval_csv, run.eval / "metrics.json", run.config]),
             "progression": self.stamps.recipe({"epochs": options.epochs}, [run.samples]),
             "test results": self.stamps.recipe({"test_images": options.test_images}, [run.export, run.checkpoints, run.config]),
         }
-        self.summary = Summary(self.run.path.name, self.config["name"], epochs_total=train["epochs"] + train["epochs_decay"])
+        drawn_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        self.summary = Summary(self.run.path.name, self.config["name"], str(self.run.path), drawn_at, epochs_total=train["epochs"] + train["epochs_decay"],
+                               variant=tables.variant(self.config), image_size=self.config["data"].get("crop_size", 0), data=data_name(self.config["data"]))
         self.samples = samples.sample_epochs(self.run.samples)
         self.summary.epochs_done = max(self.samples, default=0)
         self.summary.finished = self.run.manifest.is_file()
@@ -127,7 +140,6 @@ class RunFigures:
             if self.log.steps[-1] > self.summary.step:  # trained on after its export (resumed with more epochs)
                 self.summary.finished = False
             self.summary.step = int(self.log.steps[-1])
-            self.summary.epoch = int(self.log.columns["epoch"][-1])
             self.summary.latest_losses = losses.latest_smoothed(self.log, options.smoothing)
 
     def not_drawn(self, figure: str, err: Exception) -> None:
@@ -135,20 +147,20 @@ class RunFigures:
         self.say(f"{self.run.path}: {figure} not drawn: {err}")
 
     def draw(self) -> Path:
-        for figure, method in (("loss figure", self.losses), ("progression", self.progression), ("test results", self.test_results)):
+        figures = (("loss figure", self.losses), ("evaluation figure", self.evaluation), ("progression", self.progression), ("test results", self.test_results))
+        for figure, method in figures:
             try:
                 method()
             except KitError as err:
                 self.not_drawn(figure, err)
         self.summary.metrics = page.read_metrics(self.run.eval / "metrics.json")
         atomic_write_text(self.folder / "summary.json", json.dumps(asdict(self.summary), indent=1) + "\n")
-        page.write_run_page(self.folder, asdict(self.summary), self.run.config.read_text(), results.load_results(self.folder / "test"), self.model.sample_captions)
+        page.write_run_page(self.folder, asdict(self.summary), self.config, results.load_results(self.folder / "test"), results.captions(self.model))
         return self.folder
 
     def title(self) -> str:
         run = "" if self.run.path.name == self.config["name"] else f" (run {self.run.path.name})"
-        epoch = max(self.summary.epoch, self.summary.epochs_done)
-        return f"{self.config['name']}{run}, epoch {epoch} of {self.summary.epochs_total}"
+        return f"{self.config['name']}{run}: {page.progress(asdict(self.summary))}"
 
     def losses(self) -> None:
         recipe = self.recipes["losses"]
@@ -160,12 +172,23 @@ class RunFigures:
         outputs = figure_files(self.folder, "losses")
         if self.stamps.fresh("losses", recipe, outputs):
             return
-        eval_log = losses.read_log(self.run.eval_csv) if self.run.eval_csv.exists() else None
         panels = getattr(self.model, "loss_panels", {})  # a model without panels gets one panel per loss
-        baselines = losses.baselines_of(page.read_metrics(self.run.eval / "metrics.json"))
-        figure = losses.draw_losses(log, panels, self.title(), self.options.smoothing, eval_log, self.summary.epochs_done, baselines)
+        figure = losses.draw_losses(log, panels, self.title(), self.options.smoothing, self.summary.epochs_done)
         save_figure(figure, self.folder / "losses")
         self.stamps.record("losses", recipe)
+
+    def evaluation(self) -> None:
+        if not self.run.eval_csv.exists():  # not a problem: train.eval_every is 0 by default
+            self.summary.not_drawn["evaluation figure"] = f"no {self.run.eval_csv.name} (train.eval_every writes it while training)"
+            return
+        recipe = self.recipes["evaluation"]
+        if self.stamps.fresh("evaluation", recipe, figure_files(self.folder, "evaluation")):
+            return
+        baselines = losses.baselines_of(page.read_metrics(self.run.eval / "metrics.json"))
+        title = f"{self.title()}: scores on the test set after each epoch"
+        figure = losses.draw_evaluation(losses.read_log(self.run.eval_csv), title, self.summary.epochs_done, baselines)
+        save_figure(figure, self.folder / "evaluation")
+        self.stamps.record("evaluation", recipe)
 
     def progression(self) -> None:
         found = self.samples
@@ -196,8 +219,8 @@ class RunFigures:
             return
         translated = results.translate_test_set(self.run.path, self.config, self.model, self.folder / "test")
         shown = results.first_results(translated, self.folder, self.options.test_images)
-        tables = images.result_tables(shown, self.model.sample_rows, self.model.sample_captions)
-        step = f" (weights of step {translated['step']})" if translated.get("step") is not None else ""
+        tables = images.result_tables(shown, self.model.sample_rows, results.captions(self.model))
+        step = f" (weights of step {translated['step']})" if translated.get("step") not in (None, self.summary.step) else ""
         title = f"{self.title()}: test images{step}"
         save_figure(images.draw_tables(tables, title), self.folder / "test_results")
         self.stamps.record("test results", recipe)
@@ -211,23 +234,88 @@ def run_folders(root: Path = Path("runs")) -> list[Path]:
     return folders
 
 
+@contextlib.contextmanager
+def figures_folder(figures_dir: Path):
+    """Hold `figures_dir` for one `figures` command: what a killed one left half written is removed first,
+    and a full disk or an unwritable folder ends in one line naming the file."""
+    try:
+        with FolderLock(figures_dir, "figures"):
+            remove_partial_writes(figures_dir)
+            yield
+    except OSError as err:
+        found = storage_problem(err)
+        if found is None:
+            raise
+        path, problem, advice = found
+        raise KitError(
+            f"Could not write {path or f'a file in {figures_dir}'}: {problem}. {advice.capitalize()} (or draw into another "
+            "folder with --figures-dir) and run the same command again; the runs themselves are not changed."
+        ) from None
+
+
+def check_folder_is_ours(folder: Path, run_dir: Path) -> None:
+    """Refuse to draw over the figures of another run of the same folder name that still exists."""
+    try:
+        earlier = json.loads((folder / "summary.json").read_text()).get("run")
+    except (OSError, ValueError, AttributeError):
+        return
+    if earlier and Path(earlier).resolve() != run_dir.resolve() and (Path(earlier) / "config.yaml").is_file():
+        raise KitError(
+            f"{folder}/ holds the figures of {earlier}; draw {run_dir} with another --figures-dir, or rename one run folder."
+        )
+
+
+def check_names(run_dirs: list[Path], figures_dir: Path) -> None:
+    """Refuse two run folders of one name: both would be drawn into FIGURES_DIR/NAME/."""
+    seen = {}
+    for run_dir in run_dirs:
+        other = seen.setdefault(run_dir.name, run_dir)
+        if other.resolve() != run_dir.resolve():
+            raise KitError(
+                f"{other} and {run_dir} would both be drawn into {figures_dir / run_dir.name}/; draw them with separate "
+                f"--figures-dir folders (python -m replication figures {run_dir} --figures-dir figures-2), or rename one run folder."
+            )
+
+
 def draw_runs(run_dirs, figures_dir: Path, options: Options, say=print) -> list[Path]:
     """Draw every run; a folder that is not a run gets one line and is skipped. Returns the skipped folders."""
+    run_dirs = [Path(r) for r in run_dirs]
+    check_names(run_dirs, Path(figures_dir))
     skipped = []
-    for run_dir in map(Path, run_dirs):
-        try:
-            folder = RunFigures(run_dir, figures_dir, options, say).draw()
-        except KitError as err:
-            say(f"{run_dir}: skipped: {err}")
-            skipped.append(run_dir)
-            continue
-        say(f"{run_dir}: figures in {folder}/ (open {folder / 'index.html'})")
-    page.write_index(Path(figures_dir))
+    with figures_folder(Path(figures_dir)):
+        for run_dir in run_dirs:
+            try:
+                folder = RunFigures(run_dir, figures_dir, options, say).draw()
+            except KitError as err:
+                say(f"{run_dir}: skipped: {err}")
+                skipped.append(run_dir)
+                continue
+            say(f"{run_dir}: figures in {folder}/ (open {folder / 'index.html'})")
+        tables.write_tables_page(Path(figures_dir))
+        page.write_index(Path(figures_dir))
     return skipped
 
 
+def weights_of(run_dir: Path, step) -> str:
+    """`epoch 16, step 3200` of the weights a run is translated with (its export's manifest, else the step)."""
+    from replication import runs
+
+    manifest = runs.RunFolder(run_dir).manifest
+    epoch = runs.read_manifest(manifest).get("epoch") if manifest.exists() else None
+    return ", ".join(([f"epoch {epoch}"] if epoch is not None else []) + ([f"step {step}"] if step is not None else [])) or "weights of unknown step"
+
+
+def data_name(data_cfg: dict) -> str:
+    """The data a run is tested on, in words: `synthetic data (data/synthetic)`, `tfds horse2zebra`."""
+    source = data_cfg.get("source")
+    name = "" if source == "synthetic" else f" {data_cfg.get('name')}"
+    root = f" ({data_cfg['root']})" if data_cfg.get("root") else ""
+    return f"{source}{name} data{root}"
+
+
 def draw_comparison(run_dirs, labels, figures_dir: Path, count: int = TEST_IMAGES) -> list[Path]:
-    """The same test images translated by each run, side by side (paper Figure 9 and the like)."""
+    """The same test images translated by each run, side by side, beside their truth where the data has it
+    (paper Figure 9 and the like)."""
     from replication import models, runs
 
     run_dirs = [Path(r) for r in run_dirs]
@@ -240,6 +328,7 @@ def draw_comparison(run_dirs, labels, figures_dir: Path, count: int = TEST_IMAGE
     directions = [d for d in classes[0].sample_rows if all(d in c.sample_rows for c in classes)]
     multiple = math.lcm(*(t.size_multiple for g in generators for t in g.values()))
     pairs = results.same_test_images(run_dirs, configs, multiple, count, directions)
+    truths = {d: results.truth_images(configs[0], d, multiple) for d in directions}
     inputs = {d: [] for d in directions}
     outputs = {d: [] for d in directions}
     for i, counts, a, b in pairs:
@@ -247,7 +336,15 @@ def draw_comparison(run_dirs, labels, figures_dir: Path, count: int = TEST_IMAGE
         for d, (image, name) in results.new_sources(i, counts, a, b, directions):
             inputs[d].append((name, samples.to_uint8(image)[0]))
             outputs[d].append([samples.to_uint8(v[cls.sample_rows[d][1]])[0] for cls, v in zip(classes, per_run)])
+            if truths[d]:
+                outputs[d][-1].append(truths[d].get(name))
     captions = {d: classes[0].sample_captions[classes[0].sample_rows[d][0]] for d in directions}
-    tables = images.comparison_tables(inputs, outputs, labels, captions)
+    columns = {d: [*labels, *([results.TRUTH_CAPTION] if truths[d] else [])] for d in directions}
+    tables_ = images.comparison_tables(inputs, outputs, columns, captions)
+    which = ", ".join(
+        f"{label} ({run_dir.name}, {weights_of(run_dir, next(iter(g.values())).step)})" for label, run_dir, g in zip(labels, run_dirs, generators)
+    )
+    title = f"The same test images translated by each run: {which}; {data_name(configs[0]['data'])}"
     stem = Path(figures_dir) / "compare" / "-vs-".join(r.name for r in run_dirs)
-    return save_figure(images.draw_tables(tables, "The same test images translated by each run"), stem)
+    with figures_folder(Path(figures_dir)):
+        return save_figure(images.draw_tables(tables_, title), stem)

@@ -14,14 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from replication.errors import FigureInputError
-from replication.figures.samples import to_uint8
-from replication.figures.style import ARROWS, DPI, new_figure
+from replication.figures.samples import enlarge, to_uint8
+from replication.figures.style import ARROWS, DPI, new_figure, readable_points
 
 SMALLEST_CELL = 128  # px: images smaller than this are enlarged (64x64 samples twice)
 GAP = 4  # px between images
-FONT = 9  # pt
-CHAR = FONT * DPI / 72 * 0.6  # px per character, about
-LINE = FONT * DPI / 72 * 1.4  # px per line of text
+FONT = 9  # pt, at least; more when the figure is wider than the README shows it
 TABLE_SPACE = 36  # px between tables
 
 
@@ -41,8 +39,48 @@ def enlargement(tables: list[Table]) -> int:
     return max(1, SMALLEST_CELL // side)
 
 
-def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
-    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+@dataclass
+class Layout:
+    """Where everything of `draw_tables` goes, in px, for one font size."""
+
+    font: float
+    cell_w: int
+    cell_h: int
+    title: str
+    headers: list
+    label_ws: list
+    table_title_y: float  # where each table's title starts
+    top: int  # where the images start
+    width: int
+    height: int
+
+
+def layout(tables: list[Table], title: str, cell_w: int, cell_h: int, font: float, width: int = 0) -> Layout:
+    char = font * DPI / 72 * 0.6  # px per character, about
+    line = font * DPI / 72 * 1.4
+    wrap = max(6, int(cell_w / char))
+    headers = [[textwrap.wrap(label, wrap) or [""] for label in table.column_labels] for table in tables]
+    header_h = max((len(lines) for table in headers for lines in table), default=0) * line
+    label_ws = [math.ceil(max((len(label) for label in table.row_labels), default=0) * char + 12) for table in tables]
+    tables_w = sum(w + len(t.cells[0]) * (cell_w + GAP) for w, t in zip(label_ws, tables)) + TABLE_SPACE * (len(tables) - 1) + 12
+    width = max(width, tables_w)
+    title = "\n".join(textwrap.fill(part, max(20, int((width - 20) / char))) for part in title.splitlines())
+    table_title_y = 6 + (title.count("\n") + 1) * line * 1.15 + 8
+    table_title_h = line * 1.3 if any(table.title for table in tables) else 0
+    top = math.ceil(table_title_y + table_title_h + header_h + 4)
+    height = top + max(len(table.cells) for table in tables) * (cell_h + GAP) + 8
+    return Layout(font, cell_w, cell_h, title, headers, label_ws, table_title_y, top, int(width), int(height))
+
+
+def readable_layout(tables: list[Table], title: str, cell_w: int, cell_h: int) -> Layout:
+    """The layout whose text is as tall as the README's once the figure is shown at the README's width."""
+    found = layout(tables, title, cell_w, cell_h, FONT)
+    for _ in range(8):  # a larger font widens the labels, which asks for a larger font: a few rounds settle it
+        font = max(FONT, math.ceil(readable_points(found.width) * 10) / 10)
+        if font <= found.font:
+            return found
+        found = layout(tables, title, cell_w, cell_h, font, found.width)
+    return found
 
 
 def draw_tables(tables: list[Table], title: str):
@@ -51,31 +89,20 @@ def draw_tables(tables: list[Table], title: str):
     images = [cell for table in tables for row in table.cells for cell in row if cell is not None]
     cell_h = max(image.shape[0] for image in images) * factor
     cell_w = max(image.shape[1] for image in images) * factor
-    wrap = max(8, int(cell_w / CHAR))
-    headers = [[textwrap.wrap(label, wrap) or [""] for label in table.column_labels] for table in tables]
-    header_h = max((len(lines) for table in headers for lines in table), default=0) * LINE
-    title_h = (title.count("\n") + 1) * LINE * 1.25
-    table_title_y = 6 + title_h + 8  # px from the top, where each table's title starts
-    header_y = table_title_y + LINE * 1.3
-    top = math.ceil(header_y + header_h + 4)  # where the images start
-    label_ws = [math.ceil(max((len(label) for label in table.row_labels), default=0) * CHAR + 12) for table in tables]
-    widths = [label_w + len(table.cells[0]) * (cell_w + GAP) for label_w, table in zip(label_ws, tables)]
-    width = sum(widths) + TABLE_SPACE * (len(tables) - 1) + 12
-    height = top + max(len(table.cells) for table in tables) * (cell_h + GAP) + 8
-    width = max(width, int(len(title.splitlines()[0]) * CHAR * 1.25) + 20)
-
+    at = readable_layout(tables, title, cell_w, cell_h)
+    width, height, font = at.width, at.height, at.font
     fig = new_figure(width / DPI, height / DPI)
-    fig.text(0.5, 1 - 6 / height, title, ha="center", va="top", fontsize=FONT + 2)
+    fig.text(0.5, 1 - 6 / height, at.title, ha="center", va="top", fontsize=font)
     x = 6
-    for table, label_w, lines in zip(tables, label_ws, headers):
-        fig.text(x / width, 1 - table_title_y / height, table.title, ha="left", va="top", fontsize=FONT + 1, fontweight="bold")
+    for table, label_w, lines in zip(tables, at.label_ws, at.headers):
+        fig.text(x / width, 1 - at.table_title_y / height, table.title, ha="left", va="top", fontsize=font, fontweight="bold")
         for c, label in enumerate(lines):
             centre = x + label_w + c * (cell_w + GAP) + cell_w / 2
-            fig.text(centre / width, 1 - (top - 3) / height, "\n".join(label), ha="center", va="bottom", fontsize=FONT)
+            fig.text(centre / width, 1 - (at.top - 3) / height, "\n".join(label), ha="center", va="bottom", fontsize=font)
         for r, row in enumerate(table.cells):
-            y = top + r * (cell_h + GAP)
+            y = at.top + r * (cell_h + GAP)
             if r < len(table.row_labels):
-                fig.text((x + label_w - 8) / width, 1 - (y + cell_h / 2) / height, table.row_labels[r], ha="right", va="center", fontsize=FONT)
+                fig.text((x + label_w - 8) / width, 1 - (y + cell_h / 2) / height, table.row_labels[r], ha="right", va="center", fontsize=font)
             for c, image in enumerate(row):
                 if image is None:
                     continue
@@ -134,25 +161,28 @@ def progression_tables(samples: dict[int, dict], sample_rows: dict, captions: di
 
 
 def result_tables(results: dict, sample_rows: dict, captions: dict) -> list[Table]:
-    """Per direction: one row per test image (named), one column per sample image of the model's row.
+    """Per direction: one row per test image (named), one column per sample image of the model's row,
+    and the ground truth's column where the images have one.
 
     results: {direction: [(image name, {sample name: uint8 image}), ...]}.
     """
     tables = []
     for direction, rows in results.items():
-        names = sample_rows[direction]
+        names = list(sample_rows[direction])
+        names += [name for name in (rows[0][1] if rows else {}) if name not in names]  # the truth
         cells = [[images[name] for name in names] for _, images in rows]
         tables.append(Table(ARROWS.get(direction, direction), [label for label, _ in rows], [captions[n] for n in names], cells))
     return tables
 
 
-def comparison_tables(inputs: dict, translations: dict, labels: list[str], input_captions: dict) -> list[Table]:
-    """Per direction: the test input, then each run's translation of it, under the run's label.
+def comparison_tables(inputs: dict, translations: dict, columns: dict, input_captions: dict) -> list[Table]:
+    """Per direction: the test input, then each run's translation of it (and its truth), under `columns`.
 
-    inputs: {direction: [(image name, uint8 image)]}; translations: {direction: [[image per run] per input]}.
+    inputs: {direction: [(image name, uint8 image)]}; translations: {direction: [[image per column] per input]};
+    columns: {direction: [label per column]}.
     """
     tables = []
     for direction, rows in inputs.items():
         cells = [[image, *outputs] for (_, image), outputs in zip(rows, translations[direction])]
-        tables.append(Table(ARROWS.get(direction, direction), [name for name, _ in rows], [input_captions[direction], *labels], cells))
+        tables.append(Table(ARROWS.get(direction, direction), [name for name, _ in rows], [input_captions[direction], *columns[direction]], cells))
     return tables

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import csv
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import lfilter
+from scipy.signal import filtfilt, lfilter
 
 from replication.errors import ConfigError, FigureInputError
-from replication.figures.style import ARROWS, colour, new_figure
+from replication.figures.style import ARROWS, colour, new_figure, readable_text
 
-SMOOTHING = 0.99  # the replication report's Figure 8
+SMOOTHING = 0.99  # the replication report's Figure 8, whose run logged about 50,000 rows
+RUN_SHARE = 100  # the default smoothing's time constant is 1/100 of the run: 0.99 from 10,000 rows on
 NOT_LOSSES = ("step", "epoch", "lr", "wall_time")
 
 
@@ -73,8 +75,8 @@ def parse_row(fields: list[str], width: int) -> list[float] | None:
         return None
 
 
-def check_smoothing(smoothing: float) -> None:
-    if not 0 <= smoothing < 1:
+def check_smoothing(smoothing: float | None) -> None:
+    if smoothing is not None and not 0 <= smoothing < 1:
         raise ConfigError(f"--smoothing must be at least 0 and below 1, not {smoothing}.")
 
 
@@ -93,6 +95,45 @@ def smooth(values, smoothing: float = SMOOTHING) -> np.ndarray:
     running = lfilter([1 - smoothing], [1, -smoothing], x)
     out[finite] = running / (1 - smoothing ** np.arange(1, len(x) + 1))
     return out
+
+
+def weight_for(rows: int) -> float:
+    """The default weight: a time constant of 1/RUN_SHARE of the run's rows, at most the report's 0.99."""
+    return min(SMOOTHING, max(0.0, 1 - RUN_SHARE / max(rows, 1)))
+
+
+def smooth_both_ways(values, weight: float) -> np.ndarray:
+    """The moving average of weight `weight` run forward and then backward (zero phase): no lag.
+
+    The ends are continued by reflecting the curve through its end point, so a
+    falling curve keeps falling there. Points that are not finite are skipped.
+    """
+    check_smoothing(weight)
+    values = np.asarray(values, dtype=np.float64)
+    out = values.copy()
+    finite = np.isfinite(values)
+    x = values[finite]
+    if len(x) < 3 or weight == 0:
+        return out
+    pad = min(len(x) - 1, math.ceil(3 / (1 - weight)))
+    out[finite] = filtfilt([1 - weight], [1, -weight], x, padtype="odd", padlen=pad)
+    return out
+
+
+def smoothed(values, smoothing: float | None = None) -> np.ndarray:
+    """The solid curve: by default both ways with the weight the run's length gives; an explicit
+    --smoothing is TensorBoard's (one way, lagging as TensorBoard's curve does)."""
+    if smoothing is None:
+        return smooth_both_ways(values, weight_for(int(np.isfinite(values).sum())))
+    return smooth(values, smoothing)
+
+
+def smoothing_rule(smoothing: float | None, rows: int) -> str:
+    """The solid curve's rule in words, for the figure's subtitle."""
+    if smoothing is not None:
+        return f"solid: TensorBoard's moving average, weight {smoothing:g} (--smoothing), debiased; it lags the trend"
+    rule = f"solid: moving average forward and backward (no lag), weight 1 − {RUN_SHARE}/rows, at most {SMOOTHING}"
+    return f"{rule}: here {weight_for(rows):.3g} ({rows} rows)"
 
 
 def panels_to_draw(log: Log, loss_panels: dict) -> tuple[dict, list[str]]:
@@ -156,52 +197,118 @@ def baselines_of(metric_rows: list) -> dict:
     return found
 
 
-def draw_losses(log: Log, loss_panels: dict, title: str, smoothing: float = SMOOTHING, eval_log: Log | None = None,
-                epochs_done: int = 0, baselines: dict | None = None):
-    """The loss figure: one panel per group of losses, the raw curves faint, their smoothed curves over them.
+PANEL_WIDTH = 4.5  # inches: two panels to a row, 1350 px at 150 dpi
+PANEL_HEIGHT = 2.7
+HEADROOM = 0.4  # the share of the data's range left free above it for the legend
 
-    `baselines` ({(metric, direction): (name, value)}, from the run's evaluation) are drawn as dashed
-    lines in the evaluation panels, so a reader sees at which epoch a run beats, say, the input itself.
-    """
+
+def draw_losses(log: Log, loss_panels: dict, title: str, smoothing: float | None = None, epochs_done: int = 0):
+    """The loss figure: one panel per group of losses and the learning rate, the raw curves faint,
+    their smoothed curves over them (report Figure 8)."""
     panels, notes = panels_to_draw(log, loss_panels)
-    extra = (["learning rate"] if "lr" in log.columns else []) + [f"evaluation: {m}" for m in (metric_panels(eval_log) if eval_log else {})]
-    count = len(panels) + len(extra)
+    count = len(panels) + ("lr" in log.columns)
     ncols = 2 if count > 1 else 1
     nrows = math.ceil(count / ncols)
-    fig = new_figure(6.4 * ncols, 2.9 * nrows + 0.9, layout="constrained")
-    axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False).ravel()
-    steps = log.steps
-    marker = "." if len(steps) < 20 else None
-    for ax, (panel, curves) in zip(axes, panels.items()):
-        for direction, name in curves.items():
-            values = log.columns[name]
-            ax.plot(steps, values, color=colour(direction), alpha=0.25, linewidth=0.8, marker=marker)
-            label = f"{name} ({ARROWS[direction]})" if direction in ARROWS else name
-            ax.plot(steps, smooth(values, smoothing), color=colour(direction), linewidth=1.6, label=label)
-        ax.set_title(panel)
-        ax.set_ylabel("loss")
-        ax.legend(loc="upper right", fontsize="small")
-    rest = iter(axes[len(panels):])
-    if "lr" in log.columns:
-        ax = next(rest)
-        ax.plot(steps, log.columns["lr"], color="black", linewidth=1.4, marker=marker)
-        ax.set_title("learning rate")
-        ax.set_ylabel("learning rate")
-        ax.set_ylim(0, 1.1 * np.nanmax(log.columns["lr"]) or 1)
-    for metric, curves in (metric_panels(eval_log) if eval_log else {}).items():
-        ax = next(rest)
-        for direction, column in curves.items():
-            ax.plot(eval_log.steps, eval_log.columns[column], color=colour(direction), marker="o", label=f"{metric} ({ARROWS[direction]})")
-            if (metric, direction) in (baselines or {}):
-                name, value = baselines[(metric, direction)]
-                short = name.split(" (")[0]  # "identity (input itself)" -> "identity"
-                ax.axhline(value, color=colour(direction), linestyle="--", linewidth=1.0, label=f"{short} baseline ({ARROWS[direction]})")
-        ax.set_title(f"evaluation: {metric} on the test set")
-        ax.set_ylabel(metric)
-        ax.legend(loc="best", fontsize="small")
-    for ax in rest:
+    width = PANEL_WIDTH * ncols
+    subtitle = [f"faint: every logged value; {smoothing_rule(smoothing, len(log))}", *notes]
+    with readable_text(width) as size:
+        heading = wrapped([title, *subtitle], width, size)
+        fig = new_figure(width, PANEL_HEIGHT * nrows + 0.25 * heading.count("\n") + 0.6, layout="constrained")
+        axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False).ravel()
+        steps = log.steps
+        marker = "." if len(steps) < 20 else None
+        for ax, (panel, curves) in zip(axes, panels.items()):
+            for direction, name in curves.items():
+                values = log.columns[name]
+                ax.plot(steps, values, color=colour(direction), alpha=0.25, linewidth=0.8, marker=marker)
+                label = f"{name} ({ARROWS[direction]})" if direction in ARROWS else name
+                ax.plot(steps, smoothed(values, smoothing), color=colour(direction), linewidth=1.8, label=label)
+            ax.set_title(panel)
+            ax.set_ylabel("loss")
+            legend_above_the_data(ax, [log.columns[name] for name in curves.values()])
+        if "lr" in log.columns:
+            ax = axes[len(panels)]
+            ax.plot(steps, log.columns["lr"], color="black", linewidth=1.4, marker=marker)
+            ax.set_title("learning rate")
+            ax.set_ylim(0, 1.1 * np.nanmax(log.columns["lr"]) or 1)
+        finish_panels(fig, axes, count, ncols, few(epoch_ends(log, epochs_done), 8))
+        fig.suptitle(heading)
+    return fig
+
+
+def draw_evaluation(eval_log: Log, title: str, epochs_done: int = 0, baselines: dict | None = None):
+    """eval.csv as one panel per metric, a point per evaluation and direction; each metric's baselines
+    (`baselines`, {(metric, direction): (name, value)} from RUN/eval/metrics.json) are dashed lines,
+    each named at its right end, so a reader sees at which epoch the run beats, say, the input itself."""
+    metric_curves = metric_panels(eval_log)
+    if not metric_curves:
+        raise FigureInputError(f"{eval_log.path} has no <metric>_<direction> columns.")
+    width = 2 * PANEL_WIDTH
+    with readable_text(width) as size:
+        heading = wrapped([title], width, size)
+        fig = new_figure(width, PANEL_HEIGHT * len(metric_curves) + 0.25 * heading.count("\n") + 0.6, layout="constrained")
+        axes = fig.subplots(len(metric_curves), 1, sharex=True, squeeze=False).ravel()
+        for ax, (metric, curves) in zip(axes, metric_curves.items()):
+            unit = " (dB)" if metric == "PSNR" else ""
+            shown = []
+            for direction, column in curves.items():
+                values = eval_log.columns[column]
+                ax.plot(eval_log.steps, values, color=colour(direction), marker="o", label=f"{metric} ({ARROWS[direction]})")
+                shown.append(values)
+            ends = []
+            for direction in curves:
+                if (metric, direction) in (baselines or {}):
+                    name, value = baselines[(metric, direction)]
+                    line = "--" if direction == "AtoB" else (0, (1.5, 1.5))  # two baselines on one value both show
+                    ax.axhline(value, color=colour(direction), linestyle=line, linewidth=1.4)
+                    ends.append((value, f"{name.split(' (')[0]} {ARROWS[direction]} {value:.4g}", colour(direction)))
+                    shown.append([value])
+            ax.set_title(f"evaluation on the test set: {metric}{unit}")
+            ax.set_ylabel(f"{metric}{unit}")
+            legend_above_the_data(ax, shown)
+            label_right_ends(ax, ends, size)
+        finish_panels(fig, axes, len(axes), 1, few(epoch_ends(eval_log, epochs_done), 8))
+        fig.suptitle(heading)
+    return fig
+
+
+def wrapped(lines: list[str], width_in: float, size: float) -> str:
+    """The lines, each wrapped to the figure's width at this font size."""
+    chars = int(width_in * 72 / (size * 0.55))
+    return "\n".join(textwrap.fill(line, chars) for line in lines)
+
+
+def legend_above_the_data(ax, curves) -> None:
+    """The legend in a band left free above every value drawn, so it covers no curve."""
+    values = np.concatenate([np.asarray(c, dtype=np.float64).ravel() for c in curves])
+    values = values[np.isfinite(values)]
+    if len(values):
+        low, high = float(values.min()), float(values.max())
+        span = (high - low) or abs(high) or 1.0
+        ax.set_ylim(low - 0.05 * span, high + HEADROOM * span)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", ncols=2, frameon=False, borderaxespad=0.2, handlelength=1.5, columnspacing=1.0)
+
+
+def label_right_ends(ax, ends: list[tuple[float, str, str]], size: float) -> None:
+    """Each (value, label, colour) written just right of the axes at its value, moved apart to not overlap."""
+    if not ends:
+        return
+    low, high = ax.get_ylim()
+    height_pt = ax.get_position().height * ax.figure.get_figheight() * 72
+    gap = 1.6 * size / height_pt * (high - low)  # a line of text and some, in data units (the layout may shrink the axes)
+    placed: list[float] = []
+    for value, label, colour_ in sorted(ends):
+        y = max(value, placed[-1] + gap) if placed else value
+        placed.append(y)
+        ax.annotate(label, xy=(1, value), xycoords=("axes fraction", "data"), xytext=(1.01, y), textcoords=("axes fraction", "data"),
+                    color=colour_, va="center", ha="left", annotation_clip=False)
+
+
+def finish_panels(fig, axes, count: int, ncols: int, ends: list[tuple[int, float]]) -> None:
+    """Epoch ends as dotted lines and as a top axis on the first row; steps on the bottom row; unused axes hidden."""
+    for ax in axes[count:]:
         ax.set_visible(False)
-    ends = few(epoch_ends(log, epochs_done))
     for i, ax in enumerate(axes[:count]):
         for _, step in ends:
             ax.axvline(step, color="0.6", linewidth=0.6, linestyle=":", zorder=0)
@@ -210,15 +317,11 @@ def draw_losses(log: Log, loss_panels: dict, title: str, smoothing: float = SMOO
             ax.set_xlabel("training step")
             ax.tick_params(labelbottom=True)
         if i < ncols and ends:
-            ax.set_title(ax.get_title(), pad=34)
             top = ax.secondary_xaxis("top")
-            top.set_xticks([step for _, step in ends], [str(epoch) for epoch, _ in ends], fontsize="small")
-            top.set_xlabel("end of epoch", fontsize="small")
-    subtitle = f"faint: every logged value; solid: exponential moving average (smoothing {smoothing:g}, debiased)"
-    fig.suptitle(f"{title}\n{subtitle}" + ("\n" + "; ".join(notes) if notes else ""), fontsize="medium")
-    return fig
+            top.set_xticks([step for _, step in ends], [str(epoch) for epoch, _ in ends])
+            top.set_xlabel("end of epoch")
 
 
-def latest_smoothed(log: Log, smoothing: float = SMOOTHING) -> dict[str, float]:
+def latest_smoothed(log: Log, smoothing: float | None = None) -> dict[str, float]:
     """The last smoothed value of every loss (for the runs' index page)."""
-    return {name: float(smooth(values, smoothing)[-1]) for name, values in log.columns.items() if name not in NOT_LOSSES}
+    return {name: float(smoothed(values, smoothing)[-1]) for name, values in log.columns.items() if name not in NOT_LOSSES}

@@ -13,6 +13,8 @@ from pathlib import Path
 from replication.figures.style import ARROWS
 from replication.io import atomic_write_text
 
+TABLES_PAGE = "tables.html"
+
 STYLE = """
 body { font-family: sans-serif; margin: 1.5em auto; max-width: 1400px; padding: 0 1em; color: #222; }
 img { max-width: 100%; }
@@ -27,9 +29,47 @@ pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; 
 
 HOW_TO_READ = (
     "Each panel holds one group of losses, one colour per direction (blue A→B, orange B→A). The faint "
-    "line is every logged value; the solid line is its exponential moving average, debiased at the start "
-    "as TensorBoard does. Dotted lines and the top axis mark the ends of epochs. Click for the PDF."
+    "line is every logged value; the solid line is its moving average (the rule is under the figure's "
+    "title). Dotted lines and the top axis mark the ends of epochs. Click for the PDF."
 )
+
+# Keys that do not apply to a run, by the choice that makes them moot (as base.yaml's comments say).
+NOT_APPLYING = (
+    (lambda c: c["model"]["type"] != "pix2pix", ("loss.lambda_L1",)),
+    (lambda c: c["model"]["type"] == "pix2pix", ("loss.gan", "loss.cycle", "loss.lambda_cycle", "loss.lambda_identity", "train.pool_size")),
+    (lambda c: c["model"]["generator"] == "unet", ("model.n_blocks", "model.upsample")),
+    (lambda c: c["model"]["generator"] != "unet", ("model.num_downs", "model.generator_norm")),
+    (lambda c: c["data"]["source"] in ("synthetic", "folder", "paired", "cityscapes"), ("data.name",)),
+    (lambda c: c["data"]["source"] not in ("pix2pix", "paired"), ("data.direction",)),
+    (lambda c: c["data"]["source"] not in ("pix2pix", "cityscapes"), ("data.download_url", "data.download_sha256")),
+)
+
+
+def config_keys(config: dict) -> tuple[dict, dict]:
+    """({section.key: value} the run used, {section.key: value} that do not apply to it or are unset)."""
+    flat = {f"{section}.{key}": value for section, keys in config.items() if isinstance(keys, dict) for key, value in keys.items()}
+    flat.update({key: value for key, value in config.items() if not isinstance(value, dict)})
+    moot = set()
+    for applies, keys in NOT_APPLYING:
+        try:
+            if applies(config):
+                moot.update(keys)
+        except (KeyError, TypeError):  # a config of another shape: show it all
+            pass
+    unused = {k: v for k, v in flat.items() if k in moot or v is None}
+    return {k: v for k, v in flat.items() if k not in unused}, unused
+
+
+def config_section(config: dict) -> str:
+    used, unused = config_keys(config)
+
+    def listing(keys: dict) -> str:
+        return escape("\n".join(f"{key}: {json.dumps(value)}" for key, value in keys.items()))
+
+    return (
+        f"<p>The keys this run used (RUN/config.yaml holds them all):</p><pre>{listing(used)}</pre>"
+        f"<details><summary>{len(unused)} keys that do not apply to this run or are unset</summary><pre>{listing(unused)}</pre></details>"
+    )
 
 
 def document(title: str, body: str) -> str:
@@ -55,31 +95,33 @@ def number(value) -> str:
     return "" if value is None else f"{value:.4g}" if isinstance(value, float) else escape(str(value))
 
 
-def state(summary: dict) -> str:
-    """`finished: 8 of 8 epochs (step 1600)` or `training: 3 of 8 epochs done (step 640)`."""
+def progress(summary: dict) -> str:
+    """How far a run is, in the words of every figure and page: `finished: 8 of 8 epochs done (step 1600)`
+    or `training or stopped: 3 of 8 epochs done (step 640)`."""
     done, total, step = summary["epochs_done"], summary["epochs_total"], summary["step"]
-    if summary["finished"]:
-        return f"finished: {done} of {total} epochs (step {step})"
-    return f"training or stopped: {done} of {total} epochs done (step {step})"
+    return f"{'finished' if summary['finished'] else 'training or stopped'}: {done} of {total} epochs done (step {step})"
 
 
 def metrics_table(rows: list) -> str:
+    """One row per metric and direction, one number per cell; columns nobody filled are left out."""
     if not rows:
         return '<p class="note">No evaluation yet.</p>'
-    head = "<tr><th>metric</th><th>direction</th><th>value</th><th>± std</th><th>baseline</th><th>paper</th><th>definition</th></tr>"
-    lines = []
-    for row in rows:
-        baseline = row.get("baseline") or {}
-        paper = row.get("paper") or {}
-        lines.append(
-            f"<tr><td>{escape(str(row.get('metric', '')))}</td><td>{escape(ARROWS.get(row.get('direction'), row.get('direction') or ''))}</td>"
-            f"<td>{number(row.get('value'))}</td><td>{number(row.get('std'))}</td>"
-            f"<td>{escape(str(baseline.get('name', '')))} {number(baseline.get('value'))}</td>"
-            f"<td>{', '.join(f'{escape(k)} {number(v)}' for k, v in paper.items())}</td>"
-            f"<td>{escape(str(row.get('definition', '')))}</td></tr>"
-        )
+    baselines = list(dict.fromkeys((row.get("baseline") or {}).get("name", "baseline") for row in rows if row.get("baseline")))
+    papers = list(dict.fromkeys(name for row in rows for name, v in (row.get("paper") or {}).items() if v is not None))
+    columns = [("metric", lambda r: escape(str(r.get("metric", "")))),
+               ("direction", lambda r: escape(ARROWS.get(r.get("direction"), r.get("direction") or ""))),
+               ("value", lambda r: number(r.get("value"))),
+               ("± std", lambda r: number(r.get("std")))]
+    columns += [(name, lambda r, n=name: number((r.get("baseline") or {}).get("value")) if (r.get("baseline") or {}).get("name", "baseline") == n else "")
+                for name in baselines]
+    columns += [(f"paper, {name}", lambda r, n=name: number((r.get("paper") or {}).get(n))) for name in papers]
+    columns += [("definition", lambda r: escape(str(r.get("definition") or "")))]
+    cells = [[cell(row) for _, cell in columns] for row in rows]
+    kept = [i for i in range(len(columns)) if any(line[i] for line in cells)]
+    head = "<tr>" + "".join(f"<th>{escape(columns[i][0])}</th>" for i in kept) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{line[i]}</td>" for i in kept) + "</tr>" for line in cells)
     when = f"<p>Evaluated at epoch {rows[0].get('epoch')}, step {rows[0].get('step')}.</p>" if rows[0].get("step") is not None else ""
-    return f"{when}<table>{head}{''.join(lines)}</table>"
+    return f"{when}<table>{head}{body}</table>"
 
 
 def figure(folder: Path, stem: str, alt: str, not_drawn: str | None) -> str:
@@ -111,27 +153,35 @@ def test_tables(results: dict, captions: dict) -> str:
     return "".join(parts)
 
 
-def write_run_page(folder: Path, summary: dict, config_text: str, results: dict, captions: dict) -> Path:
-    """figures/NAME/index.html: state, metrics, the three figures, every test image, the resolved config."""
+def write_run_page(folder: Path, summary: dict, config: dict, results: dict, captions: dict) -> Path:
+    """figures/NAME/index.html: state, metrics, the figures, every test image once, the config the run used.
+
+    Every link stays inside figures/NAME/, so the folder reads the same wherever it is copied (a clone
+    holds figures/demo/ but not figures/index.html, which git ignores)."""
     folder = Path(folder)
     why = summary["not_drawn"]
-    body = f"""<p><a href="../index.html">all runs</a></p>
-<h1>{escape(summary['name'])}</h1>
-<p>Experiment <b>{escape(summary['experiment'])}</b>: {escape(state(summary))}.</p>
+    first = "".join(f' <a href="test_results.{fmt}">test_results.{fmt}</a>' for fmt in ("png", "pdf") if (folder / f"test_results.{fmt}").exists())
+    body = f"""<h1>{escape(summary['name'])}</h1>
+<p>Experiment <b>{escape(summary['experiment'])}</b>: {escape(progress(summary))}.</p>
+<p class="note">Run folder <code>{escape(summary.get('run', ''))}</code>; drawn {escape(summary.get('drawn_at', ''))} by
+<code>python -m replication figures</code>, which also lists every run in FIGURES_DIR/index.html.</p>
 <h2>Metrics</h2>
 {metrics_table(summary['metrics'])}
 <h2>Losses</h2>
 <p>{escape(HOW_TO_READ)}</p>
 {figure(folder, 'losses', 'loss curves', why.get('loss figure'))}
+<h2>Evaluation while training</h2>
+<p>The test set's scores after each epoch (eval.csv); each dashed line is a baseline, named at its right end.</p>
+{figure(folder, 'evaluation', 'scores after each epoch', why.get('evaluation figure'))}
 <h2>Progression</h2>
 <p>The same test images at the end of chosen epochs (the first row: the inputs).</p>
 {figure(folder, 'progression', 'progression across epochs', why.get('progression'))}
 <h2>Test results</h2>
-{figure(folder, 'test_results', 'test results', why.get('test results'))}
-<p>Every test image, translated by the run's generators at its own size. Click an image for full size.</p>
+<p>Every test image, translated by the run's generators at its own size. Click an image for full size.
+{'The first ones as one figure:' + first if first else escape('Not drawn: ' + why['test results']) if why.get('test results') else ''}</p>
 {test_tables(results, captions)}
 <h2>Configuration</h2>
-<pre>{escape(config_text)}</pre>"""
+{config_section(config)}"""
     path = folder / "index.html"
     atomic_write_text(path, document(f"{summary['name']}: CycleGAN replication kit", body))
     return path
@@ -151,11 +201,12 @@ def write_index(figures_dir: Path) -> Path:
         metrics = metrics or '<span class="note">no evaluation yet</span>'
         thumbnail = f'<a href="{escape(name)}/index.html"><img src="{escape(name)}/losses.png" width="240" alt="losses"></a>' if (path.parent / "losses.png").exists() else ""
         rows.append(
-            f'<tr><td><a href="{escape(name)}/index.html">{escape(name)}</a></td><td>{escape(state(summary))}</td>'
+            f'<tr><td><a href="{escape(name)}/index.html">{escape(name)}</a></td><td>{escape(progress(summary))}</td>'
             f"<td>{losses}</td><td>{metrics}</td><td>{thumbnail}</td></tr>"
         )
     table = "<table><tr><th>run</th><th>state</th><th>latest smoothed losses</th><th>metrics</th><th>losses</th></tr>" + "".join(rows) + "</table>"
-    body = f"<h1>Runs</h1>\n<p>Drawn by <code>python -m replication figures</code>.</p>\n{table}"
+    tables_link = f'<p><a href="{TABLES_PAGE}">The paper\'s tables</a>, each number beside those of the runs here that measured it.</p>' if (figures_dir / TABLES_PAGE).exists() else ""
+    body = f"<h1>Runs</h1>\n<p>Drawn by <code>python -m replication figures</code>.</p>\n{tables_link}\n{table}"
     path = figures_dir / "index.html"
     atomic_write_text(path, document("Runs: CycleGAN replication kit", body))
     return path

@@ -19,6 +19,28 @@ from replication.figures.samples import save_png, to_uint8
 from replication.io import atomic_write_text
 
 THUMBNAIL = 160  # px: larger test images get a thumbnail for the results page
+TRUTH = "truth"  # the sample name of a test image's ground truth, where the data has one
+TRUTH_CAPTION = "ground truth"
+
+
+def captions(model) -> dict:
+    """The model's captions of its sample images, and the truth's."""
+    return {**model.sample_captions, TRUTH: TRUTH_CAPTION}
+
+
+def truth_images(config: dict, direction: str, multiple: int) -> dict:
+    """{test image name: its uint8 ground truth} for the inputs of `direction`; {} when the data has no
+    truth, or when the model's own samples show it (a paired model's real_B)."""
+    from replication import data as data_lib
+    from replication import models
+
+    if models.entry(config).data is data_lib.paired:
+        return {}
+    try:
+        pairs = data_lib.truth_pairs(config["data"], direction[0], multiple)  # AtoB translates domain A's images
+    except KitError:
+        return {}
+    return {name.numpy().decode(): to_uint8(truth)[0] for _, truth, name in pairs}
 
 
 def file_stem(name: str) -> str:
@@ -63,10 +85,15 @@ def translate_test_set(run_dir: Path, config: dict, model, folder: Path) -> dict
     generators = runs.load_generators(run_dir)
     multiple = math.lcm(*(t.size_multiple for t in generators.values()))
     listing = {direction: [] for direction in model.sample_rows}
+    truths = {direction: truth_images(config, direction, multiple) for direction in model.sample_rows}
     for i, counts, a, b in image_pairs(config, multiple):
         visuals = model.visuals(generators, a[0], b[0])
         for direction, (_, name) in new_sources(i, counts, a, b, model.sample_rows):
-            listing[direction].append(save_test_image(visuals, model.sample_rows[direction], name, folder / direction))
+            names = model.sample_rows[direction]
+            shown = dict(visuals)
+            if name in truths[direction]:
+                names, shown[TRUTH] = (*names, TRUTH), truths[direction][name]
+            listing[direction].append(save_test_image(shown, names, name, folder / direction))
     step = next(iter(generators.values())).step
     results = {"step": step, "directions": listing}
     atomic_write_text(folder / "results.json", json.dumps(results, indent=1) + "\n")
@@ -76,7 +103,7 @@ def translate_test_set(run_dir: Path, config: dict, model, folder: Path) -> dict
 def save_test_image(visuals: dict, names, image_name: str, folder: Path) -> dict:
     entry = {"name": image_name, "images": {}, "thumbnails": {}}
     for sample in names:
-        picture = to_uint8(visuals[sample])[0]
+        picture = visuals[sample] if sample == TRUTH else to_uint8(visuals[sample])[0]
         entry["size"] = list(picture.shape[:2])
         path = folder / f"{file_stem(image_name)}_{sample}.png"
         save_png(picture, path)

@@ -1,4 +1,4 @@
-"""The per-epoch sample grid the training loop writes: samples/epoch_NNN.png and .npz."""
+"""The per-epoch sample grid the training loop writes: samples/epoch_NNN.png (labelled) and .npz."""
 
 from __future__ import annotations
 
@@ -18,10 +18,43 @@ def to_uint8(images) -> np.ndarray:
     return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def grid(images: dict) -> np.ndarray:
-    """One row per named batch (real_A, fake_B, ...), one column per sample image."""
-    rows = [np.concatenate(list(to_uint8(batch)), axis=1) for batch in images.values()]
-    return np.concatenate(rows, axis=0)
+def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
+    """Each pixel a factor x factor block (nearest neighbour: never blurred)."""
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+SMALLEST = 128  # px: smaller sample images are enlarged (nearest neighbour) to at least this
+TEXT = 16  # px: the labels' font size, as the README's text
+GAP = 2  # px of white between images
+
+
+def labelled_grid(images: dict, captions: dict, title: str) -> np.ndarray:
+    """The grid with a caption left of each row (input A, G(A), ...), a number over each column, a title on top.
+
+    Drawn with PIL's own font (no matplotlib in the training loop); each image enlarged by a whole factor.
+    """
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=TEXT)
+    batches = [to_uint8(batch) for batch in images.values()]
+    h, w = batches[0].shape[1:3]
+    factor = max(1, SMALLEST // max(h, w))
+    labels = [captions.get(name, name) for name in images]
+    label_w = max(int(font.getlength(label)) for label in labels) + 12
+    top = 2 * (TEXT + 8)
+    columns = batches[0].shape[0]
+    width = max(label_w + columns * (w * factor + GAP), int(font.getlength(title)) + 12)
+    canvas = Image.new("RGB", (width, top + len(batches) * (h * factor + GAP)), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((6, 4), title, fill="black", font=font)
+    for c in range(columns):
+        draw.text((label_w + c * (w * factor + GAP) + w * factor // 2, top - 4), f"sample {c + 1}", fill="black", font=font, anchor="mb")
+    for r, (label, batch) in enumerate(zip(labels, batches)):
+        y = top + r * (h * factor + GAP)
+        draw.text((label_w - 8, y + h * factor // 2), label, fill="black", font=font, anchor="rm")
+        for c, image in enumerate(batch):
+            canvas.paste(Image.fromarray(enlarge(image, factor)), (label_w + c * (w * factor + GAP), y))
+    return np.asarray(canvas)
 
 
 def save_png(array: np.ndarray, path: Path) -> None:
@@ -30,11 +63,11 @@ def save_png(array: np.ndarray, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def save_samples(images: dict, stem: Path) -> np.ndarray:
-    """`stem`.png, a grid to look at, and `stem`.npz, the raw float outputs by name; returns the grid."""
+def save_samples(images: dict, stem: Path, captions: dict | None = None, title: str = "") -> np.ndarray:
+    """`stem`.png, a labelled grid to look at, and `stem`.npz, the raw float outputs by name; returns the grid."""
     stem = Path(stem)
     arrays = {name: np.asarray(batch, dtype=np.float32) for name, batch in images.items()}
-    picture = grid(arrays)
+    picture = labelled_grid(arrays, captions or {}, title or stem.name)
     save_png(picture, stem.with_suffix(".png"))
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
