@@ -21,6 +21,7 @@ import argparse
 import sys
 
 from replication.errors import KitError
+from replication.io import readable
 
 
 def add_train(commands) -> None:
@@ -160,5 +161,5 @@ def main(argv=None) -> int:
     try:
         return args.run(args) or 0
     except KitError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {readable(str(err))}", file=sys.stderr)
         return 2

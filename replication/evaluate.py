@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +78,7 @@ def translate_split(translator, data_cfg: dict, direction: str, folder: Path, pr
     out = {}
     images = data_lib.test_images(data_cfg, domain, translator.size_multiple)
     for image, name in tqdm(images, total=len(names), desc=f"translating {direction}", unit="image", disable=not progress):
-        name = name.numpy().decode()
+        name = os.fsdecode(name.numpy())
         out[name] = to_uint8(translator(image))[0]
         save_png(out[name], folder / png_name(name))
     atomic_write_text(note, json.dumps({"step": translator.step, "names": names}) + "\n")
@@ -96,7 +97,7 @@ def read_png(path: Path) -> np.ndarray:
 def uint8_pairs(data_cfg: dict, domain: str, multiple: int):
     """(input, truth, name) of every test image of `domain` as uint8 HxWx3 arrays."""
     for image, truth, name in data_lib.truth_pairs(data_cfg, domain, multiple):
-        yield to_uint8(image)[0], to_uint8(truth)[0], name.numpy().decode()
+        yield to_uint8(image)[0], to_uint8(truth)[0], os.fsdecode(name.numpy())
 
 
 # --------------------------------------------------------------------------- rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PIL import Image
@@ -44,7 +45,7 @@ def translate_folder(translator: runs.Translator, input_dir, output_dir) -> list
     written = []
     for image, name in data_lib.folder_images(input_dir, translator.size_multiple):
         out = to_uint8(translator(image))[0]
-        path = output_dir / name.numpy().decode()
+        path = output_dir / os.fsdecode(name.numpy())
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(out).save(path)
         written.append(path)
