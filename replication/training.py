@@ -184,6 +184,7 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
     if until_step is not None:
         config_lib.whole(1).check("--until-step", until_step)
     run = RunFolder(run_dir or Path("runs") / config["name"])
+    settings, strategy = machine_settings(config, strategy)
     data = models.training_data(config)  # read and checked before anything is written: a start that fails on its data leaves nothing behind
     with storage_errors(run), claim(run, fresh) as aside:
         run.prepare(config)
@@ -192,17 +193,18 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
             log(f"--fresh: the previous run was moved to {aside}")
         for temp in remove_abandoned_temp(run.checkpoints) + remove_partial_writes(run.path):
             log(f"removed {temp}, left by a write that did not finish")
-        train_in(run, config, data, log, until_step, strategy)
+        train_in(run, config, settings, strategy, data, log, until_step)
     return run.path
 
 
-def train_in(run: RunFolder, config: dict, data, log: TextLog, until_step: int | None, strategy) -> None:
+def machine_settings(config: dict, strategy=None) -> tuple[dict, tf.distribute.Strategy]:
+    """This machine's settings (machine.choose_settings) and the strategy, checked against the config.
+
+    Chosen before TensorFlow starts (reading the data starts it): threads per op can be set only then.
+    """
     train_cfg = config["train"]
     here = machine.detect()
     settings = machine.choose_settings(train_cfg, here)
-    settings["precision"] = machine.precision_for_checkpoints(
-        train_cfg["precision"], settings["precision"], loss_scale_in(run.checkpoints)
-    )
     settings["threads_per_op"] = machine.apply_threads(settings["threads_per_op"], here)
     strategy = strategy or make_strategy(train_cfg)
     if config["data"]["batch_size"] % strategy.num_replicas_in_sync:
@@ -210,6 +212,14 @@ def train_in(run: RunFolder, config: dict, data, log: TextLog, until_step: int |
             f"data.batch_size {config['data']['batch_size']} must be a multiple of the "
             f"{strategy.num_replicas_in_sync} replicas."
         )
+    return settings, strategy
+
+
+def train_in(run: RunFolder, config: dict, settings: dict, strategy, data, log: TextLog, until_step: int | None) -> None:
+    train_cfg = config["train"]
+    settings["precision"] = machine.precision_for_checkpoints(
+        train_cfg["precision"], settings["precision"], loss_scale_in(run.checkpoints)
+    )
 
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(settings["precision"].value)

@@ -7,6 +7,8 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -342,6 +344,25 @@ def test_a_dataset_whose_file_names_are_not_utf8_trains(synthetic_root, tmp_path
     # eval_every reads the test images and their truths, by name, as the loop starts
     run = train(tiny_config(root, "train.eval_every=1"), run_dir=tmp_path / "run", until_step=2)
     assert [int(r["step"]) for r in loss_rows(run)] == [1, 2]
+
+
+def test_a_training_sets_its_threads_per_op_before_it_reads_its_data(synthetic_root, tmp_path):
+    """Reading the data starts TensorFlow, which takes threads per op only before it starts."""
+    script = (
+        "import sys\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from replication import training\n"
+        "from test_training import tiny_config\n"
+        "training.Loop.run = lambda self, step, until_step: None  # no step to build\n"
+        "training.train(tiny_config(sys.argv[1], 'train.threads_per_op=1'), run_dir=sys.argv[2])\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", script, str(synthetic_root), str(tmp_path / "run")],
+                          capture_output=True, text=True, cwd=root, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    settings = json.loads((tmp_path / "run" / "versions.json").read_text())["settings"]
+    assert settings["threads_per_op"] == {"value": 1, "reason": "set in the config"}
 
 
 def mixed_config(synthetic_root, precision):
