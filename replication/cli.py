@@ -33,6 +33,7 @@ from pathlib import Path
 import replication
 from replication.choices import DIRECTIONS
 from replication.errors import KitError
+from replication.io import readable
 
 
 # ---------------------------------------------------------------- TensorFlow, imported quietly
@@ -398,5 +399,5 @@ def main(argv=None) -> int:
     try:
         return args.run(args) or 0
     except KitError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {readable(str(err))}", file=sys.stderr)
         return 2

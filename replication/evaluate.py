@@ -84,7 +84,7 @@ def translate_split(translator, data_cfg: dict, direction: str, output: EvalOutp
     out = {}
     images = data_lib.test_images(data_cfg, domain, translator.size_multiple)
     for image, name in bar(images, len(names), f"translating {direction}", progress):
-        name = name.numpy().decode()
+        name = os.fsdecode(name.numpy())
         out[name] = to_uint8(translator(image))[0]
         output.write_png(out[name], folder / png_name(name))
     output.write_text(note, json.dumps(made_by) + "\n")
@@ -117,7 +117,7 @@ def read_png(path: Path) -> np.ndarray:
 def uint8_pairs(data_cfg: dict, domain: str, multiple: int):
     """(input, truth, name) of every test image of `domain` as uint8 HxWx3 arrays."""
     for image, truth, name in data_lib.truth_pairs(data_cfg, domain, multiple):
-        yield to_uint8(image)[0], to_uint8(truth)[0], name.numpy().decode()
+        yield to_uint8(image)[0], to_uint8(truth)[0], os.fsdecode(name.numpy())
 
 
 # --------------------------------------------------------------------------- rows

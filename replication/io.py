@@ -38,6 +38,15 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def readable(text: str) -> str:
+    """`text` with the bytes of file names that are not UTF-8 shown as `\\xNN`: Python holds them as
+    lone surrogates (os.fsdecode), which neither a terminal nor a UTF-8 file takes."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 # The hidden temporaries of the two writers above: `.name.XXXXXXXX` (mkstemp) and `.stem.partial.suffix`.
 PARTIAL_WRITE = re.compile(r"^\..+\.([a-z0-9_]{8}|partial(\.[^.]+)?)$")
 

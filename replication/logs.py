@@ -11,7 +11,7 @@ from pathlib import Path
 import tensorflow as tf
 from tqdm import tqdm
 
-from replication.io import atomic_write_text
+from replication.io import atomic_write_text, readable
 
 
 class LossLog:
@@ -75,39 +75,85 @@ class LossLog:
 
 
 class TextLog:
-    """Lines for the run's own record (`run.log`), echoed to the terminal."""
+    """Lines for the run's own record (`run.log`), echoed to the terminal (above a progress bar, if one is shown)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
 
     def __call__(self, message: str) -> None:
-        print(message, flush=True)
-        with self.path.open("a") as f:
+        message = readable(message)
+        tqdm.write(message)
+        sys.stdout.flush()
+        with self.path.open("a", encoding="utf-8") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+
+
+class StepRate:
+    """Steps per second of the calls that did not trace, for the progress bar's rate and ETA.
+
+    A call that traced spent its time building the step, not training, so it is left out, whenever
+    it came: the first call, or a shorter one at an epoch's end. The rate is a moving average
+    weighing the latest call by `smoothing`, so a slow start fades out.
+    """
+
+    def __init__(self, smoothing: float = 0.1):
+        self.smoothing = smoothing
+        self.steps = self.seconds = 0.0  # moving averages; their ratio needs no bias correction
+
+    def add(self, steps: int, seconds: float, traced: bool) -> None:
+        if traced:
+            return
+        self.steps += self.smoothing * (steps - self.steps)
+        self.seconds += self.smoothing * (seconds - self.seconds)
+
+    @property
+    def per_second(self) -> float | None:
+        """None until a call that did not trace has been timed."""
+        return self.steps / self.seconds if self.seconds > 0 else None
+
+
+class _Bar(tqdm):
+    """tqdm showing `step_rate`'s rate and the ETA it gives, instead of its own average over every update."""
+
+    def __init__(self, step_rate: StepRate, **kwargs):
+        self.step_rate = step_rate
+        super().__init__(**kwargs)
+
+    @property
+    def format_dict(self):
+        shown = super().format_dict
+        shown["rate"] = self.step_rate.per_second
+        if shown["rate"] is None:
+            shown["initial"] = shown["n"]  # no rate yet: '?', not tqdm's average over the traces
+        return shown
 
 
 class ProgressBar:
     """`epoch 3/200:  38%|###8      | 512/1334 [02:05<03:20, 4.10step/s, D_X 0.21 G 0.63 ...]` (tqdm).
 
-    The bar starts once the epoch's first compiled call has returned, so its rate and ETA never
-    include tracing, XLA compilation or the input pipeline's start; the rate is a moving average
-    of recent updates (tqdm's smoothing), so a slow start fades out of the ETA.
+    The bar starts once the epoch's first compiled call has returned, so the input pipeline's start
+    is not timed; the rate and ETA leave out every call that traced (StepRate).
     """
 
-    def __init__(self, epoch: int, epochs: int, total: int, stream=sys.stderr):
-        self.description, self.total, self.stream = f"epoch {epoch}/{epochs}", total, stream
-        self.bar = None
+    def __init__(self, epoch: int, epochs: int, total: int, stream=sys.stderr, clock=time.monotonic):
+        self.description, self.total, self.stream, self.clock = f"epoch {epoch}/{epochs}", total, stream, clock
+        self.bar, self.rate = None, StepRate()
+        self.last = None  # (steps done, time) at the latest update
 
-    def update(self, done: int, losses: dict | None = None) -> None:
-        """`done` steps of the epoch are dispatched; `losses` are the latest fetched ones, if any."""
+    def update(self, done: int, losses: dict | None = None, traced: bool = False) -> None:
+        """`done` steps of the epoch are dispatched, by a call that `traced` or not; `losses` are the
+        latest fetched ones, if any."""
+        now = self.clock()
         if self.bar is None:
             interactive = self.stream.isatty()
-            self.bar = tqdm(
-                total=self.total, initial=done, desc=self.description, unit="step", file=self.stream,
-                smoothing=0.1, mininterval=0.5 if interactive else 30, dynamic_ncols=True, ascii=not interactive,
+            self.bar = _Bar(
+                self.rate, total=self.total, initial=done, desc=self.description, unit="step", file=self.stream,
+                mininterval=0.5 if interactive else 30, dynamic_ncols=True, ascii=not interactive,
             )
         else:
+            self.rate.add(done - self.last[0], now - self.last[1], traced)
             self.bar.update(done - self.bar.n)
+        self.last = (done, now)
         if losses:
             self.bar.set_postfix_str(" ".join(f"{k} {float(v):.3f}" for k, v in losses.items()), refresh=False)
 

@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 import keras
@@ -110,7 +111,7 @@ def compile_step(model, strategy: tf.distribute.Strategy, jit_compile: bool):
     return step
 
 
-def compile_steps(model, strategy: tf.distribute.Strategy, jit_compile: bool):
+def compile_steps(model, strategy: tf.distribute.Strategy, jit_compile: bool, on_trace=None):
     """Several steps in one compiled call: `call(batches, first_step, count)` -> losses [count, len(loss_names)].
 
     `batches` is an iterator over the epoch's (distributed) batches; the call takes `count` (a
@@ -118,12 +119,15 @@ def compile_steps(model, strategy: tf.distribute.Strategy, jit_compile: bool):
     steps are unrolled, not a tf.while_loop: TensorFlow's graph optimizer fuses ops the same way
     as in one step, so the numbers are exactly those of `count` calls of `compile_step`'s step
     (a while loop would change the CPU's fused kernels and round differently). Each distinct
-    `count` is one trace. The losses stay on the device until the loop fetches them.
+    `count` is one trace, and `on_trace(count)` is called as each trace begins. The losses stay
+    on the device until the loop fetches them.
     """
     one_step = compile_step(model, strategy, jit_compile)
 
     @tf.function(autograph=False)
     def call(batches, first_step, count: int):
+        if on_trace:
+            on_trace(count)  # Python runs here only while TensorFlow traces
         rows = []
         for i in range(count):
             a, b = next(batches)
@@ -180,6 +184,8 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
     if until_step is not None:
         config_lib.whole(1).check("--until-step", until_step)
     run = RunFolder(run_dir or Path("runs") / config["name"])
+    settings, strategy = machine_settings(config, strategy)
+    data = models.training_data(config)  # read and checked before anything is written: a start that fails on its data leaves nothing behind
     with storage_errors(run), claim(run, fresh) as aside:
         run.prepare(config)
         log = TextLog(run.log)
@@ -187,17 +193,18 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
             log(f"--fresh: the previous run was moved to {aside}")
         for temp in remove_abandoned_temp(run.checkpoints) + remove_partial_writes(run.path):
             log(f"removed {temp}, left by a write that did not finish")
-        train_in(run, config, log, until_step, strategy)
+        train_in(run, config, settings, strategy, data, log, until_step)
     return run.path
 
 
-def train_in(run: RunFolder, config: dict, log: TextLog, until_step: int | None, strategy) -> None:
+def machine_settings(config: dict, strategy=None) -> tuple[dict, tf.distribute.Strategy]:
+    """This machine's settings (machine.choose_settings) and the strategy, checked against the config.
+
+    Chosen before TensorFlow starts (reading the data starts it): threads per op can be set only then.
+    """
     train_cfg = config["train"]
     here = machine.detect()
     settings = machine.choose_settings(train_cfg, here)
-    settings["precision"] = machine.precision_for_checkpoints(
-        train_cfg["precision"], settings["precision"], loss_scale_in(run.checkpoints)
-    )
     settings["threads_per_op"] = machine.apply_threads(settings["threads_per_op"], here)
     strategy = strategy or make_strategy(train_cfg)
     if config["data"]["batch_size"] % strategy.num_replicas_in_sync:
@@ -205,12 +212,19 @@ def train_in(run: RunFolder, config: dict, log: TextLog, until_step: int | None,
             f"data.batch_size {config['data']['batch_size']} must be a multiple of the "
             f"{strategy.num_replicas_in_sync} replicas."
         )
+    return settings, strategy
+
+
+def train_in(run: RunFolder, config: dict, settings: dict, strategy, data, log: TextLog, until_step: int | None) -> None:
+    train_cfg = config["train"]
+    settings["precision"] = machine.precision_for_checkpoints(
+        train_cfg["precision"], settings["precision"], loss_scale_in(run.checkpoints)
+    )
 
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(settings["precision"].value)
     try:
         keras.utils.set_random_seed(train_cfg["seed"])
-        data = models.training_data(config)
         if data.skipped:
             log(f"left out {len(data.skipped)} images that failed to decode: {', '.join(data.skipped)}")
         with strategy.scope():
@@ -242,7 +256,8 @@ class Loop:
             self.steps_per_epoch = min(self.steps_per_epoch, int(train_cfg["max_steps_per_epoch"]))
         self.total_epochs = schedule.total_epochs(train_cfg["epochs"], train_cfg["epochs_decay"])
         self.steps_per_call = steps_per_call(train_cfg)
-        self.step_fn = compile_steps(model, strategy, jit_compile)
+        self.step_fn = compile_steps(model, strategy, jit_compile, self.building)
+        self.traces, self.trace_started = 0, None  # traces so far; (steps per call, time) of the one under way
         self.losses = LossLog(run.losses, model.loss_names, run.tensorboard)
         self.samples = data.samples(train_cfg["n_samples"])
         self.quality = evaluate.QualityLog(config, run, model) if train_cfg["eval_every"] else None
@@ -295,15 +310,34 @@ class Loop:
             while step < end and not stop.signal_name:
                 count = min(self.steps_per_call, end - step)
                 pending.append(self.step_fn(batches, tf.constant(step, tf.int64), count))
+                traced = self.built()
                 step += count
                 if step // self.train_cfg["log_every"] > (step - count) // self.train_cfg["log_every"]:
                     values = self.fetch_losses(pending, step, epoch, lr)
-                bar.update(step - start, values)
+                bar.update(step - start, values, traced)
             if pending:
                 self.fetch_losses(pending, step, epoch, lr)
         finally:
             bar.close()
         return step
+
+    def building(self, count: int) -> None:
+        """TensorFlow begins to trace (and then optimise) the call of `count` steps: say so, and time it."""
+        if self.traces == 0:
+            self.log("building the training step: about a minute on a CPU")
+        else:  # a call of another length: at an epoch's end, or where a resumed run or --until-step stops
+            self.log(f"building the training step again, for calls of {count} step(s)")
+        self.traces += 1
+        self.trace_started = (count, time.monotonic())
+
+    def built(self) -> bool:
+        """After a call: whether it traced; if it did, say how long that took."""
+        if self.trace_started is None:
+            return False
+        count, started = self.trace_started
+        self.trace_started = None
+        self.log(f"built the training step for calls of {count} step(s) in {time.monotonic() - started:.0f} s")
+        return True
 
     def fetch_losses(self, pending: list, step: int, epoch: int, lr: float) -> dict:
         """Fetch the losses of the steps up to `step` (one wait for the device), check every step's,

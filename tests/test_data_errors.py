@@ -1,5 +1,7 @@
 """Bad input: one clear message naming the path and the fix, before training starts; `data check` finds it all."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -199,3 +201,17 @@ def test_check_paired_and_plain_folders(tmp_path):
     assert data.check(tmp_path / "photos").ok
     (tmp_path / "nothing_here").mkdir()
     assert not data.check(tmp_path / "nothing_here").ok
+
+
+def test_check_and_its_messages_show_file_names_that_are_not_utf8_as_their_bytes(tmp_path, capsys):
+    root = write_unpaired(tmp_path / "d", counts=(2, 2, 1, 1))
+    save(root / "trainA" / os.fsdecode(b"caf\xe9\xff.png"), np.zeros((8, 8, 3), np.uint8))  # read like any other
+    assert main(["data", "check", str(root)]) == 0
+    assert "  trainA/             3 images, size 8x8\n" in capsys.readouterr().out
+    (root / "trainB" / os.fsdecode(b"bad\xff.png")).write_bytes(b"not an image")
+    assert main(["data", "check", str(root)]) == 1
+    assert "trainB: 1 file(s) with an image extension cannot be decoded (training stops unless data.skip_bad_images: " \
+           "true): bad\\xff.png (UnidentifiedImageError" in capsys.readouterr().out
+    assert main(["train", "demo", "--set", f"data.root={root}", "--set", "data.source=folder",
+                 "--run-dir", str(tmp_path / "run")]) == 2
+    assert f"  trainB/bad\\xff.png: UnidentifiedImageError" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """Epochs: length, per-domain shuffling, the shorter domain cycling, exact repeatability, skip == resume."""
 
+import os
 from collections import Counter
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 
 from replication import data
 from replication.config import data_section
-from replication.data.testing import read_index, save, write_unpaired
+from replication.data.testing import index_image, read_index, save, write_unpaired
 from replication.errors import DataError
 
 
@@ -170,3 +171,16 @@ def test_the_epochs_graph_holds_each_image_path_once(root):
     graph = data.unpaired(_cfg(root)).epoch(0)._as_serialized_graph().numpy()
     path = str(sorted((root / "trainA").iterdir())[3]).encode()
     assert graph.count(path) == 1
+
+
+NOT_UTF8 = os.fsdecode(b"caf\xe9\xff.png")  # a name Linux allows: Python holds its two bytes as lone surrogates
+
+
+def test_a_file_name_that_is_not_utf8_is_read_like_any_other(tmp_path):
+    root = write_unpaired(tmp_path / "d", counts=(2, 1, 1, 1))
+    (root / "trainA" / "001.png").rename(root / "trainA" / NOT_UTF8)
+    save(root / "testA" / NOT_UTF8, index_image(1, 8, 0))
+    assert sorted(_stream(data.unpaired(_cfg(root)), 0)[0]) == [0, 1]  # read by TensorFlow, from its path
+    items = list(data.test_images(_cfg(root), "A", multiple=4).as_numpy_iterator())
+    assert [os.fsdecode(n) for _, n in items] == ["000.png", NOT_UTF8]
+    assert [read_index(x, 0)[0] for x, _ in items] == [0, 1]

@@ -6,6 +6,7 @@ behind are the same."""
 
 import errno
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,9 +17,10 @@ import pytest
 import tensorflow as tf
 
 from replication import io
+from replication.data import images
 from replication.checkpoints import Checkpoints
 from replication.cli import main
-from replication.errors import ConfigError, RunFolderError
+from replication.errors import ConfigError, DataError, RunFolderError
 from replication.training import StopRequest, Stopped, train
 from test_training import loss_rows, patch_calls, synthetic_root, tiny_config  # noqa: F401 (synthetic_root is a fixture)
 
@@ -141,6 +143,51 @@ def test_a_run_whose_config_yaml_is_gone_is_known_by_its_checkpoint(run_copy, sy
     assert len(loss_rows(run_copy)) == 4
 
 
+NOT_UTF8 = os.fsdecode(b"caf\xe9\xff.png")  # a file name Linux allows
+
+
+def broken_data(kind, synthetic_root, folder):
+    """A copy of the tiny synthetic dataset with one thing wrong that only reading it finds."""
+    root = shutil.copytree(synthetic_root, folder)
+    if kind == "an undecodable file":
+        (root / "trainA" / NOT_UTF8).write_bytes(b"not an image")
+    elif kind == "no data.root":
+        shutil.rmtree(root)
+    elif kind == "an empty domain":
+        for image in (root / "trainB").iterdir():
+            image.unlink()
+    return root
+
+
+def files_in(folder):
+    return {path.relative_to(folder): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.parametrize("kind", ["an undecodable file", "no data.root", "an empty domain"])
+def test_a_start_that_fails_on_its_data_leaves_no_run_folder(kind, synthetic_root, tmp_path, capsys):
+    root = broken_data(kind, synthetic_root, tmp_path / "data")
+    assert main(["train", "demo", "--set", f"data.root={root}", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(root) in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_start_that_fails_on_its_data_leaves_an_earlier_run_as_it_was(run_copy, synthetic_root, tmp_path, monkeypatch):
+    before = files_in(run_copy)
+    broken = broken_data("an undecodable file", synthetic_root, tmp_path / "data")
+    with pytest.raises(DataError, match=re.escape(f"trainA/{NOT_UTF8}: UnidentifiedImageError")):  # not moved aside
+        train(tiny_config(broken), run_dir=run_copy, fresh=True)
+
+    def unreadable(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(images, "decode_with_mode", unreadable)  # its own images can no longer be read
+    with pytest.raises(DataError, match="PermissionError"):
+        train(tiny_config(synthetic_root), run_dir=run_copy)
+    assert files_in(run_copy) == before
+    assert sorted(os.listdir(tmp_path)) == ["data", "run"]
+
+
 def test_a_half_written_last_loss_row_is_dropped_on_resume(run_copy, synthetic_root):
     with open(run_copy / "losses.csv", "a") as f:
         f.write("1")  # the start of the row of step 1x: the run died writing it
@@ -184,7 +231,7 @@ def test_tensorboard_on_a_full_disk_ends_in_one_line(run_copy, synthetic_root, m
 
 @pytest.mark.parametrize("number, words", [(errno.ENOSPC, "the disk is full. Free some space"),
                                            (errno.EROFS, "the file system is read-only. Make it writable")])
-def test_a_run_folder_that_cannot_be_written_at_the_start_ends_in_one_line(tmp_path, capsys, monkeypatch, number, words):
+def test_a_run_folder_that_cannot_be_written_at_the_start_ends_in_one_line(synthetic_root, tmp_path, capsys, monkeypatch, number, words):
     real_open = os.open
 
     def refuse(path, *args, **kwargs):
@@ -193,7 +240,7 @@ def test_a_run_folder_that_cannot_be_written_at_the_start_ends_in_one_line(tmp_p
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", refuse)
-    assert main(["train", "demo", "--run-dir", str(tmp_path / "run")]) == 2
+    assert main(["train", "demo", "--set", f"data.root={synthetic_root}", "--run-dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert err == (
         f"error: Could not write {tmp_path / 'run' / '.lock'}: {words} (or train into another folder with "

@@ -4,7 +4,11 @@ logs, checkpoints, exact resume, several steps per call, interruption, divergenc
 import csv
 import json
 import os
+import re
+import shutil
 import signal
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -351,10 +355,34 @@ def test_exported_generators_load_without_the_kit_config_and_translate(straight_
     assert generator(images(0)).shape == (1, SIZE, SIZE, 3)
 
 
-def test_resume_is_exact_whatever_the_steps_per_call(straight_run, synthetic_root, tmp_path):
+def record_bar_updates(monkeypatch) -> list:
+    """(epoch, steps done, traced) of every progress bar update the loop makes."""
+    import replication.training as training
+
+    updates = []
+
+    class Recording(training.ProgressBar):
+        def update(self, done, losses=None, traced=False):
+            updates.append((self.description, done, traced))
+            super().update(done, losses, traced)
+
+    monkeypatch.setattr(training, "ProgressBar", Recording)
+    return updates
+
+
+def test_resume_is_exact_whatever_the_steps_per_call(straight_run, synthetic_root, tmp_path, monkeypatch):
     # straight_run trains one step per call. Here calls of 2: steps 1-2, 3 (epoch 1's end), then 4
     # (asked to stop inside epoch 2); resumed in calls of 3: steps 5-6 (epoch 2's rest), 7-9.
+    updates, compiled = record_bar_updates(monkeypatch), patch_calls(monkeypatch, lambda first, count, call: call())
     train(tiny_config(synthetic_root, "train.steps_per_call=2"), run_dir=tmp_path, until_step=4)
+    # each call of a new length traced: the bar leaves it out of its rate
+    assert updates == [("epoch 1/3", 2, True), ("epoch 1/3", 3, True), ("epoch 2/3", 1, False)]
+    assert compiled[0].experimental_get_tracing_count() == 2
+    assert re.search(
+        r"building the training step: about a minute on a CPU\n.* built the training step for calls of 2 step\(s\) in \d+ s\n"
+        r".* building the training step again, for calls of 1 step\(s\)\n.* built the training step for calls of 1 step\(s\) in \d+ s\n",
+        (tmp_path / "run.log").read_text(),
+    )
     assert (tmp_path / "samples" / "epoch_001.png").exists()
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-4")
     assert len(loss_rows(tmp_path)) == 4
@@ -368,6 +396,44 @@ def test_resume_is_exact_whatever_the_steps_per_call(straight_run, synthetic_roo
     kept = tf.train.get_checkpoint_state(str(tmp_path / "checkpoints" / "every_epoch"))
     assert [os.path.basename(p) for p in kept.all_model_checkpoint_paths] == ["epoch-1", "epoch-2", "epoch-3"]
     assert "resumed from" in (tmp_path / "run.log").read_text()
+
+
+def test_a_dataset_whose_file_names_are_not_utf8_trains(synthetic_root, tmp_path, monkeypatch):
+    root = shutil.copytree(synthetic_root, tmp_path / "data")
+    name = os.fsdecode(b"caf\xe9\xff.png")  # a name Linux allows
+    for split in ("trainA", "testA", "testA_truth"):  # a test image and its truth keep one name
+        sorted((root / split).iterdir())[0].rename(root / split / name)
+
+    def calls_without_the_step(model, *args):  # the pipeline as training reads it, without tracing a step
+        def call(batches, first_step, count):
+            for _ in range(count):
+                next(batches)
+            return tf.zeros([count, len(model.loss_names)])
+        return call
+
+    monkeypatch.setattr("replication.training.compile_steps", calls_without_the_step)
+    # eval_every reads the test images and their truths, by name, as the loop starts
+    run = train(tiny_config(root, "train.eval_every=1"), run_dir=tmp_path / "run", until_step=2)
+    assert [int(r["step"]) for r in loss_rows(run)] == [1, 2]
+
+
+def test_a_training_sets_its_threads_per_op_before_it_reads_its_data(synthetic_root, tmp_path):
+    """Reading the data starts TensorFlow, which takes threads per op only before it starts."""
+    script = (
+        "import sys\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from replication import training\n"
+        "from test_training import tiny_config\n"
+        "training.Loop.run = lambda self, step, until_step: None  # no step to build\n"
+        "training.train(tiny_config(sys.argv[1], 'train.threads_per_op=1'), run_dir=sys.argv[2])\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", script, str(synthetic_root), str(tmp_path / "run")],
+                          capture_output=True, text=True, cwd=root, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    settings = json.loads((tmp_path / "run" / "versions.json").read_text())["settings"]
+    assert settings["threads_per_op"] == {"value": 1, "reason": "set in the config"}
 
 
 def mixed_config(synthetic_root, precision):

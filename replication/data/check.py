@@ -19,6 +19,7 @@ from pathlib import Path
 from replication.data import layouts
 from replication.data.images import EXTENSIONS_TEXT, list_images, scan
 from replication.errors import DataError
+from replication.io import readable
 
 
 @dataclass
@@ -44,7 +45,7 @@ class Report:
             out += [f"  - {p}" for p in self.problems]
         else:
             out.append("no problems found")
-        return "\n".join(out)
+        return readable("\n".join(out))
 
 
 def _few(items, limit=8) -> str:

@@ -7,10 +7,15 @@ seed (seed, epoch, element index) that alone decides its crop and flip. So
 `ds.epoch(e).skip(k)` yields exactly elements k, k+1, ... of `ds.epoch(e)`
 (`ds.epoch(e, start=k)` does the same without decoding the skipped ones), and
 building the dataset twice yields identical tensors.
+
+File names. Paths and names enter TensorFlow as the bytes the file system
+holds (os.fsencode), so a name that is not UTF-8 (legal on Linux) is read like
+any other; `os.fsdecode(name.numpy())` gives back the name Python uses.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +94,12 @@ def element_seeds(seed: int, epoch: int, count: int, streams: int) -> np.ndarray
 # --------------------------------------------------------------------------- datasets
 
 
+def _fs_bytes(paths) -> list:
+    """Paths (or names) as the bytes the file system holds: os.fsencode, spelled with str.encode so
+    that autograph, tracing the tf.data functions that call it, has no Python function to convert."""
+    return [p.encode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()) for p in paths]
+
+
 def _image(s, index):
     """Image `index` of set `s` as a uint8 HxWx3 tensor inside the tf.data graph, by the image's own
     decoder (images.DECODERS): TensorFlow's for JPEG and 8-bit PNG, which run outside Python's GIL;
@@ -102,7 +113,7 @@ def _image(s, index):
     if s.cached or not any(s.decoders):
         return _pillow_image(s, index)
     codes = tf.constant([DECODERS.index(d) for d in s.decoders], tf.int32)
-    paths = tf.constant(s.items, tf.string) if all(isinstance(item, str) for item in s.items) else None
+    paths = tf.constant(_fs_bytes(s.items), tf.string) if all(isinstance(item, str) for item in s.items) else None
     branches = [lambda: _pillow_image(s, index)] + [
         (lambda decoder=decoder: tf_decode(_encoded(s, index, paths), decoder)) for decoder in DECODERS[1:]
     ]
@@ -267,7 +278,8 @@ def _test_dataset(s, multiple: int):
         img = tr.center_crop_to_multiple(_image(s, i), multiple)
         return tr.to_unit_range(img)[tf.newaxis], name
 
-    ds = tf.data.Dataset.from_tensor_slices((np.arange(len(s), dtype=np.int64), tf.constant(list(s.names), tf.string)))
+    names = tf.constant(_fs_bytes(s.names), tf.string)  # read back with os.fsdecode
+    ds = tf.data.Dataset.from_tensor_slices((np.arange(len(s), dtype=np.int64), names))
     return ds.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 

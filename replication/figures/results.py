@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path, PurePosixPath
 
@@ -40,7 +41,7 @@ def truth_images(config: dict, direction: str, multiple: int) -> dict:
         pairs = data_lib.truth_pairs(config["data"], direction[0], multiple)  # AtoB translates domain A's images
     except KitError:
         return {}
-    return {name.numpy().decode(): to_uint8(truth)[0] for _, truth, name in pairs}
+    return {os.fsdecode(name.numpy()): to_uint8(truth)[0] for _, truth, name in pairs}
 
 
 def file_stem(name: str) -> str:
@@ -62,7 +63,7 @@ def image_pairs(config: dict, multiple: int, limit: int | None = None):
     total = max(counts) if limit is None else min(limit, max(counts))
     pairs = tf.data.Dataset.zip(tuple(s.repeat() for s in sets)).take(total)
     for i, ((a, name_a), (b, name_b)) in enumerate(pairs):
-        yield i, counts, (a, name_a.numpy().decode()), (b, name_b.numpy().decode())
+        yield i, counts, (a, os.fsdecode(name_a.numpy())), (b, os.fsdecode(name_b.numpy()))
 
 
 def new_sources(i: int, counts, a, b, directions):
