@@ -31,14 +31,23 @@ def add_train(commands) -> None:
     parser.add_argument("--run-dir", help="where the run lives (default runs/<experiment>)")
     parser.add_argument("--fresh", action="store_true", help="start over; the old run is moved aside, not deleted")
     parser.add_argument("--until-step", type=int, help="stop with a checkpoint after this many steps")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="train on N workers (train.strategy=multi_worker): N local processes, or with "
+                             "TF_CONFIG/Slurm set, check that the cluster has N")
     parser.set_defaults(run=run_train)
 
 
 def run_train(args) -> int:
+    from replication import cluster
     from replication import config as config_lib
     from replication.training import train
 
+    if args.workers is not None:
+        args.overrides.append("train.strategy=multi_worker")
     config = config_lib.resolve(args.experiment, args.overrides)
+    launched = cluster.train_command(args, args.argv)
+    if launched is not None:
+        return launched
     try:
         path = train(config, run_dir=args.run_dir, fresh=args.fresh, until_step=args.until_step)
     except KeyboardInterrupt as stop:  # Ctrl-C (130) or SIGTERM (143), after a checkpoint
@@ -157,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     try:
         return args.run(args) or 0
     except KitError as err:

@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 
 from replication import config as config_lib
-from replication import evaluate, figures, machine, models, schedule
+from replication import cluster, evaluate, figures, machine, models, schedule
 from replication.checkpoints import Checkpoints, listed, loss_scale_in, remove_abandoned_temp
 from replication.errors import ConfigError, KitError, RunFolderError
 from replication.io import FolderLock, remove_partial_writes, storage_problem
@@ -79,7 +79,7 @@ def make_strategy(train_cfg: dict) -> tf.distribute.Strategy:
         return tf.distribute.get_strategy()
     if train_cfg["strategy"] == "mirrored":
         return tf.distribute.MirroredStrategy()
-    raise ConfigError(f"train.strategy must be 'default' or 'mirrored', not {train_cfg['strategy']!r}.")
+    raise ConfigError(f"train.strategy must be 'default', 'mirrored' or 'multi_worker', not {train_cfg['strategy']!r}.")
 
 
 def compile_step(model, strategy: tf.distribute.Strategy, jit_compile: bool):
@@ -179,27 +179,28 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
     """
     if until_step is not None:
         config_lib.whole(1).check("--until-step", until_step)
-    run = RunFolder(run_dir or Path("runs") / config["name"])
-    with storage_errors(run), claim(run, fresh) as aside:
+    job = cluster.job_for(config, RunFolder(run_dir or Path("runs") / config["name"]), strategy, make_strategy)
+    run = job.run  # another worker than the chief writes into a temporary folder
+    with job, storage_errors(run), claim(run, fresh) as aside:
         run.prepare(config)
         log = TextLog(run.log)
         if aside:
             log(f"--fresh: the previous run was moved to {aside}")
         for temp in remove_abandoned_temp(run.checkpoints) + remove_partial_writes(run.path):
             log(f"removed {temp}, left by a write that did not finish")
-        train_in(run, config, log, until_step, strategy)
-    return run.path
+        train_in(run, config, log, until_step, job)
+    return job.chief_run.path
 
 
-def train_in(run: RunFolder, config: dict, log: TextLog, until_step: int | None, strategy) -> None:
+def train_in(run: RunFolder, config: dict, log: TextLog, until_step: int | None, job: cluster.Job) -> None:
     train_cfg = config["train"]
     here = machine.detect()
     settings = machine.choose_settings(train_cfg, here)
     settings["precision"] = machine.precision_for_checkpoints(
-        train_cfg["precision"], settings["precision"], loss_scale_in(run.checkpoints)
+        train_cfg["precision"], settings["precision"], loss_scale_in(job.chief_run.checkpoints)
     )
     settings["threads_per_op"] = machine.apply_threads(settings["threads_per_op"], here)
-    strategy = strategy or make_strategy(train_cfg)
+    strategy = job.strategy
     if config["data"]["batch_size"] % strategy.num_replicas_in_sync:
         raise ConfigError(
             f"data.batch_size {config['data']['batch_size']} must be a multiple of the "
@@ -216,7 +217,7 @@ def train_in(run: RunFolder, config: dict, log: TextLog, until_step: int | None,
         with strategy.scope():
             model = models.build(config, settings["precision"].value, settings["conv_gradients"].value)
             checkpoints = Checkpoints(run.checkpoints, model.checkpoint_items(), train_cfg["save_epoch_freq"], config)
-        restored = checkpoints.restore_latest(log)
+        restored = job.restore(checkpoints, log)
         loop = Loop(config, run, model, data, checkpoints, strategy, log, settings["jit_compile"].value)
         run.record_settings(settings)
         log(
@@ -287,8 +288,7 @@ class Loop:
         self.model.set_learning_rate(lr)
         start = epoch * self.steps_per_epoch
         end = start + self.steps_per_epoch if until_step is None else min(start + self.steps_per_epoch, until_step)
-        batches = self.data.epoch(epoch, start=step - start).take(max(end - step, 0))
-        batches = iter(self.strategy.experimental_distribute_dataset(batches))
+        batches = iter(cluster.epoch_batches(self.strategy, self.data, epoch, step - start, end - step))
         bar = ProgressBar(epoch + 1, self.total_epochs, self.steps_per_epoch)
         pending, values = [], None  # losses [count, len(loss_names)] of the calls not fetched yet
         try:
