@@ -98,15 +98,17 @@ def from_tf_config(text: str) -> Cluster:
 
 
 def from_slurm() -> Cluster:
-    """Slurm's tasks as workers (one per task, ports from SLURM_PORT_BASE on each node)."""
-    from tensorflow.distribute.cluster_resolver import SlurmClusterResolver
+    """Slurm's tasks as workers (one per task; on each node, ports from SLURM_PORT_BASE on)."""
+    import tensorflow as tf
 
-    try:
-        resolver = SlurmClusterResolver(port_base=SLURM_PORT_BASE)
-    except (RuntimeError, OSError):  # no nvidia-smi: a CPU-only node
-        resolver = SlurmClusterResolver(port_base=SLURM_PORT_BASE, gpus_per_node=0, gpus_per_task=0, auto_set_gpu=False)
-    addresses = tuple(resolver.cluster_spec().as_dict()["worker"])
-    return Cluster(addresses, int(resolver.task_id), "Slurm", resolver=resolver)
+    Slurm = tf.distribute.cluster_resolver.SlurmClusterResolver
+    try:  # GPUs: the resolver shares each node's out among its tasks (CUDA_VISIBLE_DEVICES)
+        resolver = Slurm(port_base=SLURM_PORT_BASE)
+        addresses = resolver.cluster_spec().as_dict()["worker"]
+    except (RuntimeError, OSError, ValueError):  # no nvidia-smi or no GPU: CPU-only nodes, nothing to share
+        resolver = Slurm(port_base=SLURM_PORT_BASE, gpus_per_node=1 << 16, gpus_per_task=1, auto_set_gpu=False)
+        addresses = resolver.cluster_spec().as_dict()["worker"]
+    return Cluster(tuple(addresses), int(resolver.task_id), "Slurm", resolver=resolver)
 
 
 def check_workers(cluster: Cluster | None, workers: int | None) -> None:
