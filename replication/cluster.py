@@ -318,6 +318,45 @@ def job_for(config: dict, run, strategy=None, make_single=None) -> Job:
     return WorkerJob(cluster, run, make_strategy(cluster), config)
 
 
+class AgreedStop:
+    """A StopRequest that every worker reads alike: `signal_name` is the first signal any worker
+    got (one all-gather per read), so all stop after the same call, each with its checkpoint."""
+
+    def __init__(self, request, strategy):
+        import tensorflow as tf
+
+        self.request, self.strategy = request, strategy
+
+        @tf.function(autograph=False)  # traced once: read after every call
+        def everyones(number):
+            gathered = strategy.run(lambda: tf.distribute.get_replica_context().all_gather(tf.identity(number), axis=0))
+            return strategy.experimental_local_results(gathered)[0]
+
+        self.everyones = everyones
+
+    def __enter__(self):
+        self.request.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.request.__exit__(*exc)
+
+    @property
+    def signal_name(self) -> str | None:
+        import signal
+
+        import tensorflow as tf
+
+        mine = signal.Signals[self.request.signal_name].value if self.request.signal_name else 0
+        got = [int(n) for n in self.everyones(tf.constant([mine], tf.float32)).numpy() if n]
+        return signal.Signals(got[0]).name if got else None
+
+
+def agreed(request, strategy):
+    """`request` (a StopRequest) as every worker of `strategy` reads it."""
+    return AgreedStop(request, strategy) if is_multi_worker(strategy) else request
+
+
 # ---------------------------------------------------------------- the data
 
 
@@ -352,7 +391,8 @@ def launch(argv: list[str], workers: int) -> int:
 
     Each worker gets a free port on 127.0.0.1 and its TF_CONFIG; its output lines are prefixed
     with `[worker i]`. When one fails the others stop on their own (their collectives abort)
-    and are ended after GRACE seconds if they have not; Ctrl-C ends them all.
+    and are ended after GRACE seconds if they have not. Ctrl-C stops them all after the same
+    step, with a checkpoint; a second Ctrl-C ends them at once.
     """
     import subprocess
     import threading
@@ -381,12 +421,18 @@ def launch(argv: list[str], workers: int) -> int:
             if deadline is not None and time.monotonic() > deadline:
                 end_all(processes)
             time.sleep(0.1)
-    except KeyboardInterrupt:
-        end_all(processes)
+    except KeyboardInterrupt:  # the workers stop together after their current call, with a checkpoint
+        print(f"stopping the {workers} workers after their current step (Ctrl-C again: at once).", file=sys.stderr, flush=True)
+        try:
+            for p in processes:
+                with contextlib.suppress(ProcessLookupError):
+                    p.send_signal(2)
+            for p in processes:
+                p.wait()
+        except KeyboardInterrupt:
+            end_all(processes)
         for r in relays:
             r.join(timeout=5)
-        print(f"stopped the {workers} workers on Ctrl-C. Run the same command to resume from the latest checkpoint.",
-              file=sys.stderr, flush=True)
         return 130
     for r in relays:
         r.join(timeout=5)
@@ -395,7 +441,8 @@ def launch(argv: list[str], workers: int) -> int:
         status = next((s for s in statuses if s != 0), 0)
     if status != 0:
         first = next(i for i, s in enumerate(statuses) if s == status)
-        print(f"the job stopped: worker {first} exited with status {status} (its lines above say why).", file=sys.stderr, flush=True)
+        how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status} (its lines above say why)"
+        print(f"the job stopped: worker {first} {how}.", file=sys.stderr, flush=True)
     return 2 if status < 0 else status
 
 

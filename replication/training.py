@@ -260,7 +260,7 @@ class Loop:
         self.complete_last_epoch(step)
         if self.quality:
             self.quality.resume_at(step)
-        with StopRequest() as stop, contextlib.closing(self.losses):
+        with cluster.agreed(StopRequest(), self.strategy) as stop, contextlib.closing(self.losses):
             for epoch in range(step // self.steps_per_epoch, self.total_epochs):
                 step = self.run_epoch(epoch, step, until_step, stop)
                 completed = step == (epoch + 1) * self.steps_per_epoch
