@@ -11,8 +11,9 @@ on this machine, each with its own `TF_CONFIG`: the same code path, on 127.0.0.1
 - Worker 0 is the chief: it holds the run folder's lock and writes the run (losses,
   run.log, samples, TensorBoard, checkpoints, export). The other workers run the same loop
   into a temporary folder of their own, removed at the end, and restore from the chief's
-  checkpoints (the run folder must be on storage every worker reads: shared or the same path).
+  checkpoints: the run folder must be one folder every worker reads (shared storage).
 - The configurations are compared at start, before anything is written.
+- Ctrl-C or SIGTERM on any worker stops every worker after the same step, with a checkpoint.
 - A worker that dies aborts the collectives on the others (TensorFlow's coordination
   service stops getting its heartbeats, or its connection drops): each stops with one
   line naming it. A collective that waits longer than COLLECTIVE_TIMEOUT ends the job too.
@@ -31,7 +32,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from replication.errors import ConfigError, KitError
+from replication.errors import ConfigError, KitError, RunFolderError
 
 COLLECTIVE_TIMEOUT = 600  # seconds one all-reduce may wait for the other workers (a stuck, not dead, worker)
 SLURM_PORT_BASE = 8888  # the first port of each Slurm node's workers (SlurmClusterResolver's default)
@@ -230,7 +231,7 @@ class WorkerJob(Job):
             path = restore_newest_good(checkpoints.checkpoint, self.chief_run.checkpoints, log)
         steps = gather_ints(self.strategy, [checkpoints.step])
         if len(set(steps.ravel().tolist())) > 1:
-            raise WorkerLost(
+            raise RunFolderError(
                 f"the workers restored different steps ({', '.join(map(str, steps.ravel().tolist()))}): "
                 f"{self.chief_run.checkpoints} must be the same folder on every worker (shared storage)."
             )
@@ -470,8 +471,8 @@ def end_all(processes) -> None:
 def train_command(args, argv: list[str]) -> int | None:
     """`train --workers N`: with TF_CONFIG or Slurm, check the cluster agrees and train as one of
     its workers (returns None); without, start N local workers (returns the job's status)."""
+    if args.workers is None:
+        return None
     cluster = from_environment()
     check_workers(cluster, args.workers)
-    if cluster is not None or args.workers is None:
-        return None
-    return launch(argv, args.workers)
+    return None if cluster is not None else launch(argv, args.workers)
