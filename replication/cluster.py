@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from replication.errors import ConfigError, KitError, RunFolderError
+from replication.io import FolderLock
 
 COLLECTIVE_TIMEOUT = 600  # seconds one all-reduce may wait for the other workers (a stuck, not dead, worker)
 SLURM_PORT_BASE = 8888  # the first port of each Slurm node's workers (SlurmClusterResolver's default)
@@ -214,8 +215,18 @@ class WorkerJob(Job):
 
         self.cluster, self.chief_run, self._strategy = cluster, run, strategy
         compare_configs(strategy, cluster, config)
-        self.temp = None if cluster.is_chief else Path(tempfile.mkdtemp(prefix=f"{run.path.name}-worker{cluster.index}-"))
+        self.temp = self.lock = None
+        if not cluster.is_chief:
+            prefix = f"{run.path.name}-worker{cluster.index}-"
+            remove_left_behind(Path(tempfile.gettempdir()), prefix)
+            self.temp = Path(tempfile.mkdtemp(prefix=prefix))
+            self.lock = FolderLock(self.temp, f"worker {cluster.index} of a training")
         self.run = run if cluster.is_chief else RunFolder(self.temp / run.path.name)
+
+    def __enter__(self):
+        if self.lock is not None:
+            self.lock.__enter__()
+        return self
 
     @property
     def is_chief(self) -> bool:
@@ -239,6 +250,7 @@ class WorkerJob(Job):
 
     def __exit__(self, kind, err, trace):
         if self.temp is not None:
+            self.lock.__exit__(None, None, None)
             shutil.rmtree(self.temp, ignore_errors=True)
         if err is not None and lost_peer(err):
             stop_at_once(WorkerLost(self.lost_message(err)))
@@ -252,6 +264,13 @@ class WorkerJob(Job):
             f"{who} stopped answering ({type(err).__name__}); {self.cluster.name()} stopped too. Run the same "
             f"command on every worker to resume from the chief's latest checkpoint in {self.chief_run.checkpoints}."
         )
+
+
+def remove_left_behind(folder: Path, prefix: str) -> None:
+    """Remove the temporary folders `prefix*` that a killed worker left; a live one holds its lock."""
+    for temp in folder.glob(f"{prefix}*"):
+        with contextlib.suppress(RunFolderError, OSError), FolderLock(temp, "removal"):
+            shutil.rmtree(temp)
 
 
 def lost_peer(err: BaseException) -> bool:

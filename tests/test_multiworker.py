@@ -82,6 +82,17 @@ def test_worker_shares_from_a_step_on_are_the_one_machine_batches_split(tiny_syn
         np.testing.assert_array_equal(b, np.concatenate([parts[0][step][1], parts[1][step][1]]))
 
 
+def test_a_killed_workers_temporary_folder_is_removed_and_a_live_ones_kept(tmp_path):
+    from replication.io import FolderLock
+
+    left, live, other = (tmp_path / name for name in ("run-worker1-abc", "run-worker1-def", "run-worker2-abc"))
+    for folder in (left, live, other):
+        (folder / "run" / "checkpoints").mkdir(parents=True)
+    with FolderLock(live):
+        cluster.remove_left_behind(tmp_path, "run-worker1-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run-worker1-def", "run-worker2-abc"]
+
+
 # ---------------------------------------------------------------- bad input: one line, status 2, nothing written
 
 
@@ -191,6 +202,7 @@ def test_two_workers_train_as_one_of_their_global_batch_through_a_killed_worker_
         time.sleep(0.05)
     other.send_signal(signal.SIGKILL)
     other.wait()
+    assert len(list(Path(worker_env["TMPDIR"]).glob("two-worker1-*"))) == 1
     _, err = chief.communicate(timeout=120)  # the coordination service misses its heartbeats within seconds
     assert chief.returncode == 2
     assert err.strip().splitlines()[-1].startswith(f"error: worker 1 (127.0.0.1:{ports[1]}) stopped answering")
@@ -211,6 +223,6 @@ def test_two_workers_train_as_one_of_their_global_batch_through_a_killed_worker_
     # moves that weight by up to 2 lr a step (the losses above are the sharper check)
     difference = [np.abs(a - b).max() for a, b in zip(exported_weights(one), exported_weights(run))]
     assert max(difference) <= 2 * 0.0002 * 6
-    # only the chief wrote the run folder; the resumed worker 1 removed its temporary folder
+    # only the chief wrote the run folder; worker 1 removed its temporary folder and the one it left when killed
     assert sorted(p.name for p in run.iterdir()) == sorted(p.name for p in one.iterdir())
-    assert len(list(Path(worker_env["TMPDIR"]).glob("two-worker1-*"))) == 1  # the killed worker's, not the resumed one's
+    assert list(Path(worker_env["TMPDIR"]).glob("two-worker*")) == []
