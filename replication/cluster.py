@@ -123,9 +123,14 @@ def check_workers(cluster: Cluster | None, workers: int | None) -> None:
 
 
 def check_port_free(cluster: Cluster) -> None:
-    """This worker's port must be free: TensorFlow's server would otherwise end the process."""
+    """This worker's port must be free (TensorFlow's own error says only "Could not start gRPC server").
+
+    Probed as its server binds it: on every interface, taking over connections left closing
+    (TIME_WAIT) by a run that just ended, so the same command can run again at once.
+    """
     port = int(cluster.addresses[cluster.index].rsplit(":", 1)[1])
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("", port))
         except OSError as err:
@@ -282,8 +287,8 @@ def lost_peer(err: BaseException) -> bool:
 
 
 def stop_at_once(err: KitError) -> None:
-    """Print the one line and end the process now: TensorFlow's shutdown would wait (tens of
-    seconds) for the dead worker to check out of its coordination service."""
+    """Print the one line and end the process now: TensorFlow's shutdown would wait (about 20 s
+    in a local test) for the dead worker to check out of its coordination service."""
     print(f"error: {err}", file=sys.stderr, flush=True)
     sys.stdout.flush()
     os._exit(2)
