@@ -180,16 +180,25 @@ def add_train(commands, common) -> None:
     parser.add_argument("--run-dir", metavar="DIR", help="where the run lives (default runs/EXPERIMENT in the current folder)")
     parser.add_argument("--fresh", action="store_true", help="start over; the old run is moved aside, not deleted")
     parser.add_argument("--until-step", type=int, metavar="N", help="stop with a checkpoint after this many steps (a later train resumes)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="train on N workers (train.strategy=multi_worker): N local processes, or with "
+                             "TF_CONFIG/Slurm set, check that the cluster has N")
     parser.set_defaults(run=run_train)
 
 
 def run_train(args) -> int:
+    from replication import cluster
     from replication import config as config_lib
 
+    if args.workers is not None:
+        args.overrides.append("train.strategy=multi_worker")
     config = config_lib.resolve(args.experiment, args.overrides)
     if args.until_step is not None:
         config_lib.whole(1).check("--until-step", args.until_step)
     run_dir = Path(args.run_dir or Path("runs", config["name"])).absolute()
+    launched = cluster.train_command(args, args.argv)
+    if launched is not None:
+        return launched
     start_tensorflow(args)
     from replication.training import train
 
@@ -396,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     tensorflow_log_level(args.verbose)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     try:
         return args.run(args) or 0
     except KitError as err:

@@ -336,7 +336,7 @@ def rules() -> dict:
         "train.steps_per_call": whole(1),
         "train.threads_per_op": auto_or(whole(0)),
         "train.eval_every": whole(0),
-        "train.strategy": one_of("default", "mirrored"),
+        "train.strategy": one_of("default", "mirrored", "multi_worker"),
         "train.log_every": whole(1),
         "train.save_epoch_freq": whole(0),
         "train.n_samples": whole(1),

@@ -24,7 +24,7 @@ import keras
 import tensorflow as tf
 
 from replication import config as config_lib
-from replication import evaluate, figures, machine, models, schedule
+from replication import cluster, evaluate, figures, machine, models, schedule
 from replication.checkpoints import Checkpoints, listed, loss_scale_in, remove_abandoned_temp
 from replication.errors import ConfigError, KitError, RunFolderError
 from replication.io import FolderLock, remove_partial_writes, storage_problem
@@ -80,7 +80,7 @@ def make_strategy(train_cfg: dict) -> tf.distribute.Strategy:
         return tf.distribute.get_strategy()
     if train_cfg["strategy"] == "mirrored":
         return tf.distribute.MirroredStrategy()
-    raise ConfigError(f"train.strategy must be 'default' or 'mirrored', not {train_cfg['strategy']!r}.")
+    raise ConfigError(f"train.strategy must be 'default', 'mirrored' or 'multi_worker', not {train_cfg['strategy']!r}.")
 
 
 def compile_step(model, strategy: tf.distribute.Strategy, jit_compile: bool):
@@ -183,22 +183,23 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
     """
     if until_step is not None:
         config_lib.whole(1).check("--until-step", until_step)
-    run = RunFolder(run_dir or Path("runs") / config["name"])
-    settings, strategy = machine_settings(config, strategy)
+    job = cluster.job_for(config, RunFolder(run_dir or Path("runs") / config["name"]), strategy, make_strategy)
+    run = job.run  # another worker than the chief writes into a temporary folder
+    settings = machine_settings(config, job)
     data = models.training_data(config)  # read and checked before anything is written: a start that fails on its data leaves nothing behind
-    with storage_errors(run), claim(run, fresh) as aside:
+    with job, storage_errors(run), claim(run, fresh) as aside:
         run.prepare(config)
         log = TextLog(run.log)
         if aside:
             log(f"--fresh: the previous run was moved to {aside}")
         for temp in remove_abandoned_temp(run.checkpoints) + remove_partial_writes(run.path):
             log(f"removed {temp}, left by a write that did not finish")
-        train_in(run, config, settings, strategy, data, log, until_step)
-    return run.path
+        train_in(run, config, settings, job, data, log, until_step)
+    return job.chief_run.path
 
 
-def machine_settings(config: dict, strategy=None) -> tuple[dict, tf.distribute.Strategy]:
-    """This machine's settings (machine.choose_settings) and the strategy, checked against the config.
+def machine_settings(config: dict, job: cluster.Job) -> dict:
+    """This machine's settings (machine.choose_settings), with the job's strategy checked against the config.
 
     Chosen before TensorFlow starts (reading the data starts it): threads per op can be set only then.
     """
@@ -206,19 +207,20 @@ def machine_settings(config: dict, strategy=None) -> tuple[dict, tf.distribute.S
     here = machine.detect()
     settings = machine.choose_settings(train_cfg, here)
     settings["threads_per_op"] = machine.apply_threads(settings["threads_per_op"], here)
-    strategy = strategy or make_strategy(train_cfg)
+    strategy = job.strategy
     if config["data"]["batch_size"] % strategy.num_replicas_in_sync:
         raise ConfigError(
             f"data.batch_size {config['data']['batch_size']} must be a multiple of the "
             f"{strategy.num_replicas_in_sync} replicas."
         )
-    return settings, strategy
+    return settings
 
 
-def train_in(run: RunFolder, config: dict, settings: dict, strategy, data, log: TextLog, until_step: int | None) -> None:
+def train_in(run: RunFolder, config: dict, settings: dict, job: cluster.Job, data, log: TextLog, until_step: int | None) -> None:
     train_cfg = config["train"]
+    strategy = job.strategy
     settings["precision"] = machine.precision_for_checkpoints(
-        train_cfg["precision"], settings["precision"], loss_scale_in(run.checkpoints)
+        train_cfg["precision"], settings["precision"], loss_scale_in(job.chief_run.checkpoints)
     )
 
     previous_policy = keras.config.dtype_policy()
@@ -230,7 +232,7 @@ def train_in(run: RunFolder, config: dict, settings: dict, strategy, data, log: 
         with strategy.scope():
             model = models.build(config, settings["precision"].value, settings["conv_gradients"].value)
             checkpoints = Checkpoints(run.checkpoints, model.checkpoint_items(), train_cfg["save_epoch_freq"], config)
-        restored = checkpoints.restore_latest(log)
+        restored = job.restore(checkpoints, log)
         loop = Loop(config, run, model, data, checkpoints, strategy, log, settings["jit_compile"].value)
         run.record_settings(settings)
         log(
@@ -274,7 +276,7 @@ class Loop:
         self.complete_last_epoch(step)
         if self.quality:
             self.quality.resume_at(step)
-        with StopRequest() as stop, contextlib.closing(self.losses):
+        with cluster.agreed(StopRequest(), self.strategy) as stop, contextlib.closing(self.losses):
             for epoch in range(step // self.steps_per_epoch, self.total_epochs):
                 step = self.run_epoch(epoch, step, until_step, stop)
                 completed = step == (epoch + 1) * self.steps_per_epoch
@@ -302,8 +304,7 @@ class Loop:
         self.model.set_learning_rate(lr)
         start = epoch * self.steps_per_epoch
         end = start + self.steps_per_epoch if until_step is None else min(start + self.steps_per_epoch, until_step)
-        batches = self.data.epoch(epoch, start=step - start).take(max(end - step, 0))
-        batches = iter(self.strategy.experimental_distribute_dataset(batches))
+        batches = iter(cluster.epoch_batches(self.strategy, self.data, epoch, step - start, end - step))
         bar = ProgressBar(epoch + 1, self.total_epochs, self.steps_per_epoch)
         pending, values = [], None  # losses [count, len(loss_names)] of the calls not fetched yet
         try:

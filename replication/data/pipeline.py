@@ -91,6 +91,14 @@ def element_seeds(seed: int, epoch: int, count: int, streams: int) -> np.ndarray
     return np.stack([np.full_like(idx, k), idx], axis=-1)
 
 
+def share_of_batches(steps: int, batch_size: int, part: int, parts: int) -> np.ndarray:
+    """The element indices of the `part`-th contiguous share (of `parts`) of each of `steps` batches."""
+    if batch_size % parts:
+        raise DataError(f"data.batch_size {batch_size} must be a multiple of the {parts} workers.")
+    share = batch_size // parts
+    return np.arange(steps * batch_size, dtype=np.int64).reshape(steps, batch_size)[:, part * share : (part + 1) * share].ravel()
+
+
 # --------------------------------------------------------------------------- datasets
 
 
@@ -177,12 +185,16 @@ class _Data:
     def plan(self, epoch: int):  # pragma: no cover - defined by subclasses
         raise NotImplementedError
 
-    def epoch(self, epoch: int, start: int = 0):
-        """Batches (a, b) of epoch `epoch`, from batch `start` on: float32 [-1, 1], static shapes, prefetched."""
+    def epoch(self, epoch: int, start: int = 0, part: int = 0, parts: int = 1, batch_size: int | None = None):
+        """Batches (a, b) of epoch `epoch`, from batch `start` on: float32 [-1, 1], static shapes, prefetched.
+
+        `part` of `parts` (one worker of several): only the part-th contiguous share of every
+        global batch, in batches of `batch_size` (default: the share).
+        """
         import tensorflow as tf
 
-        idx_a, idx_b, seeds_a, seeds_b = self.plan(epoch)
-        first = int(start) * self.batch_size
+        mine = share_of_batches(self.steps_per_epoch, self.batch_size, part, parts)[int(start) * (self.batch_size // parts):]
+        idx_a, idx_b, seeds_a, seeds_b = (column[mine] for column in self.plan(epoch))
         cfg, train_a, train_b, aligned = self.cfg, self.train_a, self.train_b, self.aligned
 
         def element(i, j, sa, sb):
@@ -191,9 +203,9 @@ class _Data:
                 return tuple(tr.jitter([a, b], sa, cfg))  # the same crop and flip for A and B
             return tr.jitter([a], sa, cfg)[0], tr.jitter([b], sb, cfg)[0]
 
-        ds = tf.data.Dataset.from_tensor_slices((idx_a[first:], idx_b[first:], seeds_a[first:], seeds_b[first:]))
+        ds = tf.data.Dataset.from_tensor_slices((idx_a, idx_b, seeds_a, seeds_b))
         ds = ds.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        ds = ds.batch(self.batch_size, drop_remainder=True)
+        ds = ds.batch(batch_size or self.batch_size // parts, drop_remainder=True)
         return ds.prefetch(tf.data.AUTOTUNE)
 
 

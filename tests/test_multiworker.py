@@ -1,0 +1,228 @@
+"""Training across workers (train.strategy multi_worker, `train --workers N`): the cluster from
+TF_CONFIG or Slurm, each worker's share of the global batch, bad input, and two local worker
+processes trained like one of the same global batch, through a killed worker and a resume."""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from replication import cluster
+from replication import config as config_lib
+from replication.cli import main
+from replication.data import pipeline
+from replication.errors import ConfigError
+
+from test_training import exported_weights, tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tf_config(addresses, index, kind="worker"):
+    return json.dumps({"cluster": {"worker": list(addresses)}, "task": {"type": kind, "index": index}})
+
+
+# ---------------------------------------------------------------- the cluster a worker is in
+
+
+def test_tf_config_gives_the_workers_in_order_the_chief_first_and_this_workers_place():
+    spec = {"cluster": {"chief": ["a:1"], "worker": ["b:2", "c:3"]}, "task": {"type": "worker", "index": 1}}
+    found = cluster.from_tf_config(json.dumps(spec))
+    assert (found.addresses, found.index, found.is_chief) == (("a:1", "b:2", "c:3"), 2, False)
+    assert cluster.from_tf_config(tf_config(["b:2", "c:3"], 0)).is_chief
+
+
+@pytest.mark.parametrize("text, says", [
+    ("{'cluster': ", "TF_CONFIG is not JSON"),
+    ('{"task": {"type": "worker", "index": 0}}', "TF_CONFIG names no cluster"),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}}', "TF_CONFIG names no task"),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}', "is not one of its cluster's 2 worker"),
+    ('{"cluster": {"ps": ["a:1"], "worker": ["b:2"]}, "task": {"type": "worker", "index": 0}}', "must list the workers"),
+])
+def test_a_tf_config_that_is_not_a_cluster_says_what_is_wrong(text, says):
+    with pytest.raises(ConfigError, match=says):
+        cluster.from_tf_config(text)
+
+
+def test_slurm_tasks_are_the_workers_with_ports_from_the_base_on_each_node(monkeypatch):
+    for name, value in dict(SLURM_PROCID="3", SLURM_STEP_NUM_TASKS="4", SLURM_STEP_NODELIST="gpu-[07,09]",
+                            SLURM_STEP_TASKS_PER_NODE="2(x2)").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # no GPUs and no nvidia-smi here: a CPU-only node
+    found = cluster.from_environment()
+    assert found.addresses == ("gpu-07:8888", "gpu-07:8889", "gpu-09:8888", "gpu-09:8889")
+    assert (found.index, found.source) == (3, "Slurm")
+
+
+def test_each_worker_reads_its_contiguous_share_of_every_global_batch():
+    shares = [pipeline.share_of_batches(3, 4, part, 2) for part in range(2)]
+    np.testing.assert_array_equal(shares[0], [0, 1, 4, 5, 8, 9])
+    np.testing.assert_array_equal(shares[1], [2, 3, 6, 7, 10, 11])
+    np.testing.assert_array_equal(pipeline.share_of_batches(3, 4, 0, 1), np.arange(12))
+
+
+def test_worker_shares_from_a_step_on_are_the_one_machine_batches_split(tiny_synthetic_root):
+    from replication import models
+
+    data = models.training_data(tiny_config(tiny_synthetic_root, "data.batch_size=2"))
+    whole = [tuple(x.numpy() for x in batch) for batch in data.epoch(1, start=1)]
+    parts = [list(data.epoch(1, start=1, part=p, parts=2)) for p in range(2)]
+    assert len(whole) == len(parts[0]) == len(parts[1]) == data.steps_per_epoch - 1
+    for step, (a, b) in enumerate(whole):
+        np.testing.assert_array_equal(a, np.concatenate([parts[0][step][0], parts[1][step][0]]))
+        np.testing.assert_array_equal(b, np.concatenate([parts[0][step][1], parts[1][step][1]]))
+
+
+def test_a_killed_workers_temporary_folder_is_removed_and_a_live_ones_kept(tmp_path):
+    from replication.io import FolderLock
+
+    left, live, other = (tmp_path / name for name in ("run-worker1-abc", "run-worker1-def", "run-worker2-abc"))
+    for folder in (left, live, other):
+        (folder / "run" / "checkpoints").mkdir(parents=True)
+    with FolderLock(live):
+        cluster.remove_left_behind(tmp_path, "run-worker1-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run-worker1-def", "run-worker2-abc"]
+
+
+# ---------------------------------------------------------------- bad input: one line, status 2, nothing written
+
+
+def write_config(folder: Path, root, *overrides) -> Path:
+    """The tiny experiment as a file every worker's command can name."""
+    path = folder / "tiny.yaml"
+    config = tiny_config(root, "data.batch_size=2", *overrides)
+    del config["name"]  # an experiment file's name is its file's
+    config_lib.save(config, path)
+    return path
+
+
+@pytest.mark.parametrize("environment, extra, says", [
+    ("{not json", [], "TF_CONFIG is not JSON"),
+    ('{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}}', [], "TF_CONFIG names no task"),
+    (tf_config(["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"], 0), [], "TF_CONFIG names 3 workers but --workers says 2"),
+])
+def test_a_bad_cluster_ends_in_one_line_before_anything_is_written(environment, extra, says, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TF_CONFIG", environment)
+    run = tmp_path / "run"
+    status = main(["train", str(write_config(tmp_path, tmp_path / "data")), "--workers", "2", "--run-dir", str(run), *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and says in err[0]
+    assert not run.exists()
+
+
+def test_multi_worker_without_a_cluster_says_how_to_give_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    monkeypatch.delenv("SLURM_PROCID", raising=False)
+    config = write_config(tmp_path, tmp_path / "data", "train.strategy=multi_worker")
+    assert main(["train", str(config), "--run-dir", str(tmp_path / "run")]) == 2
+    assert "needs a cluster: set TF_CONFIG" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_port_in_use_is_named_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        monkeypatch.setenv("TF_CONFIG", tf_config([address], 0))
+        status = main(["train", str(write_config(tmp_path, tmp_path / "data")), "--workers", "1", "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1
+    assert f"port {address.split(':')[1]} of worker 0 ({address}, the chief), from TF_CONFIG, is not free" in err[0]
+    assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------- two local worker processes
+
+
+def start_worker(index, ports, args, env):
+    return subprocess.Popen(
+        [sys.executable, "-m", "replication", "train", *args],
+        env=dict(env, TF_CONFIG=cluster.local_tf_config(ports, index)), cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+@pytest.fixture
+def worker_env(tmp_path):
+    """The workers' environment; their temporary folders go to a folder of the test's own."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    return dict(os.environ, TMPDIR=str(temp), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1")
+
+
+def test_workers_started_with_different_configurations_both_stop_naming_the_keys(tiny_synthetic_root, tmp_path, worker_env):
+    run, ports = tmp_path / "run", cluster.free_ports(2)
+    config = write_config(tmp_path, tiny_synthetic_root)
+    workers = [
+        start_worker(0, ports, [str(config), "--run-dir", str(run), "--workers", "2"], worker_env),
+        start_worker(1, ports, [str(config), "--run-dir", str(run), "--workers", "2", "--set", "train.lr=0.001"], worker_env),
+    ]
+    for worker in workers:
+        _, err = worker.communicate(timeout=300)
+        assert worker.returncode == 2
+        assert err.strip().splitlines()[-1] == (
+            f"error: worker 1 (127.0.0.1:{ports[1]}) was started with another configuration than the chief's "
+            "(train.lr: 0.001 there, 0.0002 on the chief); run the same command with the same experiment file "
+            "and --set options on every worker."
+        )
+    assert not run.exists()
+
+
+def loss_rows(run_dir):
+    with open(run_dir / "losses.csv", newline="") as f:
+        return [{k: float(v) for k, v in row.items() if k != "wall_time"} for row in csv.DictReader(f)]
+
+
+def test_two_workers_train_as_one_of_their_global_batch_through_a_killed_worker_and_a_resume(
+    tiny_synthetic_root, tmp_path, worker_env, monkeypatch, capsys
+):
+    """3 epochs of 2 steps at global batch 2: worker 1 is killed after the first epoch's
+    checkpoint, the chief stops naming it, and `train --workers 2` finishes the run."""
+    from replication.training import train
+
+    overrides = ("train.max_steps_per_epoch=2",)
+    one = train(tiny_config(tiny_synthetic_root, "data.batch_size=2", *overrides), run_dir=tmp_path / "one")
+
+    run, ports = tmp_path / "two", cluster.free_ports(2)
+    args = [str(write_config(tmp_path, tiny_synthetic_root, *overrides)), "--run-dir", str(run), "--workers", "2"]
+    chief, other = (start_worker(i, ports, args, worker_env) for i in range(2))
+    deadline = time.monotonic() + 300
+    while not (run / "checkpoints" / "ckpt-2.index").exists():
+        assert chief.poll() is None and time.monotonic() < deadline, chief.communicate()[1][-2000:]
+        time.sleep(0.05)
+    other.send_signal(signal.SIGKILL)
+    other.wait()
+    assert len(list(Path(worker_env["TMPDIR"]).glob("two-worker1-*"))) == 1
+    _, err = chief.communicate(timeout=120)  # the coordination service misses its heartbeats within seconds
+    assert chief.returncode == 2
+    assert err.strip().splitlines()[-1].startswith(f"error: worker 1 (127.0.0.1:{ports[1]}) stopped answering")
+    assert not (run / "export").exists()
+
+    for name in ("TMPDIR", "TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES"):  # the launcher's workers inherit them
+        monkeypatch.setenv(name, worker_env[name])
+    assert main(["train", *args]) == 0  # without TF_CONFIG: two local workers
+    out = capsys.readouterr().out
+    assert "[worker 0] resumed from" in out and "[worker 1] resumed from" in out
+    assert "[worker 0] finished" in out
+
+    expected, got = loss_rows(one), loss_rows(run)
+    assert [r["step"] for r in got] == [r["step"] for r in expected] == list(range(1, 7))
+    for e, g in zip(expected, got):
+        np.testing.assert_allclose([g[k] for k in e], [e[k] for k in e], rtol=2e-3, atol=1e-5)
+    # Adam's first updates are about +-lr whatever a gradient's size, so rounding that flips one
+    # moves that weight by up to 2 lr a step (the losses above are the sharper check)
+    difference = [np.abs(a - b).max() for a, b in zip(exported_weights(one), exported_weights(run))]
+    assert max(difference) <= 2 * 0.0002 * 6
+    # only the chief wrote the run folder; worker 1 removed its temporary folder and the one it left when killed
+    assert sorted(p.name for p in run.iterdir()) == sorted(p.name for p in one.iterdir())
+    assert list(Path(worker_env["TMPDIR"]).glob("two-worker*")) == []
