@@ -109,7 +109,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from replication import config as config_lib
-    from replication import machine, models
+    from replication import models
+    from replication.speed import machine
 
     here = machine.detect()
     threads = machine.apply_threads(machine.choose_threads_per_op("auto", here, jit_compile=False), here)

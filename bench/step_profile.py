@@ -125,7 +125,8 @@ def profile(config: dict, steps: int, trace_dir: Path) -> dict:
     import keras
     import tensorflow as tf
 
-    from replication import machine, models
+    from replication import models
+    from replication.speed import machine
     from replication.training import compile_step
 
     here = machine.detect()

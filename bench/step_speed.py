@@ -66,7 +66,7 @@ def setup_tensorflow():
 
 def apply_threads(case: dict) -> int:
     """The case's `threads_per_op` (auto unless it says, for its XLA setting), set before TensorFlow runs an op."""
-    from replication import machine
+    from replication.speed import machine
 
     here = machine.detect()
     choice = machine.choose_threads_per_op(case.get("threads_per_op", "auto"), here, case["jit_compile"])
@@ -139,7 +139,7 @@ def vector_unit(flags) -> str:
 
 def results_machine(tf) -> dict:
     """What `machine_slug` names a results file by: the device, the GPUs, the CPUs and their vector unit."""
-    from replication import machine
+    from replication.speed import machine
 
     return {"device": device_name(tf), "gpu_count": len(tf.config.list_physical_devices("GPU")),
             "cpus": os.cpu_count(), "vector_unit": vector_unit(machine.detect().cpu_flags)}
@@ -148,7 +148,7 @@ def results_machine(tf) -> dict:
 def machine_case(args) -> dict:
     """The device, the versions, what `auto` picks here, and matmul peaks in float32 and the mixed dtype."""
     tf = setup_tensorflow()
-    from replication import machine
+    from replication.speed import machine
     from replication.runs import versions
 
     here = machine.detect()

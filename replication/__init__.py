@@ -1,3 +1,25 @@
-"""TensorFlow/Keras replication kit for CycleGAN (Zhu et al. 2017), with pix2pix as the paired baseline."""
+"""TensorFlow/Keras replication kit for CycleGAN (Zhu et al. 2017), with pix2pix as the paired baseline.
+
+Where each concept of the paper lives:
+
+  c7s1-k, dk, Rk, uk, Ck (§7.2), reflection padding, instance norm   layers.py: c7s1, d, R, u, C
+  ResNet-6/9 generators, U-Net, 70x70 PatchGAN, PixelGAN              networks.py
+  LSGAN and vanilla GAN losses, cycle, identity, L1 (§3, §4)          losses.py
+  history buffer of 50 generated images (§4)                          history.py: HistoryBuffer
+  CycleGAN's objective and training step                              cyclegan.py: CycleGAN.train_step
+  pix2pix, the paired baseline                                        pix2pix.py: Pix2Pix.train_step
+  Adam(2e-4, 0.5, 0.999) as the official code runs it                 gan.py: ReferenceAdam, adam
+  constant then linearly decaying learning rate (§4)                  schedule.py: learning_rate
+  resize 286, random crop 256, flip; PIL's bicubic                    data/transforms.py: jitter, resize
+  datasets: TFDS, folders, Cityscapes, pix2pix sets, synthetic        data/
+  the model table (adding a model: one file and one row)              models.py: MODELS; choices.py
+  the training loop, checkpoints, exact resume                        training.py, checkpoints.py
+  the run folder and its exports                                      runs.py, gan.py: export_generators
+  FCN-style scores, MAE/PSNR/SSIM, FID/KID                            metrics.py, evaluate.py
+  figures and results pages, the paper's tables                       figures/
+  the configuration: base.yaml's keys and their rules                 config.py, choices.py
+  training on several machines                                        cluster.py
+  speed on a given machine (nothing in it changes the numbers)        speed/
+"""
 
 __version__ = "0.1.0"

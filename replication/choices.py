@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from replication.errors import ImageSizeError
 
-# model.type: a row of models.MODELS each
-MODEL_TYPES = ("cyclegan", "pix2pix")
+# model.type -> (its class, "module:Class"; how its training data is read, "unpaired" or "paired").
+# The model table: a new model is its own file and one row here (models.py imports it when asked).
+MODELS = {
+    "cyclegan": ("replication.cyclegan:CycleGAN", "unpaired"),
+    "pix2pix": ("replication.pix2pix:Pix2Pix", "paired"),
+}
 
 # data.direction, and the two generators of a run: A -> B and B -> A
 DIRECTIONS = ("AtoB", "BtoA")
@@ -32,7 +36,7 @@ GAN_MODES = ("lsgan", "vanilla")
 # Forward: x -> G(x) -> F(G(x)) ~ x (cycle_X); backward: y -> F(y) -> G(F(y)) ~ y (cycle_Y).
 CYCLES = {"both": ("forward", "backward"), "forward": ("forward",), "backward": ("backward",), "none": ()}
 
-# train.precision (Keras dtype policies) and train.conv_gradients; `auto` is chosen by machine.py
+# train.precision (Keras dtype policies) and train.conv_gradients; `auto` is chosen by speed/machine.py
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 CONV_GRADIENTS = ("auto", "native", "forward")
 

@@ -339,7 +339,7 @@ def job_for(config: dict, run, strategy=None, make_single=None) -> Job:
             "train.strategy multi_worker needs a cluster: set TF_CONFIG on every worker (e.g. "
             f"{TF_CONFIG_EXAMPLE}), run it under Slurm's srun, or try it on this machine with --workers N."
         )
-    from replication import machine
+    from replication.speed import machine
 
     here = machine.detect()
     machine.apply_threads(machine.choose_settings(config["train"], here)["threads_per_op"], here)

@@ -306,7 +306,7 @@ def rules() -> dict:
         "data.direction": one_of(*choices.DIRECTIONS),
         "data.download_url": text(optional=True),
         "data.download_sha256": text(optional=True),
-        "model.type": one_of(*choices.MODEL_TYPES),
+        "model.type": one_of(*choices.MODELS),
         "model.generator": one_of("resnet", "unet"),
         "model.n_blocks": whole(0),
         "model.ngf": whole(1),

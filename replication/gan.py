@@ -16,7 +16,8 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from replication import machine, networks
+from replication import networks
+from replication.speed import machine
 from replication.errors import ConfigError
 from replication.io import atomic_replace, atomic_write_text
 

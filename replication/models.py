@@ -1,21 +1,21 @@
-"""The models the kit trains, in one table, and the contract the training loop expects of them.
+"""The contract the training loop expects of a model, and how a model's row is found.
 
-`model.type` in an experiment names a row of `MODELS`. Everything outside a
-model's own module (training, translate, figures, evaluate, the bench) finds
-the model's class and its kind of data here.
+`model.type` in an experiment names a row of the model table, `choices.MODELS`
+(plain data, so a configuration is checked without importing any model).
+Everything outside a model's own module (training, translate, figures,
+evaluate, the bench) finds the model's class and its kind of data here.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
+from replication import choices, gan
 from replication import data as data_lib
-from replication import gan
-from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError
-from replication.pix2pix import Pix2Pix
 from replication.speed.conv_gradients import use_forward_gradients
 
 
@@ -53,17 +53,17 @@ class ModelEntry:
     data: Callable  # how its training data is read: data.unpaired or data.paired
 
 
-MODELS = {
-    "cyclegan": ModelEntry(CycleGAN, data_lib.unpaired),
-    "pix2pix": ModelEntry(Pix2Pix, data_lib.paired),
-}
+def entry_of(name: str) -> ModelEntry:
+    """The row `name` of the model table, its class imported."""
+    if name not in choices.MODELS:
+        raise ConfigError(f"model.type is {name!r}; choose one of {', '.join(choices.MODELS)}.")
+    where, data = choices.MODELS[name]
+    module, cls = where.split(":")
+    return ModelEntry(getattr(importlib.import_module(module), cls), getattr(data_lib, data))
 
 
 def entry(config: dict) -> ModelEntry:
-    name = config["model"]["type"]
-    if name not in MODELS:
-        raise ConfigError(f"model.type is {name!r}; choose one of {', '.join(MODELS)}.")
-    return MODELS[name]
+    return entry_of(config["model"]["type"])
 
 
 def model_class(config: dict) -> type:

@@ -24,12 +24,13 @@ import keras
 import tensorflow as tf
 
 from replication import config as config_lib
-from replication import cluster, evaluate, figures, machine, models, schedule
+from replication import cluster, evaluate, figures, models, schedule
 from replication.checkpoints import Checkpoints, listed, loss_scale_in, remove_abandoned_temp
 from replication.errors import ConfigError, KitError, RunFolderError
 from replication.io import FolderLock, remove_partial_writes, storage_problem
 from replication.logs import LossLog, ProgressBar, TextLog
 from replication.runs import RunFolder
+from replication.speed import machine
 
 class TrainingDiverged(KitError):
     """A loss became NaN or infinite."""
@@ -243,9 +244,21 @@ def train_in(run: RunFolder, config: dict, settings: dict, job: cluster.Job, dat
             f"XLA {'on' if settings['jit_compile'].value else 'off'} ({settings['jit_compile'].reason}); "
             f"threads per op {settings['threads_per_op']}"
         )
+        warning = slow_on_this_machine(config, machine.detect())
+        if warning:
+            log(warning)
         loop.run(checkpoints.step, until_step)
     finally:
         keras.config.set_dtype_policy(previous_policy)
+
+
+def slow_on_this_machine(config: dict, here: machine.Machine) -> str | None:
+    """A warning for a paper-size run (256x256 or larger) started without a GPU."""
+    size = config["data"]["crop_size"]
+    if here.gpu_capabilities or size < 256:
+        return None
+    return (f"warning: {size}x{size} images on a CPU: one step takes seconds, so the paper's 200 epochs take weeks "
+            "(docs/performance.md, 'How long a run takes'). Train on a GPU; the CPU suits the demo.")
 
 
 class Loop:

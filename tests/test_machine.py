@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from replication.errors import ConfigError
-from replication.machine import (
+from replication.speed.machine import (
     Choice,
     Machine,
     apply_threads,
@@ -168,7 +168,7 @@ def test_threads_set_after_tensorflow_started_are_reported_as_kept():
 
 def test_threads_set_before_tensorflow_starts_are_the_ones_it_runs_with():
     script = (
-        "from replication.machine import Choice, Machine, apply_threads\n"
+        "from replication.speed.machine import Choice, Machine, apply_threads\n"
         "import tensorflow as tf\n"
         "held = apply_threads(Choice(1, 'test'), Machine(cpu_cores=3))\n"
         "tf.constant(1.0) + 1.0\n"
@@ -199,3 +199,13 @@ def test_a_resumed_auto_run_stays_on_its_side_of_loss_scaling():
     assert precision_for_checkpoints("auto", on(T4), loss_scaled=None) == on(T4)  # a new run
     set_here = choose_precision("float32", ZEN3)
     assert precision_for_checkpoints("float32", set_here, loss_scaled=True) == set_here  # a set precision is the config's
+
+
+def test_a_paper_size_run_on_a_cpu_is_warned_about_and_one_on_a_gpu_or_the_demo_is_not():
+    from replication import config as config_lib
+    from replication.training import slow_on_this_machine
+
+    horse2zebra, demo = config_lib.resolve("horse2zebra"), config_lib.resolve("demo")
+    assert "256x256 images on a CPU" in slow_on_this_machine(horse2zebra, ZEN3)
+    assert slow_on_this_machine(horse2zebra, Machine(gpu_capabilities=((8, 0),))) is None
+    assert slow_on_this_machine(demo, ZEN3) is None

@@ -483,7 +483,7 @@ def patch_calls(monkeypatch, around_call):
 
 
 def test_a_run_started_under_mixed_float16_by_auto_resumes_on_a_cpu_in_mixed_float16_exactly(synthetic_root, tmp_path, monkeypatch):
-    from replication import machine
+    from replication.speed import machine
     from replication.checkpoints import loss_scale_in
 
     straight = train(mixed_config(synthetic_root, "mixed_float16"), run_dir=tmp_path / "straight")
