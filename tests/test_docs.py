@@ -18,7 +18,7 @@ LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 HTML_ID = re.compile(r"""<a\s+(?:id|name)=["']([^"']+)["']""")
 MAKE = re.compile(r"(?<![\w-])make\s+([a-z0-9][a-z0-9_-]*)")
-CLI = re.compile(r"(?:python3?\s+-m\s+replication|(?<![\w./-])replication)\s+([a-z][a-z0-9-]*)(?:\s+([a-z][a-z0-9-]*))?")
+CLI = re.compile(r"(?:python3?\s+-m\s+replication|(?<![\w./-])(?<!from )(?<!import )replication)\s+([a-z][a-z0-9-]*)(?:\s+([a-z][a-z0-9-]*))?")
 
 
 def page_id(path: Path) -> str:

@@ -2,7 +2,7 @@
 
 Each image is a scene: a grassy background (smooth colour field plus grain)
 with one or two animals (an elliptic body and a round head). Domain A paints
-the animals a shaded brown with faint dapples ("horses"); domain B paints the
+the animals a shaded brown with dapples ("horses"); domain B paints the
 same shapes with black and white stripes across the body axis ("zebras"),
 dark where the horse's dapples are dark. The background is identical in both
 renderings, so translating a scene means changing texture and colour inside
