@@ -678,3 +678,18 @@ def test_what_a_killed_figures_left_half_written_is_removed_by_the_next(trained_
     draw.draw_runs([run], figures_dir, draw.Options(), say=lambda line: None)
     assert [path for path in left if path.exists()] == []
     assert (figures_dir / "run" / "losses.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_a_test_image_whose_name_is_not_utf8_is_shown_as_its_bytes_and_linked_by_them(tmp_path):
+    import os
+    from urllib.parse import unquote_to_bytes
+
+    from replication.figures import page
+
+    name = os.fsdecode(b"caf\xe9\xff.png")  # a name Linux allows: not UTF-8
+    entry = {"name": name, "size": (64, 64), "images": {"real_A": f"test/AtoB/{name}"}, "thumbnails": {"real_A": f"test/AtoB/{name}"}}
+    html = page.test_tables({"directions": {"AtoB": [entry]}}, {"real_A": "input A"})
+    (tmp_path / "page.html").write_text(html, encoding="utf-8")  # the page can be written
+    assert "caf\\xe9\\xff.png" in html
+    href = html.split('href="')[1].split('"')[0]
+    assert unquote_to_bytes(href) == b"test/AtoB/caf\xe9\xff.png"  # the link reaches the file's bytes

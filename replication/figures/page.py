@@ -7,11 +7,13 @@ every link relative, so the figures folder can be moved or zipped.
 from __future__ import annotations
 
 import json
+import os
 from html import escape
 from pathlib import Path
+from urllib.parse import quote
 
 from replication.figures.style import ARROWS
-from replication.io import atomic_write_text
+from replication.io import atomic_write_text, readable
 
 TABLES_PAGE = "tables.html"
 
@@ -131,6 +133,16 @@ def figure(folder: Path, stem: str, alt: str, not_drawn: str | None) -> str:
     return f'<p class="note">Not drawn: {escape(not_drawn or "nothing to draw it from yet")}</p>'
 
 
+def shown(name: str) -> str:
+    """A file name as page text: bytes that are not UTF-8 (legal in Linux names) as \\xNN."""
+    return escape(readable(name))
+
+
+def link(path: str) -> str:
+    """A relative link to a file, whatever bytes its name holds (percent-encoded, as URLs carry bytes)."""
+    return escape(quote(os.fsencode(path)))
+
+
 def test_tables(results: dict, captions: dict) -> str:
     """Every test image with its translation and reconstruction: thumbnails linking to full size."""
     if not results:
@@ -144,11 +156,11 @@ def test_tables(results: dict, captions: dict) -> str:
             # small images are shown enlarged, pixel for pixel; larger ones by their thumbnail
             size = 'class="pixels" width="128"' if max(entry["size"]) < 128 else ""
             cells = "".join(
-                f'<td class="image"><a href="{escape(entry["images"][name])}"><img {size} src="{escape(entry["thumbnails"][name])}" '
-                f'alt="{escape(name)} of {escape(entry["name"])}" title="{escape(name)}"></a></td>'
+                f'<td class="image"><a href="{link(entry["images"][name])}"><img {size} src="{link(entry["thumbnails"][name])}" '
+                f'alt="{escape(name)} of {shown(entry["name"])}" title="{escape(name)}"></a></td>'
                 for name in entry["images"]
             )
-            parts.append(f"<tr><td>{escape(entry['name'])}</td>{cells}</tr>")
+            parts.append(f"<tr><td>{shown(entry['name'])}</td>{cells}</tr>")
         parts.append("</table></div>")
     return "".join(parts)
 
