@@ -24,7 +24,7 @@ import keras
 import tensorflow as tf
 
 from replication import config as config_lib
-from replication import cluster, evaluate, figures, models, schedule
+from replication import cluster, evaluate, figures, gan, models, schedule
 from replication.checkpoints import Checkpoints, listed, loss_scale_in, remove_abandoned_temp
 from replication.errors import ConfigError, KitError, RunFolderError
 from replication.io import FolderLock, remove_partial_writes, storage_problem
@@ -224,9 +224,7 @@ def train_in(run: RunFolder, config: dict, settings: dict, job: cluster.Job, dat
         train_cfg["precision"], settings["precision"], loss_scale_in(job.chief_run.checkpoints)
     )
 
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(settings["precision"].value)
-    try:
+    with gan.dtype_policy(settings["precision"].value):
         keras.utils.set_random_seed(train_cfg["seed"])
         if data.skipped:
             log(f"left out {len(data.skipped)} images that failed to decode: {', '.join(data.skipped)}")
@@ -248,8 +246,6 @@ def train_in(run: RunFolder, config: dict, settings: dict, job: cluster.Job, dat
         if warning:
             log(warning)
         loop.run(checkpoints.step, until_step)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
 
 
 def slow_on_this_machine(config: dict, here: machine.Machine) -> str | None:
