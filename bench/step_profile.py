@@ -40,14 +40,14 @@ PARTS = ("forward", "backward", "optimizer")
 def part_of(node: str) -> str:
     """Which part of the step an op belongs to, by its node name.
 
-    Adam's ops are under an `adam` scope; under mixed_float16 the loss-scale optimizer applies
+    Adam's ops are under the scope of its class (`reference_adam`, the kit's; `adam`, Keras'); under mixed_float16 the loss-scale optimizer applies
     them inside a cond on finite gradients (`cond_1/then/.../adam_1/...`), whose own ops (its
     loss scale's update) are the only top-level cond of the step.
     """
     segments = node.split("/")
     if segments[0] == "gradient_tape":
         return "backward"
-    if segments[0].startswith("cond") or any(s.startswith(("adam", "loss_scale_optimizer")) for s in segments):
+    if segments[0].startswith("cond") or any(s.startswith(("adam", "reference_adam", "loss_scale_optimizer")) for s in segments):
         return "optimizer"
     return "forward"
 
