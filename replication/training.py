@@ -253,7 +253,7 @@ def slow_on_this_machine(config: dict, here: machine.Machine) -> str | None:
     size = config["data"]["crop_size"]
     if here.gpu_capabilities or size < 256:
         return None
-    return (f"warning: {size}x{size} images on a CPU: one step takes seconds, so the paper's 200 epochs take weeks "
+    return (f"warning: {size}x{size} images on a CPU: one step takes seconds, so the paper's 200 epochs take days to weeks "
             "(docs/performance.md, 'How long a run takes'). Train on a GPU; the CPU suits the demo.")
 
 
