@@ -693,3 +693,12 @@ def test_a_test_image_whose_name_is_not_utf8_is_shown_as_its_bytes_and_linked_by
     assert "caf\\xe9\\xff.png" in html
     href = html.split('href="')[1].split('"')[0]
     assert unquote_to_bytes(href) == b"test/AtoB/caf\xe9\xff.png"  # the link reaches the file's bytes
+
+
+def test_a_second_figures_on_one_folder_is_refused_with_advice_it_can_follow(tmp_path):
+    from replication.errors import RunFolderError
+
+    with draw.figures_folder(tmp_path / "figures"):
+        with pytest.raises(RunFolderError, match=r"is in use by figures \(pid \d+.*--figures-dir"):
+            with draw.figures_folder(tmp_path / "figures"):
+                pass

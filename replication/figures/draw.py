@@ -239,7 +239,7 @@ def figures_folder(figures_dir: Path):
     """Hold `figures_dir` for one `figures` command: what a killed one left half written is removed first,
     and a full disk or an unwritable folder ends in one line naming the file."""
     try:
-        with FolderLock(figures_dir, "figures"):
+        with FolderLock(figures_dir, "figures", "Wait for it to finish or stop it, or draw into another folder with --figures-dir."):
             remove_partial_writes(figures_dir)
             yield
     except OSError as err:
