@@ -43,7 +43,7 @@ from replication import data as data_lib
 from replication import checkpoints, losses, metrics, runs
 from replication.errors import KitError, RunFolderError
 from replication.figures import save_png, to_uint8
-from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_problem
+from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_errors
 from replication.logs import LossLog
 
 DIRECTIONS = {"AtoB": ("A", "B"), "BtoA": ("B", "A")}  # (input domain, output domain)
@@ -395,20 +395,12 @@ class EvalOutput:
 
     @contextlib.contextmanager
     def open(self, log):
-        try:
-            with FolderLock(self.folder, "evaluate", advice="Wait for it to finish or stop it, then evaluate again."):
-                for leftover in remove_partial_writes(self.folder):
-                    log(f"removed {leftover}, left by an evaluate that did not finish")
-                yield self
-        except (OSError, tf.errors.OpError) as err:
-            found = storage_problem(err)
-            if found is None:
-                raise
-            path, problem, advice = found
-            raise KitError(
-                f"Could not write {path or f'a file in {self.folder}'}: {problem}. {advice.capitalize()} and evaluate "
-                f"again; the run itself is untouched (evaluate writes only under {self.folder})."
-            ) from None
+        then = lambda: f" and evaluate again; the run itself is untouched (evaluate writes only under {self.folder})."  # noqa: E731
+        with storage_errors(self.folder, then), \
+                FolderLock(self.folder, "evaluate", advice="Wait for it to finish or stop it, then evaluate again."):
+            for leftover in remove_partial_writes(self.folder):
+                log(f"removed {leftover}, left by an evaluate that did not finish")
+            yield self
 
     def check(self) -> None:
         if folder_identity(self.run.path) != self.identity:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -11,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from replication.errors import RunFolderError
+from replication.errors import KitError, RunFolderError
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -174,3 +175,18 @@ def storage_problem(err: BaseException) -> tuple[str | None, str, str] | None:
             path = re.search(r"[^\s;,'\"]*/[^\s;,'\"]*", message)
             return (path.group(0) if path else None), problem, advice
     return None
+
+
+@contextlib.contextmanager
+def storage_errors(folder, then, error: type = KitError):
+    """A full disk or an unwritable folder inside ends in one line: `Could not write FILE: problem.
+    What to do` and `then()`, the command's own words on what to do next and what is safe."""
+    try:
+        yield
+    except Exception as err:
+        from_storage = isinstance(err, OSError) or type(err).__module__.startswith("tensorflow")  # TF's OpError
+        found = storage_problem(err) if from_storage else None
+        if found is None:
+            raise
+        path, problem, advice = found
+        raise error(f"Could not write {path or f'a file in {folder}'}: {problem}. {advice.capitalize()}{then()}") from None

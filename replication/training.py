@@ -27,7 +27,7 @@ from replication import config as config_lib
 from replication import cluster, evaluate, figures, gan, models, schedule
 from replication.checkpoints import Checkpoints, listed, loss_scale_in, remove_abandoned_temp
 from replication.errors import ConfigError, KitError, RunFolderError
-from replication.io import FolderLock, remove_partial_writes, storage_problem
+from replication.io import FolderLock, remove_partial_writes, storage_errors
 from replication.logs import LossLog, ProgressBar, TextLog
 from replication.runs import RunFolder
 from replication.speed import machine
@@ -58,22 +58,13 @@ def claim(run: RunFolder, fresh: bool):
         yield aside
 
 
-@contextlib.contextmanager
-def storage_errors(run: RunFolder):
-    """A full disk or an unwritable folder ends in one line: which file, what to do, what is safe."""
-    try:
-        yield
-    except (OSError, tf.errors.OpError) as err:
-        found = storage_problem(err)
-        if found is None:
-            raise
-        path, problem, advice = found
+def after_storage_error(run: RunFolder):
+    """What a training stopped by a full disk or an unwritable folder says last: what is safe."""
+    def then() -> str:
         latest = (listed(run.checkpoints) or [None])[-1]
         safe = f"the latest checkpoint, {latest}, is whole and" if latest else "no checkpoint was saved yet;"
-        raise RunFolderError(
-            f"Could not write {path or f'a file in {run.path}'}: {problem}. {advice.capitalize()} (or train into another folder with "
-            f"--run-dir); {safe} the same command resumes."
-        ) from None
+        return f" (or train into another folder with --run-dir); {safe} the same command resumes."
+    return then
 
 
 def make_strategy(train_cfg: dict) -> tf.distribute.Strategy:
@@ -188,7 +179,7 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
     run = job.run  # another worker than the chief writes into a temporary folder
     settings = machine_settings(config, job)
     data = models.training_data(config)  # read and checked before anything is written: a start that fails on its data leaves nothing behind
-    with job, storage_errors(run), claim(run, fresh) as aside:
+    with job, storage_errors(run.path, after_storage_error(run), RunFolderError), claim(run, fresh) as aside:
         run.prepare(config)
         log = TextLog(run.log)
         if aside:

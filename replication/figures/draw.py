@@ -25,7 +25,7 @@ from pathlib import Path
 from replication.errors import FigureInputError, KitError
 from replication.figures import images, losses, page, results, samples, tables
 from replication.figures.style import save_figure
-from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_problem
+from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_errors
 
 TEST_IMAGES = 8
 
@@ -238,19 +238,11 @@ def run_folders(root: Path = Path("runs")) -> list[Path]:
 def figures_folder(figures_dir: Path):
     """Hold `figures_dir` for one `figures` command: what a killed one left half written is removed first,
     and a full disk or an unwritable folder ends in one line naming the file."""
-    try:
-        with FolderLock(figures_dir, "figures", "Wait for it to finish or stop it, or draw into another folder with --figures-dir."):
-            remove_partial_writes(figures_dir)
-            yield
-    except OSError as err:
-        found = storage_problem(err)
-        if found is None:
-            raise
-        path, problem, advice = found
-        raise KitError(
-            f"Could not write {path or f'a file in {figures_dir}'}: {problem}. {advice.capitalize()} (or draw into another "
-            "folder with --figures-dir) and run the same command again; the runs themselves are not changed."
-        ) from None
+    then = lambda: " (or draw into another folder with --figures-dir) and run the same command again; the runs themselves are not changed."  # noqa: E731
+    with storage_errors(figures_dir, then), \
+            FolderLock(figures_dir, "figures", "Wait for it to finish or stop it, or draw into another folder with --figures-dir."):
+        remove_partial_writes(figures_dir)
+        yield
 
 
 def check_folder_is_ours(folder: Path, run_dir: Path) -> None:
