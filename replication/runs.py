@@ -24,7 +24,7 @@ import tensorflow as tf
 
 import replication
 from replication import config as config_lib
-from replication import gan, models, networks
+from replication import gan, models, networks, schedule
 from replication.checkpoints import restore_newest_good, saved_config
 from replication.errors import ConfigError, KitError
 from replication.io import atomic_write_text
@@ -206,9 +206,7 @@ def checkpoint_weights(config: dict, path: Path, step: int) -> Weights:
 
 def steps_per_epoch(config: dict) -> int:
     """How many steps an epoch of this run's training has (train.max_steps_per_epoch caps it)."""
-    per_epoch = models.training_data(config).steps_per_epoch
-    cap = config["train"].get("max_steps_per_epoch")
-    return min(per_epoch, int(cap)) if cap else per_epoch
+    return schedule.steps_per_epoch(models.training_data(config).steps_per_epoch, config["train"])
 
 
 class ExportGone(KitError):

@@ -39,3 +39,9 @@ def decay_factor(epoch: int, epochs: int, epochs_decay: int) -> float:
 def learning_rate(base_lr: float, epoch: int, epochs: int, epochs_decay: int) -> float:
     """The learning rate for 0-based `epoch`: `base_lr` for `epochs` epochs, then linear decay (paper §4)."""
     return base_lr * decay_factor(epoch, epochs, epochs_decay)
+
+
+def steps_per_epoch(data_steps: int, train_cfg: dict) -> int:
+    """An epoch's steps: the data's (the larger domain's images per batch), capped by train.max_steps_per_epoch."""
+    cap = train_cfg["max_steps_per_epoch"]
+    return min(data_steps, int(cap)) if cap else data_steps

@@ -253,9 +253,7 @@ class Loop:
         train_cfg = config["train"]
         self.train_cfg, self.run_folder, self.model, self.data = train_cfg, run, model, data
         self.checkpoints, self.strategy, self.log = checkpoints, strategy, log
-        self.steps_per_epoch = data.steps_per_epoch
-        if train_cfg["max_steps_per_epoch"]:
-            self.steps_per_epoch = min(self.steps_per_epoch, int(train_cfg["max_steps_per_epoch"]))
+        self.steps_per_epoch = schedule.steps_per_epoch(data.steps_per_epoch, train_cfg)
         self.total_epochs = schedule.total_epochs(train_cfg["epochs"], train_cfg["epochs_decay"])
         self.steps_per_call = steps_per_call(train_cfg)
         self.step_fn = compile_steps(model, strategy, jit_compile, self.building)
