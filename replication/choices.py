@@ -18,7 +18,7 @@ MODELS = {
 }
 
 # data.direction, and the two generators of a run: A -> B and B -> A
-DIRECTIONS = ("AtoB", "BtoA")
+DIRECTIONS = {"AtoB": ("A", "B"), "BtoA": ("B", "A")}  # direction -> (input domain, output domain)
 
 # data.preprocess, as in the reference code's get_transform (data/transforms.py)
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")

@@ -41,12 +41,12 @@ from PIL import Image
 import replication
 from replication import data as data_lib
 from replication import checkpoints, losses, metrics, runs
+from replication.choices import DIRECTIONS
 from replication.errors import KitError, RunFolderError
 from replication.figures import save_png, to_uint8
 from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_errors
 from replication.logs import LossLog
 
-DIRECTIONS = {"AtoB": ("A", "B"), "BtoA": ("B", "A")}  # (input domain, output domain)
 METRIC_GROUPS = ("truth", "cityscapes", "fid", "dloss")
 IDENTITY = "identity (input itself)"
 # The paper's Cityscapes numbers (SPEC.md): AtoB is photo->labels (Table 3), BtoA labels->photo (Table 2).
@@ -158,38 +158,49 @@ def mean_truth_scores(images_and_truths) -> dict:
 
 
 def is_cityscapes(data_cfg: dict) -> bool:
-    """Cityscapes photos as A and label maps as B (the CycleGAN zip, or pix2pix's set read AtoB)."""
+    """Cityscapes photos and label maps: the CycleGAN zip, or pix2pix's set."""
     if data_cfg["source"] == "pix2pix":
-        return data_cfg.get("name") == "cityscapes" and data_cfg.get("direction", "AtoB") == "AtoB"
+        return data_cfg.get("name") == "cityscapes"
     return data_cfg["source"] == "cityscapes"
 
 
+def paper_direction(data_cfg: dict, direction: str) -> str:
+    """The paper's name of one of the kit's directions on Cityscapes: AtoB is photo->labels
+    (Table 3), BtoA labels->photo (Table 2); data.direction BtoA swaps the kit's A and B."""
+    if data_cfg["direction"] == "AtoB":
+        return direction
+    source, target = DIRECTIONS[direction]
+    return f"{target}to{source}"
+
+
 def cityscapes_rows(translations: dict, data_cfg: dict, multiple: int, scorer=None, progress: bool = False) -> tuple[list, list, dict]:
-    """(rows, notes, share of truth pixels ignored by direction): photo->labels (AtoB) by palette
-    colours; labels->photo (BtoA) through `scorer`. Truth label maps are read by metrics.truth_classes."""
+    """(rows, notes, share of truth pixels ignored by direction): photo->labels by palette colours;
+    labels->photo through `scorer`. Truth label maps are read by metrics.truth_classes. The rows
+    name the paper's direction (`paper_direction`), whatever the run's data.direction."""
     rows, notes, ignored = [], [], {}
-    if "AtoB" in translations:
-        kit, road = Confusion(), Confusion()
-        for _, labels, name in bar(uint8_pairs(data_cfg, "A", multiple), len(translations["AtoB"]), "photo->labels", progress):
-            truth = metrics.truth_classes(labels)
-            kit.add(truth, metrics.palette_classes(translations["AtoB"][name]))
-            road.add(truth, np.full_like(truth, metrics.ROAD))
-        ignored["AtoB"] = kit.ignored_share
-        rows += segmentation_rows("AtoB", kit.scores(), road.scores(), 'every pixel "road"',
-                                  "generated label maps read by the nearest palette colour")
-    if "BtoA" in translations:
-        if scorer is None:
+    for direction, outputs in translations.items():
+        domain, paper = DIRECTIONS[direction][0], paper_direction(data_cfg, direction)
+        if paper == "AtoB":
+            kit, road = Confusion(), Confusion()
+            for _, labels, name in bar(uint8_pairs(data_cfg, domain, multiple), len(outputs), "photo->labels", progress):
+                truth = metrics.truth_classes(labels)
+                kit.add(truth, metrics.palette_classes(outputs[name]))
+                road.add(truth, np.full_like(truth, metrics.ROAD))
+            ignored[paper] = kit.ignored_share
+            rows += segmentation_rows(paper, kit.scores(), road.scores(), 'every pixel "road"',
+                                      "photo->labels: generated label maps read by the nearest palette colour")
+        elif scorer is None:
             notes.append("labels->photo (paper Table 2) needs the kit's Cityscapes scorer: run `make cityscapes-scorer` (GPU work) first.")
         else:
             from replication import scorer as scorer_lib
 
             kit = Confusion()
-            for labels, _, name in bar(uint8_pairs(data_cfg, "B", multiple), len(translations["BtoA"]), "labels->photo", progress):
-                kit.add(metrics.truth_classes(labels), scorer_lib.segment(scorer, to_unit(translations["BtoA"][name])))
-            ignored["BtoA"] = kit.ignored_share
-            rows += segmentation_rows("BtoA", kit.scores(), scorer_lib.ceiling(scorer, data_cfg),
+            for labels, _, name in bar(uint8_pairs(data_cfg, domain, multiple), len(outputs), "labels->photo", progress):
+                kit.add(metrics.truth_classes(labels), scorer_lib.segment(scorer, to_unit(outputs[name])))
+            ignored[paper] = kit.ignored_share
+            rows += segmentation_rows(paper, kit.scores(), scorer_lib.ceiling(scorer, data_cfg),
                                       "kit scorer on the real photos (ceiling)",
-                                      "generated photos labelled by the kit's scorer (not the paper's FCN)")
+                                      "labels->photo: generated photos labelled by the kit's scorer (not the paper's FCN)")
     return rows, notes, ignored
 
 
@@ -550,14 +561,17 @@ def markdown(result: dict) -> str:
         "",
         f"Scored: {described}; replication {result['replication']}; {result['evaluated_at']}.",
         "",
-        "| metric | direction | this run | baseline | paper CycleGAN | paper pix2pix |",
-        "|---|---|---|---|---|---|",
     ]
+    with_paper = any(r["paper"] for r in result["rows"])  # the paper has numbers for Cityscapes only
+    columns = ["metric", "direction", "this run", "baseline"] + (["paper CycleGAN", "paper pix2pix"] if with_paper else [])
+    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in result["rows"]:
         value = fmt(r["value"]) + (f" ± {fmt(r['std'])}" if r["std"] is not None else "")
         base = f"{fmt(r['baseline']['value'])} ({r['baseline']['name']})" if r["baseline"] else ""
-        paper = r["paper"] or {}
-        lines.append(f"| {r['metric']} | {r['direction']} | {value} | {base} | {fmt(paper.get('CycleGAN'))} | {fmt(paper.get('pix2pix'))} |")
+        cells = [r["metric"], r["direction"], value, base]
+        if with_paper:
+            cells += [fmt((r["paper"] or {}).get(method)) for method in ("CycleGAN", "pix2pix")]
+        lines.append("| " + " | ".join(cells) + " |")
     if result.get("truth_pixels_ignored"):
         shares = ", ".join(f"{d} {100 * share:.1f}%" for d, share in result["truth_pixels_ignored"].items())
         lines += ["", f"Cityscapes truth pixels ignored (unlabelled: void and the classes outside the 19): {shares}."]

@@ -69,7 +69,7 @@ def training_data(data_cfg: dict, size: int, batch_size: int, seed: int = 0) -> 
         ids = tf.cond(flip, lambda: tf.reverse(ids, [1]), lambda: ids)
         return photo, ids
 
-    pairs = data_lib.truth_pairs(data_cfg, "A", 1, phase="train")
+    pairs = photos_and_label_maps(data_cfg, 1, phase="train")
     return (
         pairs.shuffle(512, seed=seed, reshuffle_each_iteration=True)
         .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
@@ -104,10 +104,20 @@ def train(data_cfg: dict, epochs: int = 20, size: int = 256, batch_size: int = 8
     return note
 
 
+def photos_and_label_maps(data_cfg: dict, multiple: int, phase: str = "test"):
+    """(photo, its label map, name) of every `phase` photo: the photos are domain A, or B when data.direction is BtoA."""
+    return data_lib.truth_pairs(data_cfg, photo_domain(data_cfg), multiple, phase=phase)
+
+
+def photo_domain(data_cfg: dict) -> str:
+    """The kit's domain that holds the Cityscapes photos (the dataset stores them as A)."""
+    return "A" if data_cfg["direction"] == "AtoB" else "B"
+
+
 def ceiling(scorer: keras.Model, data_cfg: dict) -> dict:
     """The scorer's FCN-score numbers on the real test photos against their label maps."""
     confusion = np.zeros((metrics.N_CLASSES,) * 2, np.int64)
-    for photo, labels, _ in data_lib.truth_pairs(data_cfg, "A", 4):
+    for photo, labels, _ in photos_and_label_maps(data_cfg, 4):
         truth = metrics.truth_classes(to_uint8(labels)[0])
         confusion += metrics.confusion_matrix(truth, segment(scorer, photo))
     return metrics.segmentation_scores(confusion)

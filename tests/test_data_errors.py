@@ -126,7 +126,7 @@ def test_synthetic_source_not_written_yet(tmp_path):
     where = tmp_path / "synthetic"
     with pytest.raises(DataError) as err:
         data.unpaired(data_section(source="synthetic", root=str(where)))
-    assert f"python -m replication data synthetic {where}" in str(err.value)
+    assert f"replication data synthetic {where}" in str(err.value)
 
 
 def test_unknown_source():

@@ -117,6 +117,24 @@ def test_paired_epochs_shuffle_pairs_together(tmp_path):
     assert round(((a[0, 0, 0, 0] - b[0, 0, 0, 0]) * 127.5)) == 5  # BtoA: A is the right half
 
 
+def test_direction_BtoA_swaps_the_domains_of_every_reading_of_a_folder(tmp_path):
+    """A pix2pix run reading folders BtoA is trained, tested and evaluated on the same swapped domains."""
+    root = write_unpaired(tmp_path / "d", counts=(3, 3, 2, 2))
+    for split in ("testA", "testB"):
+        truth = root / f"{split}_truth"
+        truth.mkdir()
+        for p in (root / split).iterdir():
+            (truth / p.name).write_bytes((root / ("testB" if split == "testA" else "testA") / p.name).read_bytes())
+    swapped = _cfg(root, direction="BtoA")
+    assert data.test_set(swapped, "A").where == str(root / "testB")
+    assert data.test_set(swapped, "A").items == data.test_set(swapped, "A", paired=True).items
+    assert data.test_set(swapped, "B").items == data.test_set(swapped, "B", paired=True).items
+    image, truth, _ = list(data.truth_pairs(swapped, "A", 1))[1]
+    assert read_index(image.numpy(), 1) == [1] and read_index(truth.numpy(), 0) == [1]  # testB/001, testA/001 its truth
+    a, b = data.unpaired(swapped).samples(2)
+    assert read_index(a.numpy(), 1) == [0, 1] and read_index(b.numpy(), 0) == [0, 1]  # A from testB, B from testA
+
+
 def test_samples_are_the_first_test_images_in_sorted_order(root):
     ds = data.unpaired(_cfg(root))
     a, b = ds.samples(3)

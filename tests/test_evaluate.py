@@ -79,7 +79,7 @@ def test_metrics_json_and_md_are_written_in_the_interface_schema(run_dir, evalua
     assert rows_by(saved, "KID", "AtoB")["std"] is not None
     assert rows_by(saved, "MAE", "AtoB")["baseline"]["name"] == "identity (input itself)"
     table = (run_dir / "eval" / "metrics.md").read_text()
-    assert "| metric | direction | this run | baseline | paper CycleGAN | paper pix2pix |" in table
+    assert "| metric | direction | this run | baseline |\n" in table  # no paper columns: the paper scores Cityscapes only
     assert f"| MAE | AtoB | {rows_by(saved, 'MAE', 'AtoB')['value']:.4g} |" in table
 
 
@@ -423,6 +423,20 @@ def test_cityscapes_photo_to_labels_scores_perfect_translations_one(tmp_path):
     table = evaluate.markdown({"run": "r", "step": 1, "epoch": 0, "replication": "x", "evaluated_at": "t", "rows": rows,
                                "truth_pixels_ignored": ignored})
     assert f"Cityscapes truth pixels ignored (unlabelled: void and the classes outside the 19): AtoB {100 * void:.1f}%." in table
+
+
+def test_with_direction_BtoA_the_kits_BtoA_is_scored_as_photo_to_labels_and_its_AtoB_waits_for_the_scorer(tmp_path):
+    """pix2pix_cityscapes reads Cityscapes BtoA (labels -> photo): its one direction, AtoB, is the paper's Table 2."""
+    root = write_cityscapes_like(tmp_path / "cityscapes")
+    data_cfg = tiny_config(root, "data.source=cityscapes", "data.direction=BtoA")["data"]
+    assert data.test_set(data_cfg, "B").where == str(root / "testA")  # the photos
+    labels = {p.name: np.asarray(Image.open(p)) for p in sorted((root / "testB").iterdir())}
+    rows, notes, ignored = evaluate.cityscapes_rows({"BtoA": labels, "AtoB": {}}, data_cfg, 4, scorer=None)
+    # named as the paper names photo->labels (Table 3), which is what figures/tables.html matches
+    assert [(r["metric"], r["direction"], r["value"]) for r in rows] == [
+        ("per-pixel acc", "AtoB", 1.0), ("per-class acc", "AtoB", 1.0), ("class IoU", "AtoB", 1.0)]
+    assert rows[0]["paper"] == {"CycleGAN": 0.58, "pix2pix": 0.85} and set(ignored) == {"AtoB"}
+    assert "make cityscapes-scorer" in notes[0]
 
 
 def test_the_scorer_trains_saves_beside_the_data_and_scores_labels_to_photo(tmp_path):

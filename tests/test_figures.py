@@ -581,7 +581,7 @@ def test_two_runs_of_one_folder_name_are_refused_in_one_line(trained_run, tmp_pa
     assert main(["figures", str(first), str(second), "--figures-dir", str(tmp_path / "figures")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == (f"error: {first} and {second} would both be drawn into {tmp_path / 'figures' / 'r1'}/; draw them with separate "
-                   f"--figures-dir folders (python -m replication figures {second} --figures-dir figures-2), or rename one run folder.")
+                   f"--figures-dir folders (replication figures {second} --figures-dir figures-2), or rename one run folder.")
     assert not (tmp_path / "figures" / "r1").exists()
     # one at a time: the second is refused too, and the first run's figures stay its own
     draw.draw_runs([first], tmp_path / "figures", draw.Options(), say=lambda line: None)

@@ -119,6 +119,11 @@ def other_domain(split: str) -> str:
     return split[:-1] + {"A": "B", "B": "A"}[split[-1]]
 
 
+def stored_split(split: str, direction: str) -> str:
+    """The stored split (folder or TFDS split) that is the kit's `split` (e.g. testA): data.direction BtoA swaps A and B."""
+    return split if direction == "AtoB" else other_domain(split)
+
+
 class Tfds(Source):
     """TFDS `cycle_gan/<name>`: TFDS downloads and prepares it; the kit reads the encoded images."""
 
@@ -132,16 +137,17 @@ class Tfds(Source):
         builder = self.prepare(name, cfg["data_dir"])
         sets = {}
         for split in splits:
+            stored = stored_split(split, cfg["direction"])
             try:
                 encoded = {"image": tfds.decode.SkipDecoding()}
-                ds = builder.as_dataset(split=split, decoders=encoded, shuffle_files=False)
+                ds = builder.as_dataset(split=stored, decoders=encoded, shuffle_files=False)
                 blobs = [bytes(ex["image"]) for ex in ds.as_numpy_iterator()]
             except Exception as err:  # noqa: BLE001
                 raise DataError(
-                    f"Reading split {split} of TFDS cycle_gan/{name} (data_dir {builder.data_dir}) failed: "
+                    f"Reading split {stored} of TFDS cycle_gan/{name} (data_dir {builder.data_dir}) failed: "
                     f"{downloads.first_line(err)}. Delete that folder to prepare it again. {self.local_copy_hint(name)}"
                 ) from err
-            where = f"TFDS cycle_gan/{name} split {split}"
+            where = f"TFDS cycle_gan/{name} split {stored}"
             if not blobs:
                 raise DataError(f"{where} is empty. {self.local_copy_hint(name)}")
             names = [f"{i:05d}{images.encoded_extension(b)}" for i, b in enumerate(blobs)]
@@ -211,7 +217,7 @@ class Tfds(Source):
         except Exception as err:  # noqa: BLE001 - network, disk, corrupt download: all the user's to fix
             raise DataError(
                 f"Could not download TFDS cycle_gan/{name} from {url} into {builder.data_dir}: "
-                f"{downloads.first_line(err)}. Check the network (or run `python -m replication data download "
+                f"{downloads.first_line(err)}. Check the network (or run `replication data download "
                 f"{name}` on a machine that has one). {self.local_copy_hint(name)}"
             ) from err
         return builder
@@ -233,12 +239,12 @@ class Folder(Source):
 
     def truth_sets(self, cfg, split):
         """The truth of testA/x.png is testA_truth/x.png (the synthetic set writes it; your folders may)."""
-        root = self.root(cfg, UNPAIRED_LAYOUT)
-        folder = root / f"{split}_truth"
+        root, stored = self.root(cfg, UNPAIRED_LAYOUT), stored_split(split, cfg["direction"])
+        folder = root / f"{stored}_truth"
         if not folder.is_dir():
             raise DataError(
-                f"{root} has no ground truth for {split}: the truth metrics need {folder}/ holding the "
-                f"true {other_domain(split)[-1]} image of every {split}/ image under the same name."
+                f"{root} has no ground truth for {stored}: the truth metrics need {folder}/ holding the "
+                f"true {other_domain(stored)[-1]} image of every {stored}/ image under the same name."
             )
         truths = folder_set(folder, UNPAIRED_LAYOUT)
         _validated({folder.name: truths}, cfg)
@@ -246,8 +252,10 @@ class Folder(Source):
 
     def split_sets(self, cfg, splits):
         root = self.root(cfg, UNPAIRED_LAYOUT)
-        sets = unpaired_folder(root, splits)
-        skipped = _validated(sets, cfg)
+        folders = {s: stored_split(s, cfg["direction"]) for s in splits}
+        stored = unpaired_folder(root, list(folders.values()))
+        sets = {s: stored[folder] for s, folder in folders.items()}
+        skipped = _validated(sets, cfg, list(folders.values()))
         self.check_sets(sets)
         return Found(sets, f"{self.name} {root}", skipped)
 
@@ -285,14 +293,14 @@ class Synthetic(Folder):
             where = root or "<folder>"
             raise DataError(
                 f"The synthetic dataset is not at {where}. Write it first: "
-                f"`python -m replication data synthetic {where}` (and set data.root to that folder)."
+                f"`replication data synthetic {where}` (and set data.root to that folder)."
             )
         root = Path(root).expanduser()
         written_by = synthetic_version(root)
         if written_by is not None and written_by < SYNTHETIC_VERSION:
             raise DataError(
                 f"{root} holds version {written_by} of the synthetic dataset; this kit trains and scores "
-                f"version {SYNTHETIC_VERSION}. Rewrite it: `python -m replication data synthetic {root}`."
+                f"version {SYNTHETIC_VERSION}. Rewrite it: `replication data synthetic {root}`."
             )
         return root
 

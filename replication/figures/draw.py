@@ -1,4 +1,4 @@
-"""`python -m replication figures`: every figure of a run, redrawn only when what it is drawn from changed.
+"""`replication figures`: every figure of a run, redrawn only when what it is drawn from changed.
 
 The figures of runs/NAME go to figures/NAME/:
   losses.png/.pdf        every loss, raw and smoothed (report Figure 8)
@@ -230,7 +230,7 @@ def run_folders(root: Path = Path("runs")) -> list[Path]:
     """Every folder under runs/ (the default of `figures` and `make figures`)."""
     folders = sorted(p for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []
     if not folders:
-        raise KitError(f"No run folders under {root}/: train one first (make demo), or name run folders: python -m replication figures runs/NAME.")
+        raise KitError(f"No run folders under {root}/: train one first (make demo), or name run folders: replication figures runs/NAME.")
     return folders
 
 
@@ -265,7 +265,7 @@ def check_names(run_dirs: list[Path], figures_dir: Path) -> None:
         if other.resolve() != run_dir.resolve():
             raise KitError(
                 f"{other} and {run_dir} would both be drawn into {figures_dir / run_dir.name}/; draw them with separate "
-                f"--figures-dir folders (python -m replication figures {run_dir} --figures-dir figures-2), or rename one run folder."
+                f"--figures-dir folders (replication figures {run_dir} --figures-dir figures-2), or rename one run folder."
             )
 
 

@@ -176,7 +176,7 @@ def write_run_page(folder: Path, summary: dict, config: dict, results: dict, cap
     body = f"""<h1>{escape(summary['name'])}</h1>
 <p>Experiment <b>{escape(summary['experiment'])}</b>: {escape(progress(summary))}.</p>
 <p class="note">Run folder <code>{escape(summary.get('run', ''))}</code>; drawn {escape(summary.get('drawn_at', ''))} by
-<code>python -m replication figures</code>, which also lists every run in FIGURES_DIR/index.html.</p>
+<code>replication figures</code>, which also lists every run in FIGURES_DIR/index.html.</p>
 <h2>Metrics</h2>
 {metrics_table(summary['metrics'])}
 <h2>Losses</h2>
@@ -218,7 +218,7 @@ def write_index(figures_dir: Path) -> Path:
         )
     table = "<table><tr><th>run</th><th>state</th><th>latest smoothed losses</th><th>metrics</th><th>losses</th></tr>" + "".join(rows) + "</table>"
     tables_link = f'<p><a href="{TABLES_PAGE}">The paper\'s tables</a>, each number beside those of the runs here that measured it.</p>' if (figures_dir / TABLES_PAGE).exists() else ""
-    body = f"<h1>Runs</h1>\n<p>Drawn by <code>python -m replication figures</code>.</p>\n{tables_link}\n{table}"
+    body = f"<h1>Runs</h1>\n<p>Drawn by <code>replication figures</code>.</p>\n{tables_link}\n{table}"
     path = figures_dir / "index.html"
     atomic_write_text(path, document("Runs: CycleGAN replication kit", body))
     return path

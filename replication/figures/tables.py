@@ -135,7 +135,7 @@ def write_tables_page(figures_dir: Path) -> Path:
     body = f"""<p><a href="index.html">all runs</a></p>
 <h1>The paper's tables beside the runs here</h1>
 <p>Each cell: the CycleGAN paper's number, then every run drawn into this folder that measured it
-(its eval/metrics.json, written by <code>python -m replication evaluate RUN</code>): the run, the epoch
+(its eval/metrics.json, written by <code>replication evaluate RUN</code>): the run, the epoch
 of the weights it scored, its image size. The paper scored labels→photo with an FCN trained on
 Cityscapes; the kit scores it with its own scorer (make cityscapes-scorer), so those numbers compare
 loosely. Higher is better everywhere.</p>
