@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from replication import gan, losses
 from replication.choices import CYCLES
-from replication.errors import ConfigError
 from replication.history import HistoryBuffer
 
 
@@ -57,8 +56,6 @@ class CycleGAN(gan.GAN):
         self.lambda_identity = float(loss_cfg["lambda_identity"]) * self.lambda_cycle
         self.adversarial, cycles = loss_cfg["gan"], CYCLES[loss_cfg["cycle"]]
         self.forward_cycle, self.backward_cycle = "forward" in cycles, "backward" in cycles
-        if not (self.adversarial or cycles or self.lambda_identity > 0):
-            raise ConfigError("loss.gan is false, loss.cycle is none and loss.lambda_identity is 0: nothing is left to train.")
         self.seed = train_cfg["seed"]
         self.model_cfg = model_cfg
 

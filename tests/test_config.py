@@ -136,6 +136,15 @@ def test_nothing_to_train_is_refused():
     assert config.resolve("demo", ["train.epochs=0", "train.epochs_decay=1"])["train"]["epochs"] == 0
 
 
+@pytest.mark.parametrize("zero", ["loss.lambda_identity=0", "loss.lambda_cycle=0"])
+def test_a_cyclegan_without_adversarial_cycle_or_identity_loss_is_refused(zero):
+    without = ["loss.gan=false", "loss.cycle=none", zero]
+    with pytest.raises(ConfigError, match=r"^loss.gan=false, loss.cycle=none and an identity loss weighing 0 .* leave nothing to train"):
+        config.resolve("demo", without)
+    assert config.resolve("demo", without[:2])["loss"]["cycle"] == "none"  # the identity loss alone trains
+    assert config.resolve("demo", ["model.type=pix2pix", *without])["model"]["type"] == "pix2pix"  # pix2pix has none of them
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
