@@ -1,9 +1,9 @@
 """The values configuration keys may take, and the image sizes a generator accepts.
 
 Plain data at the bottom of the kit's imports (no TensorFlow): `config` checks
-an experiment against them before anything heavy is imported, and the modules
-that act on them (`data.transforms`, `layers`, `networks`, `losses`,
-`cyclegan`, `machine`, `models`) read them from here.
+an experiment against them before anything heavy is imported (the only check of
+a value: the modules that act on it trust it), and the modules that need them
+(`layers`, `networks`, `cyclegan`, `models`, `runs`, `cli`) read them from here.
 """
 
 from __future__ import annotations

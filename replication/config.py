@@ -346,7 +346,7 @@ def rules() -> dict:
 
 
 def validate(config: dict, base: dict) -> dict:
-    """Check every value once, against its rule and the few rules that join two keys."""
+    """Check every value once, against its rule and the few rules that join several keys."""
     for section, keys in base.items():
         if isinstance(keys, dict) and not isinstance(config.get(section), dict):
             raise ConfigError(
@@ -364,6 +364,7 @@ def validate(config: dict, base: dict) -> dict:
         )
     check_crop_fits_load_size(config["data"])
     check_crop_fits_generator(config)
+    check_cyclegan_has_a_loss(config)
     return config
 
 
@@ -393,6 +394,18 @@ def check_crop_fits_generator(config: dict) -> None:
         choices.check_image_size(crop, crop, multiple, minimum)
     except ImageSizeError as err:
         raise ConfigError(f"data.crop_size={crop} does not fit model.generator={model['generator']}: {err}") from None
+
+
+def check_cyclegan_has_a_loss(config: dict) -> None:
+    """CycleGAN's ablations (paper Tables 4, 5) drop terms of its objective; one term must remain."""
+    loss = config["loss"]
+    identity_weight = loss["lambda_identity"] * loss["lambda_cycle"]
+    if config["model"]["type"] == "cyclegan" and not loss["gan"] and loss["cycle"] == "none" and identity_weight == 0:
+        raise ConfigError(
+            f"loss.gan=false, loss.cycle=none and an identity loss weighing 0 (loss.lambda_identity={loss['lambda_identity']} "
+            f"x loss.lambda_cycle={loss['lambda_cycle']}) leave nothing to train: set loss.gan=true, another loss.cycle, "
+            "or both lambdas above 0."
+        )
 
 
 def save(config: dict, path: str | os.PathLike) -> None:

@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from replication import gan, losses
 from replication.choices import CYCLES
-from replication.errors import ConfigError
 from replication.history import HistoryBuffer
 
 
@@ -52,14 +51,12 @@ class CycleGAN(gan.GAN):
 
     def __init__(self, model_cfg: dict, loss_cfg: dict, train_cfg: dict, image_shape, precision: str = "float32"):
         """`precision`: the Keras dtype policy the networks are built under (models.build sets it)."""
-        self.gan_mode = losses.check_gan_mode(loss_cfg["gan_mode"])
+        self.gan_mode = loss_cfg["gan_mode"]
         self.lambda_cycle = float(loss_cfg["lambda_cycle"])
         self.lambda_identity = float(loss_cfg["lambda_identity"]) * self.lambda_cycle
         self.adversarial, cycles = loss_cfg["gan"], CYCLES[loss_cfg["cycle"]]
         self.forward_cycle, self.backward_cycle = "forward" in cycles, "backward" in cycles
-        if not (self.adversarial or cycles or self.lambda_identity > 0):
-            raise ConfigError("loss.gan is false, loss.cycle is none and loss.lambda_identity is 0: nothing is left to train.")
-        self.seed = int(train_cfg["seed"])
+        self.seed = train_cfg["seed"]
         self.model_cfg = model_cfg
 
         self.G = gan.build_generator(model_cfg)  # X -> Y (A to B)

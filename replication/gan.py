@@ -18,7 +18,6 @@ import tensorflow as tf
 
 from replication import networks
 from replication.speed import machine
-from replication.errors import ConfigError
 from replication.io import atomic_replace, atomic_write_text
 
 MANIFEST = "manifest.json"
@@ -50,22 +49,26 @@ class GAN:
         return export_generators(folder, self.model_type, generators, self.model_cfg, self.training_mode_at_test, **trained)
 
 
+# model.generator and model.discriminator -> how each is built from the model section.
+GENERATORS = {
+    "resnet": lambda cfg: networks.resnet_generator(cfg["n_blocks"], cfg["ngf"], cfg["upsample"]),
+    "unet": lambda cfg: networks.unet_generator(cfg["num_downs"], cfg["ngf"], cfg["generator_norm"]),
+}
+DISCRIMINATORS = {
+    "patchgan": lambda cfg, in_channels: networks.patchgan_discriminator(
+        cfg["n_layers_d"], cfg["ndf"], in_channels, cfg["discriminator_norm"]),
+    "pixel": lambda cfg, in_channels: networks.pixel_discriminator(cfg["ndf"], in_channels, cfg["discriminator_norm"]),
+}
+
+
 def build_generator(model_cfg: dict) -> keras.Model:
-    if model_cfg["generator"] == "resnet":
-        return networks.resnet_generator(model_cfg["n_blocks"], model_cfg["ngf"], model_cfg["upsample"])
-    if model_cfg["generator"] == "unet":
-        return networks.unet_generator(model_cfg["num_downs"], model_cfg["ngf"], model_cfg["generator_norm"])
-    raise ConfigError(f"Unknown model.generator '{model_cfg['generator']}': choose 'resnet' or 'unet'.")
+    """The ResNet generator (paper §7.2) or the U-Net, as model.generator says."""
+    return GENERATORS[model_cfg["generator"]](model_cfg)
 
 
 def build_discriminator(model_cfg: dict, in_channels: int = 3) -> keras.Model:
     """PatchGAN or PixelGAN; `in_channels` 6 makes pix2pix's conditional D (input and output stacked)."""
-    norm = model_cfg["discriminator_norm"]
-    if model_cfg["discriminator"] == "patchgan":
-        return networks.patchgan_discriminator(model_cfg["n_layers_d"], model_cfg["ndf"], in_channels, norm)
-    if model_cfg["discriminator"] == "pixel":
-        return networks.pixel_discriminator(model_cfg["ndf"], in_channels, norm)
-    raise ConfigError(f"Unknown model.discriminator '{model_cfg['discriminator']}': choose 'patchgan' or 'pixel'.")
+    return DISCRIMINATORS[model_cfg["discriminator"]](model_cfg, in_channels)
 
 
 class ReferenceAdam(keras.optimizers.Adam):

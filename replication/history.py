@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from replication.errors import ConfigError
-
 HEADS = 1  # a fair coin landing on this shows a stored image (probability 0.5, paper §4)
 
 
@@ -65,11 +63,9 @@ class HistoryBuffer(tf.Module):
 
     def __init__(self, pool_size: int, image_shape: tuple, name: str | None = None):
         super().__init__(name=name)
-        if int(pool_size) < 0:
-            raise ConfigError(f"train.pool_size must be 0 (no buffer) or more; got {pool_size}.")
         if len(image_shape) != 3:
             raise ValueError(f"image_shape must be (height, width, channels); got {image_shape}.")
-        self.pool_size = int(pool_size)
+        self.pool_size = pool_size
         self.image_shape = tuple(int(d) for d in image_shape)
         with self.name_scope:
             # Under tf.distribute every replica computes the same new buffer from the

@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from replication.choices import GAN_MODES
-from replication.errors import ConfigError
-
-
-
-def check_gan_mode(gan_mode: str) -> str:
-    if gan_mode not in GAN_MODES:
-        raise ConfigError(f"loss.gan_mode must be one of {', '.join(GAN_MODES)}, not {gan_mode!r}.")
-    return gan_mode
+# loss.gan_mode -> the loss of float32 scores against their label
+ADVERSARIAL_LOSSES = {
+    "lsgan": lambda scores, target: tf.reduce_mean(tf.square(scores - target)),
+    "vanilla": lambda scores, target: tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=scores)),
+}
 
 
 def adversarial_loss(scores, target_is_real: bool, gan_mode: str) -> tf.Tensor:
@@ -34,10 +30,7 @@ def adversarial_loss(scores, target_is_real: bool, gan_mode: str) -> tf.Tensor:
     """
     scores = tf.cast(scores, tf.float32)
     target = tf.ones_like(scores) if target_is_real else tf.zeros_like(scores)
-    if gan_mode == "lsgan":
-        return tf.reduce_mean(tf.square(scores - target))
-    if check_gan_mode(gan_mode) == "vanilla":
-        return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=scores))
+    return ADVERSARIAL_LOSSES[gan_mode](scores, target)
 
 
 def generator_adversarial_loss(fake_scores, gan_mode: str) -> tf.Tensor:

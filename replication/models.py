@@ -15,7 +15,6 @@ from typing import Callable, Protocol
 
 from replication import choices, gan
 from replication import data as data_lib
-from replication.errors import ConfigError
 from replication.speed.conv_gradients import use_forward_gradients
 
 
@@ -55,8 +54,6 @@ class ModelEntry:
 
 def entry_of(name: str) -> ModelEntry:
     """The row `name` of the model table, its class imported."""
-    if name not in choices.MODELS:
-        raise ConfigError(f"model.type is {name!r}; choose one of {', '.join(choices.MODELS)}.")
     where, data = choices.MODELS[name]
     module, cls = where.split(":")
     return ModelEntry(getattr(importlib.import_module(module), cls), getattr(data_lib, data))

@@ -41,9 +41,9 @@ class Pix2Pix(gan.GAN):
         return cls(config["model"], config["loss"], config["train"], precision)
 
     def __init__(self, model_cfg: dict, loss_cfg: dict, train_cfg: dict, precision: str = "float32"):
-        self.gan_mode = losses.check_gan_mode(loss_cfg["gan_mode"])
+        self.gan_mode = loss_cfg["gan_mode"]
         self.lambda_l1 = float(loss_cfg["lambda_L1"])
-        self.seed = int(train_cfg["seed"])
+        self.seed = train_cfg["seed"]
         self.model_cfg = model_cfg
 
         self.G = gan.build_generator(model_cfg)

@@ -17,8 +17,6 @@ constant throughout.
 
 from __future__ import annotations
 
-from replication.errors import ConfigError
-
 
 def total_epochs(epochs: int, epochs_decay: int) -> int:
     """How many epochs training runs: the constant ones, then the decaying ones."""
@@ -27,8 +25,6 @@ def total_epochs(epochs: int, epochs_decay: int) -> int:
 
 def decay_factor(epoch: int, epochs: int, epochs_decay: int) -> float:
     """The multiplier on the base learning rate in 0-based `epoch` (the reference `lambda_rule`)."""
-    if epochs < 0 or epochs_decay < 0:
-        raise ConfigError(f"train.epochs and train.epochs_decay must be 0 or more; got {epochs} and {epochs_decay}.")
     if not 0 <= epoch < total_epochs(epochs, epochs_decay):
         raise ValueError(
             f"epoch {epoch} is outside training: epochs run from 0 to {total_epochs(epochs, epochs_decay) - 1}."
@@ -44,4 +40,4 @@ def learning_rate(base_lr: float, epoch: int, epochs: int, epochs_decay: int) ->
 def steps_per_epoch(data_steps: int, train_cfg: dict) -> int:
     """An epoch's steps: the data's (the larger domain's images per batch), capped by train.max_steps_per_epoch."""
     cap = train_cfg["max_steps_per_epoch"]
-    return min(data_steps, int(cap)) if cap else data_steps
+    return min(data_steps, cap) if cap else data_steps

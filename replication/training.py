@@ -68,11 +68,8 @@ def after_storage_error(run: RunFolder):
 
 
 def make_strategy(train_cfg: dict) -> tf.distribute.Strategy:
-    if train_cfg["strategy"] == "default":
-        return tf.distribute.get_strategy()
-    if train_cfg["strategy"] == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    raise ConfigError(f"train.strategy must be 'default', 'mirrored' or 'multi_worker', not {train_cfg['strategy']!r}.")
+    """The strategy of train.strategy on one machine, default or mirrored (cluster.job_for makes multi_worker's)."""
+    return tf.distribute.MirroredStrategy() if train_cfg["strategy"] == "mirrored" else tf.distribute.get_strategy()
 
 
 def compile_step(model, strategy: tf.distribute.Strategy, jit_compile: bool):
@@ -128,13 +125,6 @@ def compile_steps(model, strategy: tf.distribute.Strategy, jit_compile: bool, on
         return tf.stack(rows)
 
     return call
-
-
-def steps_per_call(train_cfg: dict) -> int:
-    value = train_cfg["steps_per_call"]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"train.steps_per_call must be a whole number of at least 1, not {value!r}.")
-    return value
 
 
 class StopRequest:
@@ -255,7 +245,7 @@ class Loop:
         self.checkpoints, self.strategy, self.log = checkpoints, strategy, log
         self.steps_per_epoch = schedule.steps_per_epoch(data.steps_per_epoch, train_cfg)
         self.total_epochs = schedule.total_epochs(train_cfg["epochs"], train_cfg["epochs_decay"])
-        self.steps_per_call = steps_per_call(train_cfg)
+        self.steps_per_call = train_cfg["steps_per_call"]
         self.step_fn = compile_steps(model, strategy, jit_compile, self.building)
         self.traces, self.trace_started = 0, None  # traces so far; (steps per call, time) of the one under way
         self.losses = LossLog(run.losses, model.loss_names, run.tensorboard)

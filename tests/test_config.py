@@ -99,6 +99,15 @@ def test_every_key_of_base_has_a_rule():
         ("data.preprocess=zoom", "data.preprocess=zoom is not allowed: data.preprocess must be resize_and_crop, crop, scale_width, scale_width_and_crop or none."),
         ("train.precision=fp8", "train.precision=fp8 is not allowed: train.precision must be auto, float32, mixed_float16 or mixed_bfloat16."),
         ("train.conv_gradients=fast", "train.conv_gradients=fast is not allowed: train.conv_gradients must be auto, native or forward."),
+        ("train.jit_compile=fast", "train.jit_compile=fast is not allowed: train.jit_compile must be auto, true or false."),
+        ("train.threads_per_op=true", "train.threads_per_op=true is not allowed: train.threads_per_op must be auto or a whole number, 0 or more."),
+        ("train.steps_per_call=0", "train.steps_per_call=0 is not allowed: train.steps_per_call must be a whole number, 1 or more."),
+        ("train.strategy=horovod", "train.strategy=horovod is not allowed: train.strategy must be default, mirrored or multi_worker."),
+        ("train.pool_size=-1", "train.pool_size=-1 is not allowed: train.pool_size must be a whole number, 0 or more."),
+        ("train.epochs_decay=-1", "train.epochs_decay=-1 is not allowed: train.epochs_decay must be a whole number, 0 or more."),
+        ("model.type=stargan", "model.type=stargan is not allowed: model.type must be cyclegan or pix2pix."),
+        ("model.generator=vgg", "model.generator=vgg is not allowed: model.generator must be resnet or unet."),
+        ("model.discriminator=big", "model.discriminator=big is not allowed: model.discriminator must be patchgan or pixel."),
         ("data.root=5", "data.root=5 is not allowed: data.root must be a name or path (text), or null."),
         ("data=5", "data=5 is not allowed: data must be a section of keys, as in experiments/base.yaml; set one of them with --set data.source=VALUE."),
     ],
@@ -125,6 +134,15 @@ def test_nothing_to_train_is_refused():
     with pytest.raises(ConfigError, match=r"^train.epochs=0 and train.epochs_decay=0 leave nothing to train"):
         config.resolve("demo", ["train.epochs=0", "train.epochs_decay=0"])
     assert config.resolve("demo", ["train.epochs=0", "train.epochs_decay=1"])["train"]["epochs"] == 0
+
+
+@pytest.mark.parametrize("zero", ["loss.lambda_identity=0", "loss.lambda_cycle=0"])
+def test_a_cyclegan_without_adversarial_cycle_or_identity_loss_is_refused(zero):
+    without = ["loss.gan=false", "loss.cycle=none", zero]
+    with pytest.raises(ConfigError, match=r"^loss.gan=false, loss.cycle=none and an identity loss weighing 0 .* leave nothing to train"):
+        config.resolve("demo", without)
+    assert config.resolve("demo", without[:2])["loss"]["cycle"] == "none"  # the identity loss alone trains
+    assert config.resolve("demo", ["model.type=pix2pix", *without])["model"]["type"] == "pix2pix"  # pix2pix has none of them
 
 
 @pytest.mark.parametrize(

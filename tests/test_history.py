@@ -219,8 +219,3 @@ def test_checkpoint_restores_stored_images_exactly(tmp_path):
     assert int(restored.count) == 1
     assert np.array_equal(restored.images.numpy()[0], numbered_images(5, 1)[0])
     assert np.array_equal(restored.images.numpy()[1], np.zeros(IMAGE_SHAPE, np.float32))
-
-
-def test_negative_pool_size_is_refused():
-    with pytest.raises(ValueError, match="pool_size"):
-        HistoryBuffer(-1, IMAGE_SHAPE)

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from replication.errors import ConfigError
 from replication.speed.machine import (
     Choice,
     Machine,
@@ -57,11 +56,9 @@ def test_the_reason_names_what_was_found():
     assert choose_precision("auto", ZEN3).reason == "auto: CPU without native bfloat16"
 
 
-def test_a_set_precision_is_kept_and_an_unknown_one_refused():
+def test_a_set_precision_is_kept():
     assert choose_precision("mixed_float16", ZEN3).value == "mixed_float16"
     assert choose_precision("float32", ZEN4).reason == "set in the config"
-    with pytest.raises(ConfigError, match="train.precision must be one of auto, float32, mixed_float16, mixed_bfloat16"):
-        choose_precision("bfloat16", ZEN4)
 
 
 def test_only_float16_scales_its_loss():
@@ -83,8 +80,6 @@ def test_auto_xla_is_on_with_gpus_and_cpus_without_avx512_and_true_false_are_kep
     assert choose_jit_compile("auto", Machine(ZEN4.cpu_flags, ((8, 0),))).value is True  # the GPU decides
     assert choose_jit_compile(True, ZEN4).value is True
     assert choose_jit_compile(False, Machine(gpu_capabilities=((8, 0),))).value is False
-    with pytest.raises(ConfigError, match="train.jit_compile must be auto, true or false"):
-        choose_jit_compile("yes", ZEN4)
 
 
 def test_auto_conv_gradients_are_forward_only_where_tensorflow_runs_eigen_kernels():
@@ -96,8 +91,6 @@ def test_auto_conv_gradients_are_forward_only_where_tensorflow_runs_eigen_kernel
     assert choose_conv_gradients("auto", Machine(ZEN3.cpu_flags, ((7, 5),))).value == "native"  # cuDNN's
     assert choose_conv_gradients("native", ZEN3) == Choice("native", "set in the config")
     assert choose_conv_gradients("forward", ZEN4) == Choice("forward", "set in the config")
-    with pytest.raises(ConfigError, match="train.conv_gradients must be one of auto, native, forward"):
-        choose_conv_gradients("fast", ZEN3)
 
 
 AUTO = {"precision": "auto", "conv_gradients": "auto", "jit_compile": "auto", "threads_per_op": "auto"}
@@ -151,9 +144,6 @@ def test_threads_are_tensorflows_default_with_gpus_or_xla_and_a_set_number_is_ke
     assert choose_threads_per_op(1, Machine(cpu_cores=2), jit_compile=True).value == 1  # a set number is kept
     assert choose_threads_per_op(3, Machine(cpu_cores=8)) == Choice(3, "set in the config")
     assert ops_at_once(3, Machine(cpu_cores=8)) == 2 and ops_at_once(0, Machine(cpu_cores=8)) == 0
-    for bad in (-1, "two", True):
-        with pytest.raises(ConfigError, match="train.threads_per_op must be auto, 0"):
-            choose_threads_per_op(bad, ZEN4)
 
 
 def test_threads_set_after_tensorflow_started_are_reported_as_kept():

@@ -2,7 +2,6 @@
 
 import pytest
 
-from replication.errors import ConfigError
 from replication.schedule import decay_factor, learning_rate, total_epochs
 
 BASE_LR = 0.0002
@@ -63,10 +62,3 @@ def test_epoch_outside_training_is_refused():
         lr(200)
     with pytest.raises(ValueError):
         lr(-1)
-
-
-def test_negative_epoch_counts_are_a_config_error():
-    with pytest.raises(ConfigError):
-        learning_rate(BASE_LR, 0, -1, 10)
-    with pytest.raises(ConfigError):
-        learning_rate(BASE_LR, 0, 10, -1)

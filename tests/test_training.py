@@ -632,15 +632,6 @@ def test_user_errors_end_in_one_line_and_status_2(tmp_path, capsys):
     assert "missing" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("value", [0, -1, 2.5, True, "auto"])
-def test_steps_per_call_must_be_a_whole_number_of_at_least_1(value):
-    from replication.training import steps_per_call
-
-    with pytest.raises(ConfigError, match="train.steps_per_call must be a whole number of at least 1"):
-        steps_per_call({"steps_per_call": value})
-    assert steps_per_call({"steps_per_call": 3}) == 3
-
-
 def test_unknown_gan_mode_is_a_config_error():
     with pytest.raises(ConfigError, match="loss.gan_mode=wgan is not allowed: loss.gan_mode must be lsgan or vanilla"):
         tiny_config(None, "loss.gan_mode=wgan")
