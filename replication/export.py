@@ -6,7 +6,6 @@ The export is written by the training loop when a run finishes (`export_model`);
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import tensorflow as tf
 from replication import gan, networks
 from replication.choices import DIRECTIONS
 from replication.errors import KitError
-from replication.io import atomic_replace, atomic_write_text
+from replication.io import atomic_replace, atomic_write_text, sha256_of
 
 MANIFEST = "manifest.json"
 
@@ -97,14 +96,6 @@ def export_generators(
         }
         atomic_write_text(staging / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return {direction: folder / name for direction, name in names.items()}
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 DAMAGED_MANIFEST = "Run the same `train` command again to export the run anew, or move export/ aside to use its latest checkpoint."

@@ -14,6 +14,7 @@ import tensorflow as tf
 from replication import export, gan, models, networks, schedule
 from replication.checkpoints import restore_newest_good
 from replication.errors import KitError
+from replication.io import sha256_of
 from replication.runs import RunFolder, load_config
 
 
@@ -111,7 +112,7 @@ def exported_generators(manifest_path: Path) -> dict:
         path = manifest_path.parent / files["keras"]
         try:
             model = load_model_file(path)
-            if "sha256" in files and export.sha256_of(path) != files["sha256"]:
+            if "sha256" in files and sha256_of(path) != files["sha256"]:
                 raise KitError(
                     f"{path} is not the file that {manifest_path} (step {weights.step}) names: a mix of two exports. "
                     + export.DAMAGED_MANIFEST

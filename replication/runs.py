@@ -1,4 +1,4 @@
-"""A run's folder: where each thing a run writes lives, its saved config, and whether a resumed run is the same experiment.
+"""A run's folder: where a run keeps what it writes, its saved config, and whether a resume is the same run.
 
 A run lives in `runs/<experiment>/` (or `--run-dir`):
   config.yaml      the resolved configuration      versions.json  TF, Keras, kit, Python
