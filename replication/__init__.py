@@ -14,8 +14,11 @@ Where each concept of the paper lives:
   datasets: TFDS, folders, Cityscapes, pix2pix sets, synthetic        data/
   the model table (adding a model: one file and one row)              models.py: MODELS; choices.py
   the training loop, checkpoints, exact resume                        training.py, checkpoints.py
-  the run folder and its exports                                      runs.py, gan.py: export_generators
+  the run folder                                                      runs.py: RunFolder
+  exports: float32 .keras files, SavedModels, manifest.json           export.py: export_model
+  a run's generators for translate, evaluate, figures                 loading.py: load_generators, Translator
   FCN-style scores, MAE/PSNR/SSIM, FID/KID                            metrics.py, evaluate.py
+  the quality logged while training (eval.csv)                        quality.py: QualityLog
   figures and results pages, the paper's tables                       figures/
   the configuration: base.yaml's keys and their rules                 config.py, choices.py
   training on several machines                                        cluster.py

@@ -20,8 +20,7 @@ allows:
 
 and writes RUN/eval/metrics.json and RUN/eval/metrics.md, naming the weights scored:
 the export, else the newest whole checkpoint (a run may be training meanwhile). While training,
-`train.eval_every` epochs log a quick quality measure to RUN/eval.csv
-(`QualityLog`).
+`train.eval_every` epochs log a quick quality measure to RUN/eval.csv (replication/quality.py).
 """
 
 from __future__ import annotations
@@ -40,12 +39,12 @@ from PIL import Image
 
 import replication
 from replication import data as data_lib
-from replication import checkpoints, losses, metrics, runs
+from replication import checkpoints, loading, losses, metrics, runs
 from replication.choices import DIRECTIONS
 from replication.errors import KitError, RunFolderError
 from replication.figures import save_png, to_uint8
 from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_errors
-from replication.logs import LossLog
+from replication.quality import has_truth, mean_truth_scores, to_unit, uint8_pairs
 
 METRIC_GROUPS = ("truth", "cityscapes", "fid", "dloss")
 IDENTITY = "identity (input itself)"
@@ -58,7 +57,6 @@ INCEPTION_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 INCEPTION_URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/" + INCEPTION_FILE
 INCEPTION_MD5 = "bcbd6486424b2319ff4ef7d526e38f63"  # keras.applications' own check of that file
 INCEPTION_SIZE = 299
-TRAINING_SUBSET = 20  # test images per domain that train.eval_every scores
 
 
 class MetricNotAvailable(KitError):
@@ -114,12 +112,6 @@ def read_png(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-def uint8_pairs(data_cfg: dict, domain: str, multiple: int):
-    """(input, truth, name) of every test image of `domain` as uint8 HxWx3 arrays."""
-    for image, truth, name in data_lib.truth_pairs(data_cfg, domain, multiple):
-        yield to_uint8(image)[0], to_uint8(truth)[0], os.fsdecode(name.numpy())
-
-
 # --------------------------------------------------------------------------- rows
 
 
@@ -149,12 +141,6 @@ def truth_rows(translations: dict, data_cfg: dict, multiple: int, progress: bool
         for metric, (_, definition) in metrics.TRUTH_METRICS.items():
             rows.append(row(metric, direction, kit[metric], definition, baseline=(IDENTITY, identity[metric])))
     return rows
-
-
-def mean_truth_scores(images_and_truths) -> dict:
-    """{"MAE", "PSNR", "SSIM"}: each metric averaged over (image, truth) pairs."""
-    found = [metrics.truth_scores(image, truth) for image, truth in images_and_truths]
-    return {metric: float(np.mean([s[metric] for s in found])) for metric in metrics.TRUTH_METRICS}
 
 
 def is_cityscapes(data_cfg: dict) -> bool:
@@ -349,7 +335,7 @@ def fid_rows(translations: dict, data_cfg: dict, network, wanted: dict | None = 
 
 # --------------------------------------------------------------------------- discriminator losses
 
-def restore_judges(config: dict, run: runs.RunFolder, weights: runs.Weights, directions) -> tuple[dict, list]:
+def restore_judges(config: dict, run: runs.RunFolder, weights: loading.Weights, directions) -> tuple[dict, list]:
     """({direction: (name, discriminator)}, notes): the discriminators of the checkpoint the generators came
     from (for an export, the checkpoint of its step), or none with a note saying why."""
     from replication import models
@@ -447,14 +433,6 @@ def available_groups(data_cfg: dict) -> list:
     return groups + ["fid", "dloss"]
 
 
-def has_truth(data_cfg: dict) -> bool:
-    try:
-        data_lib.truth_pairs(data_cfg, "A", 1)
-        return True
-    except KitError:
-        return False
-
-
 def check_groups(data_cfg: dict, groups) -> None:
     for group in groups:
         if group not in METRIC_GROUPS:
@@ -495,7 +473,7 @@ def evaluate(run_dir, groups=None, inception_weights_path=None, feature_network=
     check_groups(data_cfg, groups)
     output = EvalOutput(run)
     with output.open(log):
-        generators = runs.load_generators(run.path, log)
+        generators = loading.load_generators(run.path, log)
         weights = next(iter(generators.values())).weights
         log(f"evaluating {run.path}: {weights}")
         judges, notes = restore_judges(config, run, weights, generators) if "dloss" in groups else ({}, [])
@@ -579,67 +557,3 @@ def markdown(result: dict) -> str:
     lines += ["", *(f"- **{m}**: {d}" for m, d in definitions)]
     lines += [f"- note: {n}" for n in result.get("notes", [])]
     return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------- while training
-
-
-class QualityLog(LossLog):
-    """`train.eval_every`: a quick quality measure of the model being trained, to RUN/eval.csv and TensorBoard.
-
-    On the first TRAINING_SUBSET test images of each domain: MAE, PSNR and
-    SSIM against the ground truth where the data has it, otherwise the
-    cycle-reconstruction MAE (|F(G(a)) - a|, columns cycle_MAE_<direction>).
-    """
-
-    def __init__(self, config: dict, run, model):
-        self.generators = generators = {
-            d: runs.Translator(getattr(model, name), d, model.training_mode_at_test) for d, name in model.generator_names.items()
-        }
-        multiple = max(g.size_multiple for g in generators.values())
-        self.truth = has_truth(config["data"])
-        self.subset = {}
-        for direction in generators:
-            domain = DIRECTIONS[direction][0]
-            if self.truth:
-                pairs = list(uint8_pairs(config["data"], domain, multiple))[:TRAINING_SUBSET]
-                self.subset[direction] = [(image, truth) for image, truth, _ in pairs]
-            else:
-                images = data_lib.test_images(config["data"], domain, multiple).take(TRAINING_SUBSET)
-                self.subset[direction] = [(to_uint8(image)[0], None) for image, _ in images]
-        names = metrics.TRUTH_METRICS if self.truth else ("cycle_MAE",)
-        super().__init__(run.eval_csv, [f"{m}_{d}" for m in names for d in generators], run.tensorboard)
-        self.columns = self.columns[:-2]  # step, epoch and the scores; no lr, no wall time
-
-    def scores(self) -> dict:
-        generators, out = self.generators, {}
-        for direction, pairs in self.subset.items():
-            generator = generators[direction]
-            if self.truth:
-                found = mean_truth_scores((translate(generator, image), truth) for image, truth in pairs)
-                out.update({f"{metric}_{direction}": value for metric, value in found.items()})
-            else:
-                back = generators[{"AtoB": "BtoA", "BtoA": "AtoB"}[direction]]
-                errors = [metrics.mean_absolute_error(to_uint8(back(generator(to_unit(image))))[0], image) for image, _ in pairs]
-                out[f"cycle_MAE_{direction}"] = float(np.mean(errors))
-        return out
-
-    def log(self, step: int, epoch: int) -> dict:
-        values = self.scores()
-        with self.path.open("a", newline="") as f:
-            f.write(",".join([str(step), str(epoch), *(f"{values[c]:.6g}" for c in self.columns[2:])]) + "\n")
-        if self.tensorboard:
-            with self.tensorboard.as_default(step=step):
-                for name, value in values.items():
-                    tf.summary.scalar(f"eval/{name}", value)
-        return values
-
-
-def translate(translator, image: np.ndarray) -> np.ndarray:
-    """uint8 HxWx3 through a `runs.Translator` ([-1, 1] in and out) back to uint8."""
-    return to_uint8(translator(to_unit(image)))[0]
-
-
-def to_unit(image: np.ndarray) -> tf.Tensor:
-    """uint8 HxWx3 to a [1,H,W,3] float32 batch in [-1, 1] (the networks' range)."""
-    return tf.constant(image[None], tf.float32) / 127.5 - 1.0

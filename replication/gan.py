@@ -1,26 +1,20 @@
-"""What every GAN model of the kit shares: network builders, Adam, the update step, the float32 export.
+"""What every GAN model of the kit shares: network builders, Adam, the update step.
 
-CycleGAN (replication/cyclegan.py) and pix2pix build their networks, their
-optimizers and their exports through these functions, so the choices the
-paper fixes (Adam's betas, loss scaling under mixed_float16, float32
-exports that load anywhere) are written once.
+CycleGAN (replication/cyclegan.py) and pix2pix build their networks and their
+optimizers through these functions, so the choices the paper fixes (Adam's
+betas, loss scaling under mixed_float16) are written once. Their exports are
+written by replication/export.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from contextlib import contextmanager
-from pathlib import Path
 
 import keras
 import tensorflow as tf
 
 from replication import networks
 from replication.speed import machine
-from replication.io import atomic_replace, atomic_write_text
-
-MANIFEST = "manifest.json"
 
 
 class GAN:
@@ -42,11 +36,6 @@ class GAN:
     def set_learning_rate(self, lr: float) -> None:
         for optimizer in self.optimizers:
             optimizer.learning_rate.assign(lr)
-
-    def export(self, folder: Path, **trained) -> dict:
-        """The generators as float32 `.keras` files and SavedModels, and `manifest.json`; they load without this kit's config."""
-        generators = {d: (name, getattr(self, name)) for d, name in self.generator_names.items()}
-        return export_generators(folder, self.model_type, generators, self.model_cfg, self.training_mode_at_test, **trained)
 
 
 # model.generator and model.discriminator -> how each is built from the model section.
@@ -125,82 +114,3 @@ def dtype_policy(name: str):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-def float32_copy(model: keras.Model, model_cfg: dict) -> keras.Model:
-    """The generator rebuilt with a float32 policy (it loads and runs anywhere), same weights.
-
-    Its dropout draws, if any, start from the fixed seed (0, 0), so an export is reproducible.
-    """
-    with dtype_policy("float32"):
-        copy = build_generator(model_cfg)
-    copy.set_weights(model.get_weights())
-    networks.seed_dropout(copy, 0, 0)
-    return copy
-
-
-def save_keras(model: keras.Model, path: Path) -> None:
-    with atomic_replace(path) as tmp:
-        model.save(tmp)
-
-
-def save_saved_model(model: keras.Model, path: Path, training_mode: bool) -> None:
-    """A TensorFlow SavedModel that `tf.saved_model.load` runs without Keras or this kit.
-
-    Its `serving_default` signature takes `images`, float32 [N, H, W, 3] in
-    [-1, 1] of any size the network takes, and returns `translated`, the same
-    shape and range. `training_mode` runs the network as the model is tested
-    (pix2pix: dropout on, batch statistics).
-    """
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(
-        "serve",
-        lambda images: {"translated": model(images, training=training_mode)},
-        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")],
-    )
-    with atomic_replace(path) as tmp:
-        archive.write_out(str(tmp), verbose=False)
-
-
-def export_generators(
-    folder: Path, model_type: str, generators: dict, model_cfg: dict, training_mode_at_test: bool, **trained
-) -> dict:
-    """Each direction's generator as `<name>_<direction>.keras` and as a SavedModel folder
-    `<name>_<direction>_savedmodel/`, plus `manifest.json` saying which is which (and each
-    `.keras` file's SHA-256, so readers can tell a file from another export).
-
-    The export is one unit: it is written into a hidden folder beside `folder` and swapped in
-    whole, so a kill at any point leaves the previous export or the new one, never a mix.
-    generators: {direction: (checkpoint name, keras model)}; `trained`: step and epoch, recorded as
-    they are. Returns {direction: path}.
-    """
-    folder = Path(folder)
-    names, entries = {}, {}
-    with atomic_replace(folder) as staging:
-        staging.mkdir(parents=True)
-        for direction, (name, model) in generators.items():
-            copy = float32_copy(model, model_cfg)
-            names[direction] = f"{name}_{direction}.keras"
-            saved_model = f"{name}_{direction}_savedmodel"
-            save_keras(copy, staging / names[direction])
-            save_saved_model(copy, staging / saved_model, training_mode_at_test)
-            entries[direction] = {"keras": names[direction], "saved_model": saved_model, "sha256": sha256_of(staging / names[direction])}
-        manifest = {
-            "model": model_type,
-            "generators": entries,
-            "input_range": [-1, 1],
-            "size_multiple": networks.size_multiple(next(iter(generators.values()))[1]),
-            "training_mode_at_test": training_mode_at_test,
-            **trained,
-        }
-        atomic_write_text(staging / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-    return {direction: folder / name for direction, name in names.items()}
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

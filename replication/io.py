@@ -1,10 +1,11 @@
-"""Small file helpers shared by the whole kit: atomic writes, a folder lock, disk trouble in words."""
+"""Small file helpers shared by the whole kit: atomic writes, a folder lock, a file's SHA-256, disk trouble in words."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -50,6 +51,14 @@ def readable(text: str) -> str:
 
 # The hidden temporaries of the two writers above: `.name.XXXXXXXX` (mkstemp) and `.stem.partial.suffix`.
 PARTIAL_WRITE = re.compile(r"^\..+\.([a-z0-9_]{8}|partial(\.[^.]+)?)$")
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def remove_partial_writes(folder: str | os.PathLike) -> list[Path]:

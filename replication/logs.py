@@ -14,8 +14,8 @@ from tqdm import tqdm
 from replication.io import atomic_write_text, readable
 
 
-class LossLog:
-    """One CSV row every `log_every` steps: step, epoch, the named losses, lr, wall time.
+class CsvLog:
+    """A CSV file with a row per logged step (`columns` start with step), appended as the run goes.
 
     A resumed run keeps every row up to the step it resumes from and appends
     after it, so each step appears once even when the run died after logging
@@ -23,10 +23,9 @@ class LossLog:
     (no line end, or fields missing) is dropped.
     """
 
-    def __init__(self, path: Path, loss_names, tensorboard_dir: Path | None = None):
+    def __init__(self, path: Path, columns):
         self.path = Path(path)
-        self.columns = ["step", "epoch", *loss_names, "lr", "wall_time"]
-        self.tensorboard = tf.summary.create_file_writer(str(tensorboard_dir)) if tensorboard_dir else None
+        self.columns = list(columns)
 
     def resume_at(self, step: int) -> None:
         if not self.path.exists():
@@ -49,11 +48,22 @@ class LossLog:
         writer.writerows(rows)
         return out.getvalue()
 
-    def write(self, step: int, epoch: int, losses: dict, lr: float) -> None:
-        row = {"step": step, "epoch": epoch, **{k: f"{float(v):.6g}" for k, v in losses.items()}, "lr": f"{lr:.6g}", "wall_time": f"{time.time():.3f}"}
+    def append(self, row: dict) -> None:
         with self.path.open("a", newline="") as f:
             csv.DictWriter(f, self.columns, lineterminator="\n").writerow(row)
             f.flush()
+
+
+class LossLog(CsvLog):
+    """One row of losses.csv every `log_every` steps: step, epoch, the named losses, lr, wall time;
+    the same scalars to TensorBoard."""
+
+    def __init__(self, path: Path, loss_names, tensorboard_dir: Path | None = None):
+        super().__init__(path, ["step", "epoch", *loss_names, "lr", "wall_time"])
+        self.tensorboard = tf.summary.create_file_writer(str(tensorboard_dir)) if tensorboard_dir else None
+
+    def write(self, step: int, epoch: int, losses: dict, lr: float) -> None:
+        self.append({"step": step, "epoch": epoch, **{k: f"{float(v):.6g}" for k, v in losses.items()}, "lr": f"{lr:.6g}", "wall_time": f"{time.time():.3f}"})
         if self.tensorboard:
             with self.tensorboard.as_default(step=step):
                 for name, value in losses.items():

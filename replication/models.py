@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Protocol
 
 from replication import choices, gan
@@ -23,6 +22,8 @@ class Model(Protocol):
     a model. The shared parts live in gan.GAN."""
 
     # training, logs, checkpoints and exports
+    model_type: str  # its row in the model table, named in the export's manifest
+    model_cfg: dict  # the `model:` section its generators are built from (the export rebuilds them in float32)
     loss_names: tuple[str, ...]  # the columns of losses.csv
     generator_names: dict[str, str]  # direction -> checkpoint name of its generator
     training_mode_at_test: bool  # run generators in training mode at test time (pix2pix's dropout)
@@ -40,7 +41,6 @@ class Model(Protocol):
     def sample_images(self, a, b) -> dict: ...
     def checkpoint_items(self) -> dict: ...
     def networks(self) -> list: ...  # the Keras networks among the checkpoint items
-    def export(self, folder: Path, **trained) -> dict: ...
 
     @staticmethod
     def visuals(generators: dict, a, b) -> dict: ...

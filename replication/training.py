@@ -2,9 +2,9 @@
 
 A model plugs in through the contract in replication/models.py (`loss_names`,
 `train_step(a, b, step)`, `set_learning_rate(lr)`, `sample_images(a, b)`,
-`checkpoint_items()`, `export(folder)`). The loop owns the run folder
+`checkpoint_items()`, `generator_names`). The loop owns the run folder
 (replication/runs.py), the compiled step, the learning-rate schedule, logs,
-samples, checkpoints, resume and interruption.
+samples, checkpoints, resume, interruption and the export at the end (replication/export.py).
 
 One training at a time holds a run folder (an OS lock on its `.lock` file).
 """
@@ -24,7 +24,7 @@ import keras
 import tensorflow as tf
 
 from replication import config as config_lib
-from replication import cluster, evaluate, figures, gan, models, schedule
+from replication import cluster, export, figures, gan, models, quality, schedule
 from replication.checkpoints import Checkpoints, listed, loss_scale_in, remove_abandoned_temp
 from replication.errors import ConfigError, KitError, RunFolderError
 from replication.io import FolderLock, remove_partial_writes, storage_errors
@@ -250,7 +250,7 @@ class Loop:
         self.traces, self.trace_started = 0, None  # traces so far; (steps per call, time) of the one under way
         self.losses = LossLog(run.losses, model.loss_names, run.tensorboard)
         self.samples = data.samples(train_cfg["n_samples"])
-        self.quality = evaluate.QualityLog(config, run, model) if train_cfg["eval_every"] else None
+        self.quality = quality.QualityLog(config, run, model) if train_cfg["eval_every"] else None
 
     def learning_rate(self, epoch: int) -> float:
         cfg = self.train_cfg
@@ -278,7 +278,7 @@ class Loop:
                     if stop.signal_name:
                         raise Stopped(stop.signal_name)
                     return
-        paths = self.model.export(self.run_folder.export, step=step, epoch=self.total_epochs)
+        paths = export.export_model(self.model, self.run_folder.export, step=step, epoch=self.total_epochs)
         self.log(f"finished: generators exported to {', '.join(str(p) for p in paths.values())}")
 
     def run_epoch(self, epoch: int, step: int, until_step, stop) -> int:

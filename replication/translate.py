@@ -31,13 +31,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from replication.choices import DIRECTIONS
 from replication.data import images as image_files
 from replication.errors import KitError
 from replication.figures import to_uint8
 from replication.io import atomic_write_bytes, remove_partial_writes_of, storage_problem
 
 if TYPE_CHECKING:
-    from replication.runs import Translator
+    from replication.loading import Translator
 
 FORMATS = {"png": ("PNG", (".png",)), "jpg": ("JPEG", (".jpg", ".jpeg"))}  # Pillow's name, the suffixes kept
 JPEG_QUALITY = 95
@@ -53,14 +54,14 @@ TILE_OVERLAP = 4  # tiles overlap by a quarter of their side
 
 def load_translator(run_dir=None, model_file=None, direction=None) -> Translator:
     """A run's generator for `direction` (exported, or from its latest checkpoint), or one `.keras` file."""
-    from replication import runs
+    from replication import loading
 
-    if direction not in (None, *runs.DIRECTIONS):
+    if direction not in (None, *DIRECTIONS):
         raise KitError(f"--direction must be AtoB or BtoA, not {direction!r}.")
     if model_file:
         return translator_from_file(Path(model_file), direction)
     direction = direction or "AtoB"
-    generators = runs.load_generators(run_dir)
+    generators = loading.load_generators(run_dir)
     if direction not in generators:
         raise KitError(f"{run_dir} has no {direction} generator; it has {', '.join(generators)}.")
     return generators[direction]
@@ -68,34 +69,34 @@ def load_translator(run_dir=None, model_file=None, direction=None) -> Translator
 
 def translator_from_file(path: Path, direction: str | None) -> Translator:
     """A lone `.keras` file; the export manifest beside it, if any, says its direction and test mode."""
-    from replication import runs
+    from replication import loading
 
-    known, training_mode = runs.exported_as(path)
+    known, training_mode = loading.exported_as(path)
     if known and direction and known != direction:
         raise KitError(
             f"{path} translates {known}, not {direction} (its export manifest says so). "
             f"Use --direction {known}, or pass the other generator of that run."
         )
-    return runs.Translator(runs.load_model_file(path), known or direction or "AtoB", training_mode)
+    return loading.Translator(loading.load_model_file(path), known or direction or "AtoB", training_mode)
 
 
 def weights_used(translator: Translator, run_dir=None, model_file=None) -> str:
     """One line: which weights translate, and from when (an export's step and epoch, or a checkpoint's).
 
-    Reads what runs.load_generators leaves on the Translator (its step) plus the export manifest
-    and losses.csv; if runs ever describes the weights it loaded, this is the one place to use it.
+    Reads what loading.load_generators leaves on the Translator (its step) plus the export manifest
+    and losses.csv; if loading ever describes the weights it loaded, this is the one place to use it.
     """
-    from replication import gan, runs
+    from replication import export, runs
 
     arrow = translator.direction.replace("to", "->")
     if model_file:
-        manifest_path = Path(model_file).parent / gan.MANIFEST
-        manifest = runs.read_manifest(manifest_path) if manifest_path.is_file() else {}
+        manifest_path = Path(model_file).parent / export.MANIFEST
+        manifest = export.read_manifest(manifest_path) if manifest_path.is_file() else {}
         when = exported_when(manifest) or "no export manifest beside it says when it was trained"
         return f"weights: {model_file} ({arrow}), {when}"
     run = runs.RunFolder(run_dir)
     if run.manifest.is_file():
-        manifest = runs.read_manifest(run.manifest)
+        manifest = export.read_manifest(run.manifest)
         files = manifest["generators"].get(translator.direction, {})
         return f"weights: {run.export / files.get('keras', '')} ({arrow}), {exported_when(manifest)}"
     epoch = epoch_at_step(run.losses, translator.step)

@@ -18,7 +18,7 @@ import tensorflow as tf
 from PIL import Image
 
 from replication import config as config_lib
-from replication import data, evaluate, metrics, models, runs
+from replication import data, evaluate, loading, metrics, models, quality, runs
 from replication.cli import main
 from replication.data import write_synthetic
 from replication.errors import KitError
@@ -106,7 +106,7 @@ def test_scores_and_identity_baseline_equal_numpy_on_the_files(run_dir, evaluate
 
 def test_a_second_call_reuses_the_kept_translations(run_dir, evaluated, monkeypatch):
     calls = []
-    load = runs.load_generators
+    load = loading.load_generators
 
     def counting(path, log=None):
         translators = load(path, log)
@@ -114,7 +114,7 @@ def test_a_second_call_reuses_the_kept_translations(run_dir, evaluated, monkeypa
             t.generator = lambda images, training=False, inner=t.generator: calls.append(1) or inner(images, training=training)
         return translators
 
-    monkeypatch.setattr(runs, "load_generators", counting)
+    monkeypatch.setattr(loading, "load_generators", counting)
     again = evaluate.evaluate(run_dir, groups=["truth"], progress=False)
     assert calls == []
     assert rows_by(again, "MAE", "AtoB")["value"] == rows_by(evaluated, "MAE", "AtoB")["value"]
@@ -138,7 +138,7 @@ def test_without_truth_training_logs_the_cycle_reconstruction_error(synthetic_ro
     config = tiny_config(root, "data.source=folder", "train.eval_every=1")
     keras.utils.set_random_seed(0)
     model = models.build(config)
-    log = evaluate.QualityLog(config, runs.RunFolder(tmp_path / "run"), model)
+    log = quality.QualityLog(config, runs.RunFolder(tmp_path / "run"), model)
     log.resume_at(0)
     values = log.log(5, 1)
     assert list(values) == ["cycle_MAE_AtoB", "cycle_MAE_BtoA"]
@@ -146,7 +146,17 @@ def test_without_truth_training_logs_the_cycle_reconstruction_error(synthetic_ro
     assert 0 < expected[0] < 1
     # equal up to a pixel level that float rounding may flip (one level of one pixel is 1.4e-6 here)
     assert values["cycle_MAE_AtoB"] == pytest.approx(np.mean(expected), abs=1e-5)
-    assert (tmp_path / "run" / "eval.csv").read_text().splitlines()[0] == "step,epoch,cycle_MAE_AtoB,cycle_MAE_BtoA"
+    lines = (tmp_path / "run" / "eval.csv").read_text().splitlines()
+    assert lines[0] == "step,epoch,cycle_MAE_AtoB,cycle_MAE_BtoA"
+
+    # A resume keeps the rows up to its step, as losses.csv does: not one the run died writing,
+    # nor one logged after the checkpoint it resumes from.
+    with (tmp_path / "run" / "eval.csv").open("a") as f:
+        f.write("6,1")
+    log.resume_at(5)
+    assert (tmp_path / "run" / "eval.csv").read_text().splitlines() == lines
+    log.resume_at(4)
+    assert (tmp_path / "run" / "eval.csv").read_text().splitlines() == lines[:1]
 
 
 def _cycle(model, a):
@@ -216,7 +226,7 @@ def d_loss_at(checkpoint, config, translations: dict) -> float:
     model = models.build(config)
     tf.train.Checkpoint(D_Y=model.D_Y).restore(str(checkpoint)).expect_partial()
     real = [evaluate.adversarial(model.D_Y, image, True, "lsgan") for image, _ in data.test_images(config["data"], "B", 1)]
-    fake = [evaluate.adversarial(model.D_Y, evaluate.to_unit(x), False, "lsgan") for x in translations.values()]
+    fake = [evaluate.adversarial(model.D_Y, quality.to_unit(x), False, "lsgan") for x in translations.values()]
     return 0.5 * (np.mean(real) + np.mean(fake))
 
 
@@ -283,7 +293,7 @@ def test_a_run_in_training_is_scored_from_one_whole_checkpoint_without_disturbin
 
 
 def test_a_run_replaced_while_it_is_evaluated_gets_nothing_of_the_old_one(stopped_copy, monkeypatch, capsys):
-    load = runs.load_generators
+    load = loading.load_generators
 
     def then_train_fresh(path, log=None):
         translators = load(path, log)
@@ -293,7 +303,7 @@ def test_a_run_replaced_while_it_is_evaluated_gets_nothing_of_the_old_one(stoppe
         run.prepare(config)
         return translators
 
-    monkeypatch.setattr(runs, "load_generators", then_train_fresh)
+    monkeypatch.setattr(loading, "load_generators", then_train_fresh)
     err = one_line_error(capsys, "evaluate", str(stopped_copy), "--metrics", "truth")
     assert f"{stopped_copy} is no longer the run being evaluated" in err
     assert not (stopped_copy / "eval").exists()

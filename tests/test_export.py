@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from replication import gan, networks, runs
+from replication import export as export_lib
+from replication import gan, loading, networks, runs
 from replication.errors import KitError
 
 # A CycleGAN ResNet generator (inference mode at test) and a pix2pix U-Net (dropout on at test).
@@ -53,7 +54,7 @@ def test_saved_models_load_without_the_kit_and_match_the_keras_files(tmp_path):
     for model_type, model_cfg in MODELS.items():
         folders[model_type] = tmp_path / model_type
         training_mode = model_type == "pix2pix"
-        gan.export_generators(folders[model_type], model_type, {"AtoB": ("G", gan.build_generator(model_cfg))}, model_cfg, training_mode)
+        export_lib.export_generators(folders[model_type], model_type, {"AtoB": ("G", gan.build_generator(model_cfg))}, model_cfg, training_mode)
 
     manifests = {t: json.loads((folder / "manifest.json").read_text()) for t, folder in folders.items()}
     for t, manifest in manifests.items():
@@ -69,7 +70,7 @@ def test_saved_models_load_without_the_kit_and_match_the_keras_files(tmp_path):
     for model_type, folder in folders.items():
         manifest, files = manifests[model_type], manifests[model_type]["generators"]["AtoB"]
         served = np.load(folder / f"{files['saved_model']}.npz")
-        keras_model = runs.load_model_file(folder / files["keras"])
+        keras_model = loading.load_model_file(folder / files["keras"])
         if manifest["training_mode_at_test"]:
             # Dropout on: the SavedModel's first masks are the export's fixed seed, then fresh ones.
             networks.seed_dropout(keras_model, 0, 0)
@@ -89,7 +90,7 @@ def export(folder, seed: int, step: int, cfg=MODELS["cyclegan"]) -> dict:
     """Two generators of weights drawn from `seed`, exported as a finished run at `step` would be."""
     keras.utils.set_random_seed(seed)
     generators = {"AtoB": ("G", gan.build_generator(cfg)), "BtoA": ("F", gan.build_generator(cfg))}
-    gan.export_generators(folder, "cyclegan", generators, cfg, False, step=step, epoch=step // 12)
+    export_lib.export_generators(folder, "cyclegan", generators, cfg, False, step=step, epoch=step // 12)
     return {d: model.get_weights() for d, (_, model) in generators.items()}
 
 
@@ -100,7 +101,7 @@ def assert_same_weights(model, weights):
 @pytest.fixture
 def no_saved_models(monkeypatch):
     """The SavedModels as empty folders: the tests of the unit need the files, not TensorFlow's slow tracing."""
-    monkeypatch.setattr(gan, "save_saved_model", lambda model, path, training_mode: path.mkdir())
+    monkeypatch.setattr(export_lib, "save_saved_model", lambda model, path, training_mode: path.mkdir())
 
 
 def run_with_export(tmp_path):
@@ -121,17 +122,17 @@ def test_a_kill_during_a_re_export_leaves_the_old_export_whole(tmp_path, monkeyp
         saved.append(path)
         model.save(path)
 
-    monkeypatch.setattr(gan, "save_keras", killed_after_one_generator)
+    monkeypatch.setattr(export_lib, "save_keras", killed_after_one_generator)
     with pytest.raises(KeyboardInterrupt):
         export(run.export, seed=2, step=36)
     assert {p.name: p.read_bytes() for p in run.export.iterdir() if p.is_file()} == before
-    translators = runs.load_generators(run.path)
+    translators = loading.load_generators(run.path)
     for direction, translator in translators.items():
         assert translator.weights.step == 24 and translator.weights.source == "export"
         assert_same_weights(translator.generator, old[direction])
-    monkeypatch.setattr(gan, "save_keras", lambda model, path: model.save(path))
+    monkeypatch.setattr(export_lib, "save_keras", lambda model, path: model.save(path))
     new = export(run.export, seed=2, step=36)  # the next export replaces it whole
-    translators = runs.load_generators(run.path)
+    translators = loading.load_generators(run.path)
     assert {t.weights.step for t in translators.values()} == {36}
     assert_same_weights(translators["AtoB"].generator, new["AtoB"])
     assert sorted(p.name for p in run.path.iterdir()) == ["export"]  # no partial folder left
@@ -143,7 +144,7 @@ def test_a_mix_of_two_exports_is_refused_in_one_line(tmp_path, no_saved_models):
     export(tmp_path / "later", seed=2, step=36)
     shutil.copy(tmp_path / "later" / "G_AtoB.keras", run.export / "G_AtoB.keras")  # as an export without the swap left it
     with pytest.raises(KitError, match="G_AtoB.keras is not the file that .*manifest.json \\(step 24\\) names: a mix of two exports"):
-        runs.load_generators(run.path)
+        loading.load_generators(run.path)
 
 
 WRONG_SHAPES = {
@@ -162,7 +163,7 @@ def test_a_manifest_of_the_wrong_shape_is_named_as_damaged(case, tmp_path):
     run = run_with_export(tmp_path)
     run.export.mkdir()
     run.manifest.write_text(json.dumps(WRONG_SHAPES[case]))
-    for read in (runs.load_generators, lambda path: runs.exported_as(runs.RunFolder(path).export / "G_AtoB.keras")):
+    for read in (loading.load_generators, lambda path: loading.exported_as(runs.RunFolder(path).export / "G_AtoB.keras")):
         with pytest.raises(KitError) as err:
             read(run.path)
         assert str(err.value).startswith(f"damaged manifest {run.manifest} (") and "\n" not in str(err.value)
@@ -171,7 +172,7 @@ def test_a_manifest_of_the_wrong_shape_is_named_as_damaged(case, tmp_path):
 def test_a_reader_that_an_export_overtakes_reads_the_new_export_whole(tmp_path, monkeypatch, no_saved_models):
     run = run_with_export(tmp_path)
     export(run.export, seed=1, step=24)
-    load, overtaken = runs.load_model_file, []
+    load, overtaken = loading.load_model_file, []
 
     def export_meanwhile(path):
         model = load(path)
@@ -179,8 +180,8 @@ def test_a_reader_that_an_export_overtakes_reads_the_new_export_whole(tmp_path, 
             overtaken.append(export(run.export, seed=2, step=36))
         return model
 
-    monkeypatch.setattr(runs, "load_model_file", export_meanwhile)
-    translators = runs.load_generators(run.path)
+    monkeypatch.setattr(loading, "load_model_file", export_meanwhile)
+    translators = loading.load_generators(run.path)
     assert {t.weights.step for t in translators.values()} == {36}
     for direction, translator in translators.items():
         assert_same_weights(translator.generator, overtaken[0][direction])

@@ -16,7 +16,7 @@ import yaml
 from PIL import Image
 
 from replication import data as data_lib
-from replication import runs
+from replication import loading, runs
 from replication.cli import main
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError, FigureInputError, KitError
@@ -204,7 +204,7 @@ def test_the_progression_shows_the_sample_images_pixel_for_pixel(drawn, trained_
 
 def test_test_results_are_the_exported_generators_translations_at_the_images_size(drawn, trained_run, synthetic_root):
     folder, _ = drawn
-    generators = runs.load_generators(trained_run)
+    generators = loading.load_generators(trained_run)
     config = runs.load_config(trained_run)
     (image, name), *_ = list(data_lib.test_images(config["data"], "B", 4))
     expected = to_uint8(generators["BtoA"](image))[0]
@@ -228,7 +228,7 @@ def test_a_run_not_exported_yet_is_translated_by_its_latest_checkpoint(trained_r
     config = runs.load_config(trained_run)
     image = list(data_lib.test_images(config["data"], "A", 4))[1][0]
     # the checkpoint's weights are the exported ones: the same translation
-    np.testing.assert_array_equal(translated, to_uint8(runs.load_generators(trained_run)["AtoB"](image))[0])
+    np.testing.assert_array_equal(translated, to_uint8(loading.load_generators(trained_run)["AtoB"](image))[0])
 
 
 class Links(HTMLParser):
@@ -386,7 +386,7 @@ def test_comparison_sets_each_runs_translation_beside_the_same_inputs(trained_ru
     assert_not_blank(paths[0])
     config = runs.load_config(trained_run)
     (image, _), *_ = list(data_lib.test_images(config["data"], "A", 4))
-    translated = to_uint8(runs.load_generators(trained_run)["AtoB"](image))[0]
+    translated = to_uint8(loading.load_generators(trained_run)["AtoB"](image))[0]
     assert contains(pixels(paths[0]), images.enlarge(translated, 128 // SIZE))
 
 

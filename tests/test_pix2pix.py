@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from replication import config as config_lib
 from replication import data as data_lib
-from replication import models, networks, runs
+from replication import loading, models, networks
 from replication.cli import main
 from replication.errors import KitError
 from replication.figures import results
@@ -122,7 +122,7 @@ def test_testing_the_model_in_training_mode_leaves_its_moving_statistics_alone()
     model = build(tiny_config())
     one_step(model)  # moving statistics that are not the initial ones
     before = [v.numpy() for v in model.G.non_trainable_weights]
-    translator = runs.Translator(model.G, "AtoB", training_mode=True)
+    translator = loading.Translator(model.G, "AtoB", training_mode=True)
     x = images(3)
     first, second = translator(x).numpy(), translator(x).numpy()
     assert np.abs(first - second).max() > 1e-4  # dropout on, fresh masks at each call
@@ -196,7 +196,7 @@ def test_the_export_says_dropout_stays_on_and_translate_runs_it_so(straight_run,
     sha256 = hashlib.sha256((straight_run / "export" / "G_AtoB.keras").read_bytes()).hexdigest()
     assert manifest["generators"] == {"AtoB": {"keras": "G_AtoB.keras", "saved_model": "G_AtoB_savedmodel", "sha256": sha256}}
     assert manifest["size_multiple"] == SIZE
-    translator = runs.load_generators(straight_run)["AtoB"]
+    translator = loading.load_generators(straight_run)["AtoB"]
     x = images(7)
     first, second = translator(x).numpy(), translator(x).numpy()
     assert np.abs(first - second).max() > 1e-4  # fresh dropout masks at every call

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from replication import data as data_lib
-from replication import models, runs
+from replication import loading, models, runs
 from replication.checkpoints import Checkpoints
 from replication.cli import main
 from replication.cyclegan import CycleGAN
@@ -45,11 +45,12 @@ def test_every_model_meets_the_loop_contract():
         cls = models.entry_of(name).cls
         assert cls.sample_names == tuple(n for row in cls.sample_rows.values() for n in row)
         assert set(cls.sample_captions) == set(cls.sample_names)
-        assert set(cls.generator_names) <= set(runs.DIRECTIONS)
+        assert cls.model_type == name  # the export's manifest names the model by it
+        assert set(cls.generator_names) <= set(choices.DIRECTIONS)
         panel_losses = [name for curves in cls.loss_panels.values() for name in curves.values()]
         assert set(panel_losses) <= set(cls.loss_names)
         assert all(set(curves) <= set(cls.generator_names) for curves in cls.loss_panels.values())
-        for member in ("train_step", "set_learning_rate", "sample_images", "checkpoint_items", "export", "visuals", "from_config"):
+        for member in ("train_step", "set_learning_rate", "sample_images", "checkpoint_items", "visuals", "from_config"):
             assert callable(getattr(cls, member)), member
 
 
@@ -84,7 +85,7 @@ def test_the_export_manifest_says_which_file_serves_which_direction(finished_run
 
 
 def test_generators_of_a_finished_run_are_its_exported_files(finished_run):
-    generators = runs.load_generators(finished_run)
+    generators = loading.load_generators(finished_run)
     assert sorted(generators) == ["AtoB", "BtoA"]
     x = images(5)
     for direction, file in (("AtoB", "G_AtoB.keras"), ("BtoA", "F_BtoA.keras")):
@@ -96,7 +97,7 @@ def test_generators_of_a_finished_run_are_its_exported_files(finished_run):
 
 def test_generators_of_an_unfinished_run_come_from_its_latest_checkpoint(unfinished_run, synthetic_root):
     assert not (unfinished_run / "export").exists()
-    generators = runs.load_generators(unfinished_run)
+    generators = loading.load_generators(unfinished_run)
     model = models.build(tiny_config(synthetic_root))
     Checkpoints(unfinished_run / "checkpoints", model.checkpoint_items(), 0).restore_latest()
     x = images(6)
@@ -107,10 +108,10 @@ def test_generators_of_an_unfinished_run_come_from_its_latest_checkpoint(unfinis
 
 def test_a_folder_without_a_run_or_weights_is_one_clear_error(tmp_path, synthetic_root):
     with pytest.raises(KitError, match="not a run folder"):
-        runs.load_generators(tmp_path)
+        loading.load_generators(tmp_path)
     runs.RunFolder(tmp_path / "r").prepare(tiny_config(synthetic_root))
     with pytest.raises(KitError, match="no exported generators and no checkpoint yet"):
-        runs.load_generators(tmp_path / "r")
+        loading.load_generators(tmp_path / "r")
 
 
 # ---------------------------------------------------------------- translate's mistakes

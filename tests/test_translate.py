@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from replication import networks, runs
+from replication import loading, networks
 from replication import translate
 from replication.cli import main
 
@@ -177,8 +177,8 @@ def test_a_large_image_is_translated_in_tiles_within_the_memory_there_is(finishe
     budget = translate.IMAGE_BYTES_PER_PIXEL * 300 * 360 + per_pixel * 140**2
     monkeypatch.setattr(translate, "free_memory", lambda: int(budget / translate.MEMORY_SHARE))
     shapes = []
-    call = runs.Translator.__call__
-    monkeypatch.setattr(runs.Translator, "__call__", lambda self, x: shapes.append(x.shape[1:3]) or call(self, x))
+    call = loading.Translator.__call__
+    monkeypatch.setattr(loading.Translator, "__call__", lambda self, x: shapes.append(x.shape[1:3]) or call(self, x))
     assert run_translate(finished_run, tmp_path / "in", tmp_path / "out") == 0
     assert len(shapes) > 1 and max(h * w for h, w in shapes) * per_pixel <= budget - translate.IMAGE_BYTES_PER_PIXEL * 300 * 360
     tiled = pixels(tmp_path / "out" / "large.png")

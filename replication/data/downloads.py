@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from replication.errors import DataError
+from replication.io import sha256_of
 
 
 def check_reachable(url: str, timeout: float = 10.0) -> None:
@@ -41,14 +42,6 @@ def first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     text = text[0] if text else type(err).__name__
     return (text[:300] + "...") if len(text) > 300 else text
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def fetch(url: str, dest: Path, sha256: str | None = None, size: int | None = None, hint: str = "") -> Path:

@@ -105,7 +105,7 @@ class RunFigures:
     """The figures of one run folder, each drawn (or left alone) on its own."""
 
     def __init__(self, run_dir: Path, figures_dir: Path, options: Options, say=print):
-        from replication import models, runs
+        from replication import export, models, runs
 
         self.config = runs.load_config(run_dir)  # a KitError for a folder that is not a run
         self.run = runs.RunFolder(run_dir)
@@ -129,7 +129,7 @@ class RunFigures:
         self.summary.epochs_done = max(self.samples, default=0)
         self.summary.finished = self.run.manifest.is_file()
         if self.summary.finished:  # the export says how far the run went, even without its logs
-            manifest = runs.read_manifest(self.run.manifest)
+            manifest = export.read_manifest(self.run.manifest)
             self.summary.epochs_done = max(self.summary.epochs_done, manifest.get("epoch") or 0)
             self.summary.step = manifest.get("step") or 0
         try:
@@ -290,10 +290,10 @@ def draw_runs(run_dirs, figures_dir: Path, options: Options, say=print) -> list[
 
 def weights_of(run_dir: Path, step) -> str:
     """`epoch 16, step 3200` of the weights a run is translated with (its export's manifest, else the step)."""
-    from replication import runs
+    from replication import export, runs
 
     manifest = runs.RunFolder(run_dir).manifest
-    epoch = runs.read_manifest(manifest).get("epoch") if manifest.exists() else None
+    epoch = export.read_manifest(manifest).get("epoch") if manifest.exists() else None
     return ", ".join(([f"epoch {epoch}"] if epoch is not None else []) + ([f"step {step}"] if step is not None else [])) or "weights of unknown step"
 
 
@@ -308,7 +308,7 @@ def data_name(data_cfg: dict) -> str:
 def draw_comparison(run_dirs, labels, figures_dir: Path, count: int = TEST_IMAGES) -> list[Path]:
     """The same test images translated by each run, side by side, beside their truth where the data has it
     (paper Figure 9 and the like)."""
-    from replication import models, runs
+    from replication import loading, models, runs
 
     run_dirs = [Path(r) for r in run_dirs]
     labels = labels or [r.name for r in run_dirs]
@@ -316,7 +316,7 @@ def draw_comparison(run_dirs, labels, figures_dir: Path, count: int = TEST_IMAGE
         raise KitError(f"--compare needs two or more run folders and, with --labels, one label each ({len(run_dirs)} runs, {len(labels)} labels).")
     configs = [runs.load_config(r) for r in run_dirs]
     classes = [models.model_class(c) for c in configs]
-    generators = [runs.load_generators(r) for r in run_dirs]
+    generators = [loading.load_generators(r) for r in run_dirs]
     directions = [d for d in classes[0].sample_rows if all(d in c.sample_rows for c in classes)]
     multiple = math.lcm(*(t.size_multiple for g in generators for t in g.values()))
     pairs = results.same_test_images(run_dirs, configs, multiple, count, directions)

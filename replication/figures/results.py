@@ -81,9 +81,9 @@ def translate_test_set(run_dir: Path, config: dict, model, folder: Path) -> dict
     {direction: [{"name", "size": [h, w], "images": {sample: path}, "thumbnails": {sample: path}}]}},
     paths relative to `folder`'s parent (the run's figures folder).
     """
-    from replication import runs
+    from replication import loading
 
-    generators = runs.load_generators(run_dir)
+    generators = loading.load_generators(run_dir)
     multiple = math.lcm(*(t.size_multiple for t in generators.values()))
     listing = {direction: [] for direction in model.sample_rows}
     truths = {direction: truth_images(config, direction, multiple) for direction in model.sample_rows}
