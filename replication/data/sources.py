@@ -25,7 +25,6 @@ from replication.data.images import ImageSet, folder_set, halves
 from replication.data.layouts import (
     PAIRED_LAYOUT,
     UNPAIRED_LAYOUT,
-    UNPAIRED_SPLITS,
     check_root,
     is_paired_root,
     is_unpaired_root,
