@@ -42,9 +42,10 @@ import replication
 from replication import data as data_lib
 from replication import checkpoints, losses, metrics, runs
 from replication.errors import KitError, RunFolderError
-from replication.figures import save_png, to_uint8
+from replication.figures import save_png
 from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_errors
 from replication.logs import LossLog
+from replication.pixels import to_uint8, to_unit
 
 DIRECTIONS = {"AtoB": ("A", "B"), "BtoA": ("B", "A")}  # (input domain, output domain)
 METRIC_GROUPS = ("truth", "cityscapes", "fid", "dloss")
@@ -185,7 +186,7 @@ def cityscapes_rows(translations: dict, data_cfg: dict, multiple: int, scorer=No
 
             kit = Confusion()
             for labels, _, name in bar(uint8_pairs(data_cfg, "B", multiple), len(translations["BtoA"]), "labels->photo", progress):
-                kit.add(metrics.truth_classes(labels), scorer_lib.segment(scorer, to_unit(translations["BtoA"][name])))
+                kit.add(metrics.truth_classes(labels), scorer_lib.segment(scorer, to_unit(translations["BtoA"][name][None])))
             ignored["BtoA"] = kit.ignored_share
             rows += segmentation_rows("BtoA", kit.scores(), scorer_lib.ceiling(scorer, data_cfg),
                                       "kit scorer on the real photos (ceiling)",
@@ -308,7 +309,7 @@ def image_features(images, network, batch_size: int = 16, progress: bool = False
     starts = range(0, len(images), batch_size)
     for start in bar(starts, len(starts), description, progress, unit="batch"):
         batch = [tf.image.resize(tf.cast(x, tf.float32), size, method="bilinear") for x in images[start : start + batch_size]]
-        batch = tf.stack(batch) / 127.5 - 1.0  # InceptionV3's own input range (its preprocess_input)
+        batch = to_unit(tf.stack(batch))  # InceptionV3's own input range (its preprocess_input)
         features.append(np.asarray(network(batch, training=False), np.float64))
     return np.concatenate(features)
 
@@ -365,7 +366,7 @@ def discriminator_rows(config: dict, translations: dict, judges: dict, progress:
         name, judge = judges[direction]
         target = DIRECTIONS[direction][1]
         reals = ((image, True) for image, _ in data_lib.test_images(config["data"], target, 1))
-        fakes = ((to_unit(x), False) for x in outputs.values())
+        fakes = ((to_unit(x[None]), False) for x in outputs.values())
         found = [(real, adversarial(judge, image, real, gan_mode))
                  for image, real in bar(itertools.chain(reals, fakes), None, f"D loss {direction}", progress)]
         real = [loss for is_real, loss in found if is_real]
@@ -606,7 +607,7 @@ class QualityLog(LossLog):
                 out.update({f"{metric}_{direction}": value for metric, value in found.items()})
             else:
                 back = generators[{"AtoB": "BtoA", "BtoA": "AtoB"}[direction]]
-                errors = [metrics.mean_absolute_error(to_uint8(back(generator(to_unit(image))))[0], image) for image, _ in pairs]
+                errors = [metrics.mean_absolute_error(to_uint8(back(generator(to_unit(image[None]))))[0], image) for image, _ in pairs]
                 out[f"cycle_MAE_{direction}"] = float(np.mean(errors))
         return out
 
@@ -623,9 +624,4 @@ class QualityLog(LossLog):
 
 def translate(translator, image: np.ndarray) -> np.ndarray:
     """uint8 HxWx3 through a `runs.Translator` ([-1, 1] in and out) back to uint8."""
-    return to_uint8(translator(to_unit(image)))[0]
-
-
-def to_unit(image: np.ndarray) -> tf.Tensor:
-    """uint8 HxWx3 to a [1,H,W,3] float32 batch in [-1, 1] (the networks' range)."""
-    return tf.constant(image[None], tf.float32) / 127.5 - 1.0
+    return to_uint8(translator(to_unit(image[None])))[0]

@@ -23,6 +23,7 @@ from replication.cli import main
 from replication.data import write_synthetic
 from replication.errors import KitError
 from replication.io import FolderLock
+from replication.pixels import to_unit
 from replication.training import train
 from tests.test_training import SIZE, tiny_config
 
@@ -216,7 +217,7 @@ def d_loss_at(checkpoint, config, translations: dict) -> float:
     model = models.build(config)
     tf.train.Checkpoint(D_Y=model.D_Y).restore(str(checkpoint)).expect_partial()
     real = [evaluate.adversarial(model.D_Y, image, True, "lsgan") for image, _ in data.test_images(config["data"], "B", 1)]
-    fake = [evaluate.adversarial(model.D_Y, evaluate.to_unit(x), False, "lsgan") for x in translations.values()]
+    fake = [evaluate.adversarial(model.D_Y, to_unit(x[None]), False, "lsgan") for x in translations.values()]
     return 0.5 * (np.mean(real) + np.mean(fake))
 
 

@@ -20,8 +20,9 @@ from replication import runs
 from replication.cli import main
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError, FigureInputError, KitError
-from replication.figures import draw, images, losses, save_samples, tables, to_uint8
+from replication.figures import draw, images, losses, save_samples, tables
 from replication.figures import page as page_lib
+from replication.pixels import to_uint8
 from replication.training import train
 from tests.test_training import SIZE, tiny_config
 
