@@ -20,19 +20,14 @@ from PIL import Image
 from replication import config as config_lib
 from replication import data, evaluate, metrics, models, runs
 from replication.cli import main
-from replication.data import write_synthetic
 from replication.errors import KitError
 from replication.io import FolderLock
 from replication.pixels import to_unit
 from replication.training import train
-from tests.test_training import SIZE, tiny_config
 
-N_TEST = 3
+from helpers import tiny_config
 
-
-@pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory):
-    return write_synthetic(tmp_path_factory.mktemp("data") / "synthetic", seed=0, size=SIZE, n_train=8, n_test=N_TEST)
+N_TEST = 3  # conftest's synthetic_root
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """The CycleGAN step and the training loop: losses, XLA, mixed precision, replicas,
 logs, checkpoints, exact resume, several steps per call, interruption, divergence, export."""
 
-import csv
 import json
 import os
 import re
@@ -18,39 +17,11 @@ import tensorflow as tf
 from replication import config as config_lib
 from replication import schedule
 from replication.checkpoints import Checkpoints
-from replication import models
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError
 from replication.training import Loop, TrainingDiverged, compile_step, compile_steps, train
 
-SIZE = 32
-
-
-def tiny_config(root=None, *overrides):
-    """The demo experiment shrunk to 32x32 images, a few filters, one R block and the 16x16
-    PatchGAN (a fifth fewer ops to trace than the 70x70: most of a tiny run's time is tracing)."""
-    return config_lib.resolve(
-        "demo",
-        [
-            f"data.root={root}", f"data.load_size={SIZE + 4}", f"data.crop_size={SIZE}",
-            "model.generator=resnet", "model.ngf=4", "model.ndf=4", "model.n_blocks=1", "model.n_layers_d=1",
-            "train.pool_size=3", "train.epochs=2", "train.epochs_decay=1", "train.log_every=1",
-            "train.n_samples=2", "train.max_steps_per_epoch=3", "train.save_epoch_freq=1",
-            "train.jit_compile=false", "train.precision=float32", "train.steps_per_call=1", "train.eval_every=0",
-            *overrides,
-        ],
-    )
-
-
-def images(seed, batch=1):
-    return tf.random.stateless_uniform((batch, SIZE, SIZE, 3), (seed, 1), -1.0, 1.0)
-
-
-def build(config, strategy=None, precision="float32", conv_gradients="native"):
-    keras.utils.set_random_seed(0)
-    with (strategy or tf.distribute.get_strategy()).scope():
-        return models.build(config, precision, conv_gradients)
-
+from helpers import SIZE, build, exported_weights, images, loss_rows, patch_calls, tiny_config
 
 def weights(model):
     return [w.numpy() for w in model.generator_variables + model.discriminator_variables]
@@ -298,23 +269,9 @@ def test_several_steps_per_call_train_as_the_same_steps_one_by_one(plain_steps):
 
 
 @pytest.fixture(scope="module")
-def synthetic_root(tiny_synthetic_root):
-    return tiny_synthetic_root
-
-
-@pytest.fixture(scope="module")
 def straight_run(tiny_finished_run):
     """3 epochs of 3 steps, trained in one go (conftest's, shared with test_runs.py)."""
     return tiny_finished_run
-
-
-def loss_rows(run_dir):
-    with open(run_dir / "losses.csv", newline="") as f:
-        return [{k: v for k, v in row.items() if k != "wall_time"} for row in csv.DictReader(f)]
-
-
-def exported_weights(run_dir, names=("G_AtoB", "F_BtoA")):
-    return [w for name in names for w in keras.models.load_model(run_dir / "export" / f"{name}.keras").get_weights()]
 
 
 def test_run_folder_describes_itself(straight_run, synthetic_root):
@@ -423,7 +380,7 @@ def test_a_training_sets_its_threads_per_op_before_it_reads_its_data(synthetic_r
         "import sys\n"
         "sys.path.insert(0, 'tests')\n"
         "from replication import training\n"
-        "from test_training import tiny_config\n"
+        "from helpers import tiny_config\n"
         "training.Loop.run = lambda self, step, until_step: None  # no step to build\n"
         "training.train(tiny_config(sys.argv[1], 'train.threads_per_op=1'), run_dir=sys.argv[2])\n"
     )
@@ -461,25 +418,6 @@ def test_resume_is_exact_under_mixed_bfloat16(synthetic_root, tmp_path):
     assert settings["jit_compile"]["value"] is False
     # what TensorFlow runs with, whether training set it or found it set (0: TensorFlow's default)
     assert settings["threads_per_op"]["value"] == tf.config.threading.get_intra_op_parallelism_threads()
-
-
-def patch_calls(monkeypatch, around_call):
-    """Wrap the loop's compiled call: `around_call(first_step, count, call)` runs it and returns its losses.
-
-    Returns the list of compiled call functions the loop built, to inspect their tracing.
-    """
-    import replication.training as training
-
-    real_compile = training.compile_steps
-    compiled = []
-
-    def compile_and_wrap(*args):
-        call = real_compile(*args)
-        compiled.append(call)
-        return lambda batches, first, count: around_call(int(first), int(count), lambda: call(batches, first, count))
-
-    monkeypatch.setattr(training, "compile_steps", compile_and_wrap)
-    return compiled
 
 
 def test_a_run_started_under_mixed_float16_by_auto_resumes_on_a_cpu_in_mixed_float16_exactly(synthetic_root, tmp_path, monkeypatch):
