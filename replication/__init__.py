@@ -11,6 +11,7 @@ Where each concept of the paper lives:
   Adam(2e-4, 0.5, 0.999) as the official code runs it                 gan.py: ReferenceAdam, adam
   constant then linearly decaying learning rate (§4)                  schedule.py: learning_rate
   resize 286, random crop 256, flip; PIL's bicubic                    data/transforms.py: jitter, resize
+  pixels in [-1, 1] (level / 127.5 - 1) and back to 8 bits           pixels.py: to_unit, to_uint8
   datasets: TFDS, folders, Cityscapes, pix2pix sets, synthetic        data/
   the model table (adding a model: one file and one row)              models.py: MODELS; choices.py
   the training loop, checkpoints, exact resume                        training.py, checkpoints.py

@@ -42,9 +42,10 @@ from replication import data as data_lib
 from replication import checkpoints, loading, losses, metrics, runs
 from replication.choices import DIRECTIONS
 from replication.errors import KitError, RunFolderError
-from replication.figures import save_png, to_uint8
+from replication.figures import save_png
 from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_errors
-from replication.quality import has_truth, mean_truth_scores, to_unit, uint8_pairs
+from replication.pixels import to_uint8, to_unit
+from replication.quality import has_truth, mean_truth_scores, uint8_pairs
 
 METRIC_GROUPS = ("truth", "cityscapes", "fid", "dloss")
 IDENTITY = "identity (input itself)"
@@ -182,7 +183,7 @@ def cityscapes_rows(translations: dict, data_cfg: dict, multiple: int, scorer=No
 
             kit = Confusion()
             for labels, _, name in bar(uint8_pairs(data_cfg, domain, multiple), len(outputs), "labels->photo", progress):
-                kit.add(metrics.truth_classes(labels), scorer_lib.segment(scorer, to_unit(outputs[name])))
+                kit.add(metrics.truth_classes(labels), scorer_lib.segment(scorer, to_unit(outputs[name][None])))
             ignored[paper] = kit.ignored_share
             rows += segmentation_rows(paper, kit.scores(), scorer_lib.ceiling(scorer, data_cfg),
                                       "kit scorer on the real photos (ceiling)",
@@ -305,7 +306,7 @@ def image_features(images, network, batch_size: int = 16, progress: bool = False
     starts = range(0, len(images), batch_size)
     for start in bar(starts, len(starts), description, progress, unit="batch"):
         batch = [tf.image.resize(tf.cast(x, tf.float32), size, method="bilinear") for x in images[start : start + batch_size]]
-        batch = tf.stack(batch) / 127.5 - 1.0  # InceptionV3's own input range (its preprocess_input)
+        batch = to_unit(tf.stack(batch))  # InceptionV3's own input range (its preprocess_input)
         features.append(np.asarray(network(batch, training=False), np.float64))
     return np.concatenate(features)
 
@@ -362,7 +363,7 @@ def discriminator_rows(config: dict, translations: dict, judges: dict, progress:
         name, judge = judges[direction]
         target = DIRECTIONS[direction][1]
         reals = ((image, True) for image, _ in data_lib.test_images(config["data"], target, 1))
-        fakes = ((to_unit(x), False) for x in outputs.values())
+        fakes = ((to_unit(x[None]), False) for x in outputs.values())
         found = [(real, adversarial(judge, image, real, gan_mode))
                  for image, real in bar(itertools.chain(reals, fakes), None, f"D loss {direction}", progress)]
         real = [loss for is_real, loss in found if is_real]

@@ -14,9 +14,9 @@ from replication import data as data_lib
 from replication import metrics
 from replication.choices import DIRECTIONS
 from replication.errors import KitError
-from replication.figures import to_uint8
 from replication.loading import Translator
 from replication.logs import CsvLog
+from replication.pixels import to_uint8, to_unit
 
 TRAINING_SUBSET = 20  # test images per domain that train.eval_every scores
 
@@ -77,7 +77,7 @@ class QualityLog(CsvLog):
                 out.update({f"{metric}_{direction}": value for metric, value in found.items()})
             else:
                 back = generators[{"AtoB": "BtoA", "BtoA": "AtoB"}[direction]]
-                errors = [metrics.mean_absolute_error(to_uint8(back(generator(to_unit(image))))[0], image) for image, _ in pairs]
+                errors = [metrics.mean_absolute_error(to_uint8(back(generator(to_unit(image[None]))))[0], image) for image, _ in pairs]
                 out[f"cycle_MAE_{direction}"] = float(np.mean(errors))
         return out
 
@@ -92,9 +92,5 @@ class QualityLog(CsvLog):
 
 def translate(translator, image: np.ndarray) -> np.ndarray:
     """uint8 HxWx3 through a `loading.Translator` ([-1, 1] in and out) back to uint8."""
-    return to_uint8(translator(to_unit(image)))[0]
+    return to_uint8(translator(to_unit(image[None])))[0]
 
-
-def to_unit(image: np.ndarray) -> tf.Tensor:
-    """uint8 HxWx3 to a [1,H,W,3] float32 batch in [-1, 1] (the networks' range)."""
-    return tf.constant(image[None], tf.float32) / 127.5 - 1.0

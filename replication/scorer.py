@@ -24,9 +24,9 @@ from replication import data as data_lib
 from replication import metrics
 from replication.data import sources
 from replication.errors import KitError
-from replication.figures import to_uint8
 from replication.io import atomic_replace, atomic_write_text
 from replication.layers import InputSizeCheck, R, c7s1, conv, d, to_float32, u
+from replication.pixels import to_uint8
 
 SCORER_FILE = "cityscapes_scorer.keras"
 SCORER_NOTE = "cityscapes_scorer.json"

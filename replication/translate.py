@@ -34,8 +34,8 @@ from PIL import Image
 from replication.choices import DIRECTIONS
 from replication.data import images as image_files
 from replication.errors import KitError
-from replication.figures import to_uint8
 from replication.io import atomic_write_bytes, remove_partial_writes_of, storage_problem
+from replication.pixels import to_uint8, to_unit
 
 if TYPE_CHECKING:
     from replication.loading import Translator
@@ -383,8 +383,7 @@ def pad(image: np.ndarray, plan: Plan) -> np.ndarray:
 
 def run_network(translator, pixels: np.ndarray) -> np.ndarray:
     """uint8 HxWx3 in, float32 HxWx3 in [-1, 1] out."""
-    x = pixels.astype(np.float32)[np.newaxis] / np.float32(127.5) - np.float32(1.0)
-    return np.asarray(translator(x))[0]
+    return np.asarray(translator(to_unit(pixels[np.newaxis])))[0]
 
 
 def tile_starts(length: int, tile: int) -> list:

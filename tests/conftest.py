@@ -29,11 +29,17 @@ def mixed_policy(request):
 
 @pytest.fixture(scope="session")
 def tiny_synthetic_root(tmp_path_factory):
-    """The synthetic dataset at the tiny runs' size (8 train, 2 test images per domain)."""
+    """The synthetic dataset at the tiny runs' size (8 train, 3 test images per domain)."""
     from replication import data
-    from test_training import SIZE
+    from helpers import SIZE
 
-    return data.write_synthetic(tmp_path_factory.mktemp("data") / "synthetic", seed=0, size=SIZE, n_train=8, n_test=2)
+    return data.write_synthetic(tmp_path_factory.mktemp("data") / "synthetic", seed=0, size=SIZE, n_train=8, n_test=3)
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tiny_synthetic_root):
+    """The tiny dataset under the name most test files use; a file that needs other data defines its own."""
+    return tiny_synthetic_root
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +47,7 @@ def tiny_finished_run(tiny_synthetic_root, tmp_path_factory):
     """One finished tiny run (3 epochs of 3 steps, one step per call), trained once per test process
     and shared by the modules that only read it: never train in it or change its files."""
     from replication.training import train
-    from test_training import tiny_config
+    from helpers import tiny_config
 
     return train(tiny_config(tiny_synthetic_root), run_dir=tmp_path_factory.mktemp("runs") / "straight")
 
@@ -51,7 +57,7 @@ def tiny_stopped_run(tiny_synthetic_root, tmp_path_factory):
     """The same tiny run stopped at step 4, inside epoch 2: checkpoints ckpt-3 (epoch 1's end) and
     ckpt-4, no export. Shared like tiny_finished_run: copy it before training in it."""
     from replication.training import train
-    from test_training import tiny_config
+    from helpers import tiny_config
 
     return train(tiny_config(tiny_synthetic_root), run_dir=tmp_path_factory.mktemp("runs") / "stopped", until_step=4)
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from replication import config as config_lib
 from replication.errors import ConfigError
-from tests.test_training import build, images, tiny_config
+from helpers import build, images, tiny_config
 
 # row of Tables 4 and 5: (experiment file, overrides, the terms that stay)
 ROWS = {

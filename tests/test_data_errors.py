@@ -8,8 +8,9 @@ import pytest
 from replication import data
 from replication.cli import main
 from replication.config import data_section
-from replication.data.testing import save, write_unpaired
 from replication.errors import ConfigError, DataError, KitError
+
+from helpers import save, write_unpaired
 
 
 def _cfg(root, **kw):

@@ -8,8 +8,9 @@ import pytest
 
 from replication import data
 from replication.config import data_section
-from replication.data.testing import index_image, read_index, save, write_unpaired
 from replication.errors import DataError
+
+from helpers import index_image, read_index, save, write_unpaired
 
 
 def _cfg(root, **kw):

@@ -17,8 +17,9 @@ from replication import data
 from replication.cli import main
 from replication.data import downloads, images, sources
 from replication.config import data_section
-from replication.data.testing import gradient_image, save, write_unpaired
 from replication.errors import DataError
+
+from helpers import gradient_image, save, write_unpaired
 
 
 def _online(host="efrosgans.eecs.berkeley.edu") -> bool:

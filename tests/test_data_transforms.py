@@ -6,7 +6,8 @@ from PIL import Image
 
 from replication import data
 from replication.config import data_section
-from replication.data.testing import gradient_image, save
+
+from helpers import gradient_image, save
 
 # ------------------------------------------------------------------ decoding
 

@@ -20,18 +20,14 @@ from PIL import Image
 from replication import config as config_lib
 from replication import data, evaluate, loading, metrics, models, quality, runs
 from replication.cli import main
-from replication.data import write_synthetic
 from replication.errors import KitError
 from replication.io import FolderLock
+from replication.pixels import to_unit
 from replication.training import train
-from tests.test_training import SIZE, tiny_config
 
-N_TEST = 3
+from helpers import tiny_config
 
-
-@pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory):
-    return write_synthetic(tmp_path_factory.mktemp("data") / "synthetic", seed=0, size=SIZE, n_train=8, n_test=N_TEST)
+N_TEST = 3  # conftest's synthetic_root
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +222,7 @@ def d_loss_at(checkpoint, config, translations: dict) -> float:
     model = models.build(config)
     tf.train.Checkpoint(D_Y=model.D_Y).restore(str(checkpoint)).expect_partial()
     real = [evaluate.adversarial(model.D_Y, image, True, "lsgan") for image, _ in data.test_images(config["data"], "B", 1)]
-    fake = [evaluate.adversarial(model.D_Y, quality.to_unit(x), False, "lsgan") for x in translations.values()]
+    fake = [evaluate.adversarial(model.D_Y, to_unit(x[None]), False, "lsgan") for x in translations.values()]
     return 0.5 * (np.mean(real) + np.mean(fake))
 
 

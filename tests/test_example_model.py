@@ -6,7 +6,7 @@ import csv
 from replication import choices
 from replication.training import train
 
-from test_training import tiny_config
+from helpers import tiny_config
 
 
 def test_a_model_in_one_file_and_one_row_trains_for_two_steps(tiny_synthetic_root, tmp_path, monkeypatch):

@@ -20,27 +20,19 @@ from replication import loading, runs
 from replication.cli import main
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError, FigureInputError, KitError
-from replication.figures import draw, images, losses, save_samples, tables, to_uint8
+from replication.figures import draw, images, losses, save_samples, tables
 from replication.figures import page as page_lib
-from replication.training import train
-from tests.test_training import SIZE, tiny_config
+from replication.pixels import to_uint8
+
+from helpers import SIZE, pixels
 
 LOSS_HEADER = "step,epoch,D_X,G,cycle_X,idt_X,D_Y,F,cycle_Y,idt_Y,lr,wall_time\n"
 
 
 @pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory):
-    return data_lib.write_synthetic(tmp_path_factory.mktemp("data") / "synthetic", seed=0, size=SIZE, n_train=8, n_test=3)
-
-
-@pytest.fixture(scope="module")
-def trained_run(synthetic_root, tmp_path_factory):
-    """A real, finished tiny run: 3 epochs of 3 steps, a loss row every step, exported generators."""
-    return train(tiny_config(synthetic_root), run_dir=tmp_path_factory.mktemp("runs") / "tiny")
-
-
-def pixels(path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
+def trained_run(tiny_finished_run):
+    """A real, finished tiny run: 3 epochs of 3 steps, a loss row every step, exported generators (conftest's)."""
+    return tiny_finished_run
 
 
 def contains(picture: np.ndarray, block: np.ndarray) -> bool:
@@ -550,7 +542,7 @@ def test_a_run_page_shows_each_test_image_once_and_links_only_inside_its_folder(
     for link in links(clone / "index.html"):
         assert (clone / link).is_file(), link
     summary = json.loads((folder / "summary.json").read_text())
-    assert f"<code>{summary['run']}</code>" in page and summary["run"].endswith("tiny")
+    assert f"<code>{summary['run']}</code>" in page and summary["run"].endswith(folder.name)
     assert f"drawn {summary['drawn_at']}" in page and summary["drawn_at"].endswith("+00:00")
 
 

@@ -21,7 +21,7 @@ from replication.cli import main
 from replication.data import pipeline
 from replication.errors import ConfigError
 
-from test_training import exported_weights, tiny_config
+from helpers import exported_weights, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

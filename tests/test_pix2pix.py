@@ -17,10 +17,10 @@ from replication.cli import main
 from replication.errors import KitError
 from replication.figures import results
 from replication.config import data_section
-from replication.data.testing import gradient_image, save
 from replication.pix2pix import Pix2Pix
-from tests.test_training import exported_weights, loss_rows
-from tests.test_training import tiny_config as cyclegan_config
+
+from helpers import exported_weights, gradient_image, loss_rows, save
+from helpers import tiny_config as cyclegan_config
 
 SIZE = 64  # the smallest U-Net with dropout (num_downs 6) takes multiples of 64
 

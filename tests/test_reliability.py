@@ -22,7 +22,7 @@ from replication.checkpoints import Checkpoints
 from replication.cli import main
 from replication.errors import ConfigError, DataError, RunFolderError
 from replication.training import StopRequest, Stopped, train
-from test_training import loss_rows, patch_calls, synthetic_root, tiny_config  # noqa: F401 (synthetic_root is a fixture)
+from helpers import loss_rows, patch_calls, tiny_config
 
 
 @pytest.fixture(scope="module")

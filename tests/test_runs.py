@@ -14,12 +14,8 @@ from replication.checkpoints import Checkpoints
 from replication.cli import main
 from replication.cyclegan import CycleGAN
 from replication.errors import KitError
-from test_training import images, tiny_config
 
-
-@pytest.fixture(scope="module")
-def synthetic_root(tiny_synthetic_root):
-    return tiny_synthetic_root
+from helpers import images, tiny_config
 
 
 @pytest.fixture(scope="module")

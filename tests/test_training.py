@@ -1,7 +1,6 @@
 """The CycleGAN step and the training loop: losses, XLA, mixed precision, replicas,
 logs, checkpoints, exact resume, several steps per call, interruption, divergence, export."""
 
-import csv
 import json
 import os
 import re
@@ -18,39 +17,11 @@ import tensorflow as tf
 from replication import config as config_lib
 from replication import schedule
 from replication.checkpoints import Checkpoints
-from replication import models
 from replication.cyclegan import CycleGAN
 from replication.errors import ConfigError
 from replication.training import Loop, TrainingDiverged, compile_step, compile_steps, train
 
-SIZE = 32
-
-
-def tiny_config(root=None, *overrides):
-    """The demo experiment shrunk to 32x32 images, a few filters, one R block and the 16x16
-    PatchGAN (a fifth fewer ops to trace than the 70x70: most of a tiny run's time is tracing)."""
-    return config_lib.resolve(
-        "demo",
-        [
-            f"data.root={root}", f"data.load_size={SIZE + 4}", f"data.crop_size={SIZE}",
-            "model.generator=resnet", "model.ngf=4", "model.ndf=4", "model.n_blocks=1", "model.n_layers_d=1",
-            "train.pool_size=3", "train.epochs=2", "train.epochs_decay=1", "train.log_every=1",
-            "train.n_samples=2", "train.max_steps_per_epoch=3", "train.save_epoch_freq=1",
-            "train.jit_compile=false", "train.precision=float32", "train.steps_per_call=1", "train.eval_every=0",
-            *overrides,
-        ],
-    )
-
-
-def images(seed, batch=1):
-    return tf.random.stateless_uniform((batch, SIZE, SIZE, 3), (seed, 1), -1.0, 1.0)
-
-
-def build(config, strategy=None, precision="float32", conv_gradients="native"):
-    keras.utils.set_random_seed(0)
-    with (strategy or tf.distribute.get_strategy()).scope():
-        return models.build(config, precision, conv_gradients)
-
+from helpers import SIZE, build, exported_weights, images, loss_rows, patch_calls, tiny_config
 
 def weights(model):
     return [w.numpy() for w in model.generator_variables + model.discriminator_variables]
@@ -298,23 +269,9 @@ def test_several_steps_per_call_train_as_the_same_steps_one_by_one(plain_steps):
 
 
 @pytest.fixture(scope="module")
-def synthetic_root(tiny_synthetic_root):
-    return tiny_synthetic_root
-
-
-@pytest.fixture(scope="module")
 def straight_run(tiny_finished_run):
     """3 epochs of 3 steps, trained in one go (conftest's, shared with test_runs.py)."""
     return tiny_finished_run
-
-
-def loss_rows(run_dir):
-    with open(run_dir / "losses.csv", newline="") as f:
-        return [{k: v for k, v in row.items() if k != "wall_time"} for row in csv.DictReader(f)]
-
-
-def exported_weights(run_dir, names=("G_AtoB", "F_BtoA")):
-    return [w for name in names for w in keras.models.load_model(run_dir / "export" / f"{name}.keras").get_weights()]
 
 
 def test_run_folder_describes_itself(straight_run, synthetic_root):
@@ -423,7 +380,7 @@ def test_a_training_sets_its_threads_per_op_before_it_reads_its_data(synthetic_r
         "import sys\n"
         "sys.path.insert(0, 'tests')\n"
         "from replication import training\n"
-        "from test_training import tiny_config\n"
+        "from helpers import tiny_config\n"
         "training.Loop.run = lambda self, step, until_step: None  # no step to build\n"
         "training.train(tiny_config(sys.argv[1], 'train.threads_per_op=1'), run_dir=sys.argv[2])\n"
     )
@@ -461,25 +418,6 @@ def test_resume_is_exact_under_mixed_bfloat16(synthetic_root, tmp_path):
     assert settings["jit_compile"]["value"] is False
     # what TensorFlow runs with, whether training set it or found it set (0: TensorFlow's default)
     assert settings["threads_per_op"]["value"] == tf.config.threading.get_intra_op_parallelism_threads()
-
-
-def patch_calls(monkeypatch, around_call):
-    """Wrap the loop's compiled call: `around_call(first_step, count, call)` runs it and returns its losses.
-
-    Returns the list of compiled call functions the loop built, to inspect their tracing.
-    """
-    import replication.training as training
-
-    real_compile = training.compile_steps
-    compiled = []
-
-    def compile_and_wrap(*args):
-        call = real_compile(*args)
-        compiled.append(call)
-        return lambda batches, first, count: around_call(int(first), int(count), lambda: call(batches, first, count))
-
-    monkeypatch.setattr(training, "compile_steps", compile_and_wrap)
-    return compiled
 
 
 def test_a_run_started_under_mixed_float16_by_auto_resumes_on_a_cpu_in_mixed_float16_exactly(synthetic_root, tmp_path, monkeypatch):
@@ -520,9 +458,7 @@ def test_sigterm_during_a_call_stops_at_its_end_with_a_checkpoint_and_the_run_re
     assert [int(r["step"]) for r in loss_rows(tmp_path)] == [1, 2, 3]
 
 
-def test_losses_are_fetched_at_logged_steps_only_and_a_non_finite_one_stops_the_run_by_name(synthetic_root, tmp_path, monkeypatch):
-    import replication.training as training
-
+def test_a_non_finite_loss_stops_the_run_by_its_own_step_before_the_next_checkpoint(synthetic_root, tmp_path, monkeypatch):
     def nan_at_step_5(first, count, call):
         losses = call()
         if first <= 4 < first + count:
@@ -530,52 +466,52 @@ def test_losses_are_fetched_at_logged_steps_only_and_a_non_finite_one_stops_the_
         return losses
 
     compiled = patch_calls(monkeypatch, nan_at_step_5)
-    fetched_at = []
-    real_fetch = training.Loop.fetch_losses
-
-    def fetch_and_note(self, pending, step, *args):
-        fetched_at.append(step)
-        return real_fetch(self, pending, step, *args)
-
-    monkeypatch.setattr(training.Loop, "fetch_losses", fetch_and_note)
-    with pytest.raises(TrainingDiverged, match=r"D_X=nan at step 5.*ckpt-3"):
-        train(tiny_config(synthetic_root, "train.log_every=2"), run_dir=tmp_path)
-    # logged steps 2 and 4, and the end of epoch 1 (step 3) before its checkpoint; step 5's NaN is
-    # found when step 6 is logged, and named by its own step
-    assert fetched_at == [2, 3, 4, 6]
-    assert [int(r["step"]) for r in loss_rows(tmp_path)] == [2, 4]
+    # epochs of 3 steps, a row every 4th: step 5 is neither logged nor an epoch's end; the NaN is
+    # caught at epoch 2's end (step 6), before its checkpoint, and named by its own step
+    with pytest.raises(TrainingDiverged, match=r"D_X=nan at step 5: .* the last good checkpoint is \S*ckpt-3\. "):
+        train(tiny_config(synthetic_root, "train.log_every=4"), run_dir=tmp_path)
+    assert [int(r["step"]) for r in loss_rows(tmp_path)] == [4]
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-3")
     # the call was traced once, not again for the second epoch's new dataset
     assert compiled[0].experimental_get_tracing_count() == 1
 
 
-def test_a_save_interrupted_by_an_exception_leaves_the_previous_checkpoint_usable(tmp_path, monkeypatch):
-    from tensorflow.python.checkpoint import checkpoint_management
-    from tensorflow.python.ops import io_ops
+SAVE_THAT_FAILS = """
+import resource, signal, sys
+import tensorflow as tf
+from replication.checkpoints import Checkpoints
 
-    weight = tf.Variable(1.0)
-    checkpoints = Checkpoints(tmp_path, {"weight": weight}, save_epoch_freq=0)
-    first = checkpoints.save(step=1)
-    weight.assign(2.0)
+weight = tf.Variable(1.0)
+checkpoints = Checkpoints(sys.argv[1], {"weight": weight}, save_epoch_freq=0)
+checkpoints.save(step=1)
+weight.assign(2.0)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing the process
+resource.setrlimit(resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))  # every file ends at its first byte
+try:
+    checkpoints.save(step=2)
+except tf.errors.OpError as err:
+    print(type(err).__name__)
+"""
 
-    def crash(*args, **kwargs):
-        raise OSError("disk full")
 
-    # while the data is written: nothing of step 2 is in place, step 1 stays listed and whole
-    monkeypatch.setattr(io_ops, "save_v2", crash)
-    with pytest.raises(OSError):
-        checkpoints.save(step=2)
-    monkeypatch.undo()
+@pytest.mark.skipif(sys.platform == "win32", reason="file-size limits are POSIX")
+def test_a_save_that_fails_or_is_cut_short_leaves_a_checkpoint_that_restores(tmp_path):
+    # a save whose writes fail, as on a full disk: nothing of step 2 is listed, step 1 stays whole
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": root}
+    done = subprocess.run([sys.executable, "-c", SAVE_THAT_FAILS, str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
+    assert (done.returncode, done.stdout) == (0, "OutOfRangeError\n"), done.stderr
     again = Checkpoints(tmp_path, {"weight": tf.Variable(0.0)}, save_epoch_freq=0)
+    first = str(tmp_path / "ckpt-1")
     assert again.latest.latest_checkpoint == first
     assert again.restore_latest() == first
     assert again.step == 1 and float(again.checkpoint.weight.numpy()) == 1.0
 
-    # after the files are in place, before the index lists them: the whole new checkpoint is found on disk
-    monkeypatch.setattr(checkpoint_management, "update_checkpoint_state_internal", crash)
-    with pytest.raises(OSError):
-        checkpoints.save(step=2)
-    monkeypatch.undo()
+    # killed after step 2's files are in place, before the index names them: the next start finds it
+    index = (tmp_path / "checkpoint").read_bytes()
+    again.checkpoint.weight.assign(2.0)
+    again.save(step=2)
+    (tmp_path / "checkpoint").write_bytes(index)
     assert tf.train.latest_checkpoint(str(tmp_path)) == first
     again = Checkpoints(tmp_path, {"weight": tf.Variable(0.0)}, save_epoch_freq=0)
     assert again.latest.latest_checkpoint == str(tmp_path / "ckpt-2")  # the index is repaired

@@ -14,6 +14,8 @@ from replication import loading, networks
 from replication import translate
 from replication.cli import main
 
+from helpers import pixels
+
 
 @pytest.fixture(scope="module")
 def finished_run(tiny_finished_run):
@@ -28,10 +30,6 @@ def save(path, width, height, seed=0, image_format=None):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     Image.fromarray(low).resize((width, height), Image.BICUBIC).save(path, format=image_format or "PNG")
     return path
-
-
-def pixels(path):
-    return np.asarray(Image.open(path).convert("RGB"))
 
 
 def run_translate(run, inputs, output, *flags):

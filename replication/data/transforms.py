@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from replication import pixels
+
 
 def _tf():
     import tensorflow as tf
@@ -81,7 +83,7 @@ def pil_bicubic(image, size):
 def to_unit_range(image):
     """0..255 -> [-1, 1] float32 (the reference `Normalize((0.5,)*3, (0.5,)*3)`)."""
     tf = _tf()
-    return tf.clip_by_value(tf.cast(image, tf.float32) / 127.5 - 1.0, -1.0, 1.0)
+    return tf.clip_by_value(pixels.to_unit(tf.cast(image, tf.float32)), -1.0, 1.0)
 
 
 def scaled_width_size(h, w, load_size: int, crop_size: int):

@@ -10,6 +10,6 @@
 Only the sample writer is imported here, so the training loop does not load matplotlib.
 """
 
-from replication.figures.samples import save_png, save_samples, to_uint8
+from replication.figures.samples import save_png, save_samples
 
-__all__ = ["save_png", "save_samples", "to_uint8"]
+__all__ = ["save_png", "save_samples"]

@@ -26,6 +26,7 @@ from replication.errors import FigureInputError, KitError
 from replication.figures import images, losses, page, results, samples, tables
 from replication.figures.style import save_figure
 from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_errors
+from replication.pixels import to_uint8
 
 TEST_IMAGES = 8
 
@@ -326,8 +327,8 @@ def draw_comparison(run_dirs, labels, figures_dir: Path, count: int = TEST_IMAGE
     for i, counts, a, b in pairs:
         per_run = [cls.visuals(g, a[0], b[0]) for cls, g in zip(classes, generators)]
         for d, (image, name) in results.new_sources(i, counts, a, b, directions):
-            inputs[d].append((name, samples.to_uint8(image)[0]))
-            outputs[d].append([samples.to_uint8(v[cls.sample_rows[d][1]])[0] for cls, v in zip(classes, per_run)])
+            inputs[d].append((name, to_uint8(image)[0]))
+            outputs[d].append([to_uint8(v[cls.sample_rows[d][1]])[0] for cls, v in zip(classes, per_run)])
             if truths[d]:
                 outputs[d][-1].append(truths[d].get(name))
     captions = {d: classes[0].sample_captions[classes[0].sample_rows[d][0]] for d in directions}

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from replication.errors import FigureInputError
-from replication.figures.samples import enlarge, to_uint8
+from replication.figures.samples import enlarge
 from replication.figures.style import ARROWS, DPI, new_figure, readable_points
+from replication.pixels import to_uint8
 
 SMALLEST_CELL = 128  # px: images smaller than this are enlarged (64x64 samples twice)
 GAP = 4  # px between images

@@ -16,8 +16,9 @@ import numpy as np
 from PIL import Image
 
 from replication.errors import KitError
-from replication.figures.samples import save_png, to_uint8
+from replication.figures.samples import save_png
 from replication.io import atomic_write_text
+from replication.pixels import to_uint8
 
 THUMBNAIL = 160  # px: larger test images get a thumbnail for the results page
 TRUTH = "truth"  # the sample name of a test image's ground truth, where the data has one

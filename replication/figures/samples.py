@@ -10,12 +10,7 @@ from PIL import Image
 
 from replication.errors import FigureInputError
 from replication.io import atomic_write_bytes
-
-
-def to_uint8(images) -> np.ndarray:
-    """[-1, 1] floats to 0..255 bytes."""
-    images = np.asarray(images, dtype=np.float32)
-    return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+from replication.pixels import to_uint8
 
 
 def enlarge(image: np.ndarray, factor: int) -> np.ndarray:

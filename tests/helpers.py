@@ -1,0 +1,126 @@
+"""What several test files share: the tiny CycleGAN config and model, reading a run's logs and export,
+and tiny datasets whose pixels say where they came from.
+
+`index_image(i)` is a solid image whose red value is 10 * i, so a test can read back which file the
+pipeline picked. `gradient_image(h, w)` has red = 8x and green = 8y (x, y the column and row), so a
+crop's offset and a flip can be read from its pixels.
+
+Imported as `helpers` (pytest puts tests/ on the path), the one spelling, so it is loaded once.
+The fixtures shared across files are in conftest.py.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from replication import config as config_lib
+from replication import models
+
+SIZE = 32
+
+
+def tiny_config(root=None, *overrides):
+    """The demo experiment shrunk to 32x32 images, a few filters, one R block and the 16x16
+    PatchGAN (a fifth fewer ops to trace than the 70x70: most of a tiny run's time is tracing)."""
+    return config_lib.resolve(
+        "demo",
+        [
+            f"data.root={root}", f"data.load_size={SIZE + 4}", f"data.crop_size={SIZE}",
+            "model.generator=resnet", "model.ngf=4", "model.ndf=4", "model.n_blocks=1", "model.n_layers_d=1",
+            "train.pool_size=3", "train.epochs=2", "train.epochs_decay=1", "train.log_every=1",
+            "train.n_samples=2", "train.max_steps_per_epoch=3", "train.save_epoch_freq=1",
+            "train.jit_compile=false", "train.precision=float32", "train.steps_per_call=1", "train.eval_every=0",
+            *overrides,
+        ],
+    )
+
+
+def images(seed, batch=1):
+    return tf.random.stateless_uniform((batch, SIZE, SIZE, 3), (seed, 1), -1.0, 1.0)
+
+
+def build(config, strategy=None, precision="float32", conv_gradients="native"):
+    keras.utils.set_random_seed(0)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        return models.build(config, precision, conv_gradients)
+
+
+# ---------------------------------------------------------------- a run's files
+
+
+def loss_rows(run_dir):
+    with open(run_dir / "losses.csv", newline="") as f:
+        return [{k: v for k, v in row.items() if k != "wall_time"} for row in csv.DictReader(f)]
+
+
+def exported_weights(run_dir, names=("G_AtoB", "F_BtoA")):
+    return [w for name in names for w in keras.models.load_model(run_dir / "export" / f"{name}.keras").get_weights()]
+
+
+def pixels(path) -> np.ndarray:
+    """An image file as uint8 HxWx3."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def patch_calls(monkeypatch, around_call):
+    """Wrap the loop's compiled call: `around_call(first_step, count, call)` runs it and returns its losses.
+
+    Returns the list of compiled call functions the loop built, to inspect their tracing.
+    """
+    import replication.training as training
+
+    real_compile = training.compile_steps
+    compiled = []
+
+    def compile_and_wrap(*args):
+        call = real_compile(*args)
+        compiled.append(call)
+        return lambda batches, first, count: around_call(int(first), int(count), lambda: call(batches, first, count))
+
+    monkeypatch.setattr(training, "compile_steps", compile_and_wrap)
+    return compiled
+
+
+# ---------------------------------------------------------------- tiny datasets
+
+
+def save(path, arr: np.ndarray, **kwargs) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(arr, dtype=np.uint8)).save(path, **kwargs)
+    return path
+
+
+def index_image(i: int, size: int = 8, channel: int = 0) -> np.ndarray:
+    arr = np.full((size, size, 3), 5, np.uint8)
+    arr[..., channel] = 10 * i
+    return arr
+
+
+def gradient_image(h: int, w: int) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([8 * x, 8 * y, np.full_like(x, 40)], axis=-1).astype(np.uint8)
+
+
+def write_unpaired(root, counts=(5, 3, 2, 2), size=8, indexed=True) -> Path:
+    """ROOT/trainA trainB testA testB with counts images each; A encodes its index in red, B in green."""
+    root = Path(root)
+    for split, n in zip(("trainA", "trainB", "testA", "testB"), counts):
+        channel = 0 if split.endswith("A") else 1
+        for i in range(n):
+            arr = index_image(i, size, channel) if indexed else np.random.default_rng(i).integers(0, 256, (size, size, 3))
+            save(root / split / f"{i:03d}.png", arr)
+    return root
+
+
+def read_index(batch, channel: int = 0) -> list[int]:
+    """Indices encoded by `index_image` in a float [-1, 1] batch (N, H, W, 3)."""
+    values = (np.asarray(batch)[:, 0, 0, channel] + 1.0) * 127.5
+    return [int(round(v / 10.0)) for v in values]
