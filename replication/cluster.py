@@ -12,7 +12,9 @@ on this machine, each with its own `TF_CONFIG`: the same code path, on 127.0.0.1
   run.log, samples, TensorBoard, checkpoints, export). The other workers run the same loop
   into a temporary folder of their own, removed at the end, and restore from the chief's
   checkpoints: the run folder must be one folder every worker reads (shared storage).
-- The configurations are compared at start, before anything is written.
+- Every worker waits at start for the others, at most train.worker_start_timeout seconds, then
+  stops naming the ones that did not come up. The configurations are then compared, before
+  anything is written.
 - Ctrl-C or SIGTERM on any worker stops every worker after the same step, with a checkpoint.
 - A worker that dies aborts the collectives on the others (TensorFlow's coordination
   service stops getting its heartbeats, or its connection drops): each stops with one
@@ -170,7 +172,7 @@ def make_strategy(cluster: Cluster, start_timeout: int):
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT)
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver, communication_options=options)
-    except tf.errors.OpError as err:  # the coordination service's start-up barrier (or its leader) timed out
+    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError) as err:  # its start-up barrier, or its leader, timed out
         stop_at_once(WorkerLost(not_started_message(cluster, err, start_timeout)))
     # Every worker's batches are whole (drop_remainder) and as many: without the partial-batch
     # handling it turns on across workers, a batch keeps the static size the history buffer needs.
@@ -197,8 +199,7 @@ def wait_for_every_worker(cluster_spec, seconds: int) -> None:
 def not_started_message(cluster: Cluster, err, seconds: int) -> str:
     """Names the workers TensorFlow says did not register (those after "timed out task names"),
     else the chief, whose coordination service this worker could not reach."""
-    text = str(err)
-    missing = TASK.findall(text.partition("timed out task names:")[2]) if "timed out task names:" in text else []
+    missing = TASK.findall(str(err).partition("timed out task names:")[2])
     indexes = [int(i) + (cluster.chiefs if job == "worker" else 0) for job, i in missing]
     indexes = [i for i in dict.fromkeys(indexes) if i != cluster.index and i < len(cluster.addresses)]
     indexes = indexes or ([0] if not cluster.is_chief else list(range(1, len(cluster.addresses))))
