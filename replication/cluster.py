@@ -12,7 +12,9 @@ on this machine, each with its own `TF_CONFIG`: the same code path, on 127.0.0.1
   run.log, samples, TensorBoard, checkpoints, export). The other workers run the same loop
   into a temporary folder of their own, removed at the end, and restore from the chief's
   checkpoints: the run folder must be one folder every worker reads (shared storage).
-- The configurations are compared at start, before anything is written.
+- Every worker waits at start for the others, at most train.worker_start_timeout seconds, then
+  stops naming the ones that did not come up. The configurations are then compared, before
+  anything is written.
 - Ctrl-C or SIGTERM on any worker stops every worker after the same step, with a checkpoint.
 - A worker that dies aborts the collectives on the others (TensorFlow's coordination
   service stops getting its heartbeats, or its connection drops): each stops with one
@@ -159,18 +161,53 @@ def local_tf_config(ports: list[int], index: int) -> str:
 # ---------------------------------------------------------------- the strategy and the job
 
 
-def make_strategy(cluster: Cluster):
-    """MultiWorkerMirroredStrategy over `cluster`; blocks until every worker has started."""
+def make_strategy(cluster: Cluster, start_timeout: int):
+    """MultiWorkerMirroredStrategy over `cluster`; waits until every worker has started, at most
+    `start_timeout` seconds, then stops naming the workers that did not come up."""
     import tensorflow as tf
 
     check_port_free(cluster)
     resolver = cluster.resolver or tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    wait_for_every_worker(resolver.cluster_spec(), start_timeout)
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT)
-    strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver, communication_options=options)
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver, communication_options=options)
+    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError) as err:  # its start-up barrier, or its leader, timed out
+        stop_at_once(WorkerLost(not_started_message(cluster, err, start_timeout)))
     # Every worker's batches are whole (drop_remainder) and as many: without the partial-batch
     # handling it turns on across workers, a batch keeps the static size the history buffer needs.
     strategy.extended.experimental_enable_get_next_as_optional = False
     return strategy
+
+
+def wait_for_every_worker(cluster_spec, seconds: int) -> None:
+    """TensorFlow's coordination service as MultiWorkerMirroredStrategy configures it, with a time
+    limit on its start: every worker registers at a barrier that fails after `seconds` (without
+    one, a worker whose peer never starts waits in TensorFlow's start-up for ever)."""
+    from tensorflow.compiler.xla.tsl.protobuf.coordination_config_pb2 import CoordinatedJob
+    from tensorflow.python.distribute.multi_worker_util import coordination_leader
+    from tensorflow.python.eager import context
+
+    jobs = [CoordinatedJob(name=job, num_tasks=cluster_spec.num_tasks(job)) for job in ("chief", "worker") if job in cluster_spec.jobs]
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=coordination_leader(cluster_spec), coordinated_jobs=jobs,
+        cluster_register_timeout_in_ms=seconds * 1000,
+    )
+    context.context().coordination_service.cluster_register_with_barrier = True
+
+
+def not_started_message(cluster: Cluster, err, seconds: int) -> str:
+    """Names the workers TensorFlow says did not register (those after "timed out task names"),
+    else the chief, whose coordination service this worker could not reach."""
+    missing = TASK.findall(str(err).partition("timed out task names:")[2])
+    indexes = [int(i) + (cluster.chiefs if job == "worker" else 0) for job, i in missing]
+    indexes = [i for i in dict.fromkeys(indexes) if i != cluster.index and i < len(cluster.addresses)]
+    indexes = indexes or ([0] if not cluster.is_chief else list(range(1, len(cluster.addresses))))
+    who = ", ".join(cluster.name(i) for i in indexes)
+    return (
+        f"{who} did not come up within {seconds} s; {cluster.name()} stopped. Start the same command on every "
+        f"worker (check each address in {cluster.source}), or give slow starters longer with --set train.worker_start_timeout=SECONDS."
+    )
 
 
 def is_multi_worker(strategy) -> bool:
@@ -343,7 +380,7 @@ def job_for(config: dict, run, strategy=None, make_single=None) -> Job:
 
     here = machine.detect()
     machine.apply_threads(machine.choose_settings(config["train"], here)["threads_per_op"], here)
-    return WorkerJob(cluster, run, make_strategy(cluster), config)
+    return WorkerJob(cluster, run, make_strategy(cluster, config["train"]["worker_start_timeout"]), config)
 
 
 class AgreedStop:

@@ -337,6 +337,7 @@ def rules() -> dict:
         "train.threads_per_op": auto_or(whole(0)),
         "train.eval_every": whole(0),
         "train.strategy": one_of("default", "mirrored", "multi_worker"),
+        "train.worker_start_timeout": whole(1),
         "train.log_every": whole(1),
         "train.save_epoch_freq": whole(0),
         "train.n_samples": whole(1),

@@ -31,7 +31,7 @@ from replication.io import atomic_write_text
 RESUMABLE_CHANGES = {
     "train.epochs", "train.epochs_decay", "train.log_every", "train.save_epoch_freq",
     "train.conv_gradients", "train.jit_compile", "train.steps_per_call", "train.threads_per_op", "train.n_samples", "train.eval_every",
-    "train.strategy",  # how a run is spread over devices and workers; the global batch is what it is
+    "train.strategy", "train.worker_start_timeout",  # how a run is spread over devices and workers; the global batch is what it is
 }
 
 

@@ -178,23 +178,62 @@ def test_workers_started_with_different_configurations_both_stop_naming_the_keys
     assert not run.exists()
 
 
+def test_a_worker_whose_peer_never_starts_stops_after_the_start_timeout_naming_it(tiny_synthetic_root, tmp_path, worker_env):
+    """The chief of one cluster whose worker 1 never starts, and worker 1 of another whose chief never does."""
+    config = write_config(tmp_path, tiny_synthetic_root, "train.worker_start_timeout=2")
+    ports = cluster.free_ports(4)
+    alone = [start_worker(index, ports[2 * index:2 * index + 2], [str(config), "--run-dir", str(tmp_path / f"run{index}"), "--workers", "2"], worker_env)
+             for index in (0, 1)]
+    for index, worker in enumerate(alone):
+        _, err = worker.communicate(timeout=300)
+        missing = "worker 1 (127.0.0.1:{}) did not come up within 2 s; worker 0 (127.0.0.1:{}, the chief)" if index == 0 else \
+            "worker 0 (127.0.0.1:{1}, the chief) did not come up within 2 s; worker 1 (127.0.0.1:{0})"
+        assert worker.returncode == 2
+        assert err.strip().splitlines()[-1] == (
+            f"error: {missing.format(ports[2 * index + 1], ports[2 * index])} stopped. Start the same command on every "
+            "worker (check each address in TF_CONFIG), or give slow starters longer with --set train.worker_start_timeout=SECONDS."
+        )
+        assert not (tmp_path / f"run{index}").exists()
+    assert list(Path(worker_env["TMPDIR"]).glob("run1-worker*")) == []
+
+
 def loss_rows(run_dir):
     with open(run_dir / "losses.csv", newline="") as f:
-        return [{k: float(v) for k, v in row.items() if k != "wall_time"} for row in csv.DictReader(f)]
+        return [{k: v for k, v in row.items() if k != "wall_time"} for row in csv.DictReader(f)]
 
 
-def test_two_workers_train_as_one_of_their_global_batch_through_a_killed_worker_and_a_resume(
+def as_numbers(rows):
+    return [[float(v) for v in row.values()] for row in rows]
+
+
+def test_two_workers_train_as_one_of_their_global_batch_and_resume_exactly_after_a_killed_worker(
     tiny_synthetic_root, tmp_path, worker_env, monkeypatch, capsys
 ):
-    """3 epochs of 2 steps at global batch 2: worker 1 is killed after the first epoch's
-    checkpoint, the chief stops naming it, and `train --workers 2` finishes the run."""
+    """3 epochs of 2 steps at global batch 2: one worker, then two (`train --workers 2`), then two
+    again with worker 1 killed after the first epoch's checkpoint: the chief stops naming it, and
+    `train --workers 2` finishes the run as the uninterrupted one."""
     from replication.training import train
 
     overrides = ("train.max_steps_per_epoch=2",)
     one = train(tiny_config(tiny_synthetic_root, "data.batch_size=2", *overrides), run_dir=tmp_path / "one")
+    config = str(write_config(tmp_path, tiny_synthetic_root, *overrides))
+    for name in ("TMPDIR", "TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES"):  # the launcher's workers inherit them
+        monkeypatch.setenv(name, worker_env[name])
 
-    run, ports = tmp_path / "two", cluster.free_ports(2)
-    args = [str(write_config(tmp_path, tiny_synthetic_root, *overrides)), "--run-dir", str(run), "--workers", "2"]
+    straight = tmp_path / "straight"
+    assert main(["train", config, "--run-dir", str(straight), "--workers", "2"]) == 0  # without TF_CONFIG: two local workers
+    assert [int(r["step"]) for r in loss_rows(straight)] == list(range(1, 7))
+    np.testing.assert_allclose(as_numbers(loss_rows(straight)), as_numbers(loss_rows(one)), rtol=2e-3, atol=1e-5)
+    # Adam's first updates are about +-lr whatever a gradient's size, so rounding that flips one
+    # moves that weight by up to 2 lr a step (the losses above are the sharper check)
+    difference = [np.abs(a - b).max() for a, b in zip(exported_weights(one), exported_weights(straight))]
+    assert max(difference) <= 2 * 0.0002 * 6
+    # only the chief wrote the run folder; worker 1 removed its temporary folder
+    assert sorted(p.name for p in straight.iterdir()) == sorted(p.name for p in one.iterdir())
+    assert list(Path(worker_env["TMPDIR"]).glob("straight-worker*")) == []
+
+    run, ports = tmp_path / "resumed", cluster.free_ports(2)
+    args = [config, "--run-dir", str(run), "--workers", "2"]
     chief, other = (start_worker(i, ports, args, worker_env) for i in range(2))
     deadline = time.monotonic() + 300
     while not (run / "checkpoints" / "ckpt-2.index").exists():
@@ -202,27 +241,23 @@ def test_two_workers_train_as_one_of_their_global_batch_through_a_killed_worker_
         time.sleep(0.05)
     other.send_signal(signal.SIGKILL)
     other.wait()
-    assert len(list(Path(worker_env["TMPDIR"]).glob("two-worker1-*"))) == 1
+    assert len(list(Path(worker_env["TMPDIR"]).glob("resumed-worker1-*"))) == 1
     _, err = chief.communicate(timeout=120)  # the coordination service misses its heartbeats within seconds
     assert chief.returncode == 2
     assert err.strip().splitlines()[-1].startswith(f"error: worker 1 (127.0.0.1:{ports[1]}) stopped answering")
     assert not (run / "export").exists()
 
-    for name in ("TMPDIR", "TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES"):  # the launcher's workers inherit them
-        monkeypatch.setenv(name, worker_env[name])
-    assert main(["train", *args]) == 0  # without TF_CONFIG: two local workers
+    capsys.readouterr()
+    assert main(["train", *args]) == 0
     out = capsys.readouterr().out
     assert "[worker 0] resumed from" in out and "[worker 1] resumed from" in out
     assert "[worker 0] finished" in out
-
-    expected, got = loss_rows(one), loss_rows(run)
-    assert [r["step"] for r in got] == [r["step"] for r in expected] == list(range(1, 7))
-    for e, g in zip(expected, got):
-        np.testing.assert_allclose([g[k] for k in e], [e[k] for k in e], rtol=2e-3, atol=1e-5)
-    # Adam's first updates are about +-lr whatever a gradient's size, so rounding that flips one
-    # moves that weight by up to 2 lr a step (the losses above are the sharper check)
-    difference = [np.abs(a - b).max() for a, b in zip(exported_weights(one), exported_weights(run))]
-    assert max(difference) <= 2 * 0.0002 * 6
-    # only the chief wrote the run folder; worker 1 removed its temporary folder and the one it left when killed
+    assert loss_rows(run) == loss_rows(straight)
+    for resumed, uninterrupted in zip(exported_weights(run), exported_weights(straight)):
+        np.testing.assert_array_equal(resumed, uninterrupted)
+    for epoch in (1, 2, 3):
+        with np.load(run / "samples" / f"epoch_{epoch:03d}.npz") as a, np.load(straight / "samples" / f"epoch_{epoch:03d}.npz") as b:
+            np.testing.assert_array_equal(a["fake_B"], b["fake_B"])
+    # worker 1 removed the temporary folder it left when killed
     assert sorted(p.name for p in run.iterdir()) == sorted(p.name for p in one.iterdir())
-    assert list(Path(worker_env["TMPDIR"]).glob("two-worker*")) == []
+    assert list(Path(worker_env["TMPDIR"]).glob("resumed-worker*")) == []
