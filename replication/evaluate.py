@@ -543,7 +543,10 @@ def markdown(result: dict) -> str:
     ]
     with_paper = any(r["paper"] for r in result["rows"])  # the paper has numbers for Cityscapes only
     columns = ["metric", "direction", "this run", "baseline"] + (["paper CycleGAN", "paper pix2pix"] if with_paper else [])
-    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    if result["rows"]:
+        lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    else:
+        lines.append("Nothing could be scored; the notes below say what each metric needs.")
     for r in result["rows"]:
         value = fmt(r["value"]) + (f" ± {fmt(r['std'])}" if r["std"] is not None else "")
         base = f"{fmt(r['baseline']['value'])} ({r['baseline']['name']})" if r["baseline"] else ""

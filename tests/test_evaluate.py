@@ -443,6 +443,9 @@ def test_with_direction_BtoA_the_kits_BtoA_is_scored_as_photo_to_labels_and_its_
         ("per-pixel acc", "AtoB", 1.0), ("per-class acc", "AtoB", 1.0), ("class IoU", "AtoB", 1.0)]
     assert rows[0]["paper"] == {"CycleGAN": 0.58, "pix2pix": 0.85} and set(ignored) == {"AtoB"}
     assert "make cityscapes-scorer" in notes[0]
+    alone = evaluate.markdown({"run": "r", "step": 1, "epoch": 0, "replication": "x", "evaluated_at": "t", "rows": [],
+                               "notes": notes})
+    assert "| metric" not in alone and "Nothing could be scored" in alone and "make cityscapes-scorer" in alone
 
 
 def test_the_scorer_trains_saves_beside_the_data_and_scores_labels_to_photo(tmp_path):
