@@ -417,5 +417,20 @@ def save(config: dict, path: str | os.PathLike) -> None:
 
 
 def load(path: str | os.PathLike) -> dict:
-    """A saved config (a run's config.yaml), with old key names read as the new ones."""
-    return rename_old_keys(yaml.safe_load(Path(path).read_text()), str(path))
+    """A saved config (a run's config.yaml), with old key names read as the new ones, checked as
+    `resolve` checks a new one: a hand-edited value ends in one line that names the file."""
+    path = Path(path)
+    where = f"{path} (the run's configuration, saved when it started)"
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where} is not valid YAML ({str(err).splitlines()[0]}); restore it.") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{where} must hold a mapping of sections; restore it.")
+    config = rename_old_keys(config, str(path))
+    try:
+        return validate(config, load_chain(BASE))
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    except (KeyError, TypeError) as err:
+        raise ConfigError(f"{where} lacks a key or section the kit needs ({err}); restore it.") from None

@@ -69,6 +69,22 @@ def test_saved_config_loads_back_equal(tmp_path):
     assert config.load(tmp_path / "run" / "config.yaml") == resolved
 
 
+@pytest.mark.parametrize("edit, says", [
+    (lambda text: text.replace("generator: resnet", "generator: vgg"), "model.generator=vgg is not allowed"),
+    (lambda text: text.replace("crop_size: 256", "crop_size: 30"), "data.crop_size=30 does not fit"),
+    (lambda text: "model: [\n", "is not valid YAML"),
+    (lambda text: "- a list\n", "must hold a mapping of sections"),
+])
+def test_a_hand_edited_saved_config_is_refused_in_one_line_naming_the_file(tmp_path, edit, says):
+    path = tmp_path / "run" / "config.yaml"
+    config.save(config.resolve("horse2zebra"), path)
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(ConfigError) as err:
+        config.load(path)
+    assert str(err.value).startswith(f"{path} (the run's configuration, saved when it started)") and says in str(err.value)
+    assert "\n" not in str(err.value)
+
+
 # ---------------------------------------------------------------- every value checked once, when resolved
 
 
@@ -171,8 +187,12 @@ def test_the_old_mixed_precision_key_reads_as_precision_with_a_note(tmp_path, ca
     assert resolved["train"]["precision"] == "float32"
     assert "--set: train.mixed_precision" in capsys.readouterr().err
     # a run folder saved by an earlier version resumes under the new name
-    (tmp_path / "config.yaml").write_text("train:\n  mixed_precision: auto\n  epochs: 1\n")
-    assert config.load(tmp_path / "config.yaml")["train"] == {"precision": "auto", "epochs": 1}
+    saved = config.resolve("base", experiments_dir=tmp_path)
+    config.save(saved, tmp_path / "config.yaml")
+    text = (tmp_path / "config.yaml").read_text()
+    assert "  precision: auto\n" in text
+    (tmp_path / "config.yaml").write_text(text.replace("  precision: auto\n", "  mixed_precision: auto\n"))
+    assert config.load(tmp_path / "config.yaml") == saved
 
 
 # ---------------------------------------------------------------- extends, read beside the file that names it

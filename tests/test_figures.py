@@ -620,8 +620,8 @@ def fcn(direction, values, **extra):
 
 def test_the_paper_tables_page_sets_each_runs_numbers_beside_the_papers(trained_run, tmp_path):
     full = fabricated_run(tmp_path, trained_run, "cityscapes", fcn("AtoB", [0.61, 0.2, 0.15]) + fcn("BtoA", [0.5, 0.16, 0.1], ignored=0.12),
-                          data__crop_size=128)
-    alone = fabricated_run(tmp_path, trained_run, "abl_gan_alone", fcn("AtoB", [0.4, 0.1, 0.05]), epoch=50, loss__cycle="none", data__crop_size=128)
+                          data__crop_size=128, data__load_size=143)
+    alone = fabricated_run(tmp_path, trained_run, "abl_gan_alone", fcn("AtoB", [0.4, 0.1, 0.05]), epoch=50, loss__cycle="none", data__crop_size=128, data__load_size=143)
     synthetic = fabricated_run(tmp_path, trained_run, "demo", [
         {"metric": "MAE", "direction": "AtoB", "value": 0.0275, "baseline": {"name": "identity (input itself)", "value": 0.0332}}])
     draw.draw_runs([full, alone, synthetic], tmp_path / "figures", draw.Options(), say=lambda line: None)
