@@ -20,6 +20,13 @@ MODELS = {
 # data.direction, and the two generators of a run: A -> B and B -> A
 DIRECTIONS = {"AtoB": ("A", "B"), "BtoA": ("B", "A")}  # direction -> (input domain, output domain)
 
+
+def reverse(direction: str) -> str:
+    """The direction back: AtoB -> BtoA, BtoA -> AtoB."""
+    source, target = DIRECTIONS[direction]
+    return f"{target}to{source}"
+
+
 # data.preprocess, as in the reference code's get_transform (data/transforms.py)
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 # the modes that resize to data.load_size and then crop data.crop_size from it

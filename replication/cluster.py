@@ -199,15 +199,19 @@ def wait_for_every_worker(cluster_spec, seconds: int) -> None:
 def not_started_message(cluster: Cluster, err, seconds: int) -> str:
     """Names the workers TensorFlow says did not register (those after "timed out task names"),
     else the chief, whose coordination service this worker could not reach."""
-    missing = TASK.findall(str(err).partition("timed out task names:")[2])
-    indexes = [int(i) + (cluster.chiefs if job == "worker" else 0) for job, i in missing]
-    indexes = [i for i in dict.fromkeys(indexes) if i != cluster.index and i < len(cluster.addresses)]
+    indexes = other_workers_named(cluster, str(err).partition("timed out task names:")[2])
     indexes = indexes or ([0] if not cluster.is_chief else list(range(1, len(cluster.addresses))))
     who = ", ".join(cluster.name(i) for i in indexes)
     return (
         f"{who} did not come up within {seconds} s; {cluster.name()} stopped. Start the same command on every "
         f"worker (check each address in {cluster.source}), or give slow starters longer with --set train.worker_start_timeout=SECONDS."
     )
+
+
+def other_workers_named(cluster: Cluster, text: str) -> list[int]:
+    """The indexes (chief first) of the other workers that TensorFlow's error `text` names, in order, once each."""
+    found = [int(index) + (cluster.chiefs if job == "worker" else 0) for job, index in TASK.findall(text)]
+    return [i for i in dict.fromkeys(found) if i != cluster.index and i < len(cluster.addresses)]
 
 
 def is_multi_worker(strategy) -> bool:
@@ -299,8 +303,7 @@ class WorkerJob(Job):
         return False
 
     def lost_message(self, err) -> str:
-        found = [int(index) + (self.cluster.chiefs if job == "worker" else 0) for job, index in TASK.findall(str(err))]
-        others = [i for i in dict.fromkeys(found) if i != self.cluster.index and i < len(self.cluster.addresses)]
+        others = other_workers_named(self.cluster, str(err))
         who = self.cluster.name(others[0]) if others else "another worker"
         return (
             f"{who} stopped answering ({type(err).__name__}); {self.cluster.name()} stopped too. Run the same "

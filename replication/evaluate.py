@@ -40,7 +40,7 @@ from PIL import Image
 import replication
 from replication import data as data_lib
 from replication import checkpoints, loading, losses, metrics, runs
-from replication.choices import DIRECTIONS
+from replication.choices import DIRECTIONS, reverse
 from replication.errors import KitError, RunFolderError
 from replication.figures import save_png
 from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_errors
@@ -154,10 +154,7 @@ def is_cityscapes(data_cfg: dict) -> bool:
 def paper_direction(data_cfg: dict, direction: str) -> str:
     """The paper's name of one of the kit's directions on Cityscapes: AtoB is photo->labels
     (Table 3), BtoA labels->photo (Table 2); data.direction BtoA swaps the kit's A and B."""
-    if data_cfg["direction"] == "AtoB":
-        return direction
-    source, target = DIRECTIONS[direction]
-    return f"{target}to{source}"
+    return direction if data_cfg["direction"] == "AtoB" else reverse(direction)
 
 
 def cityscapes_rows(translations: dict, data_cfg: dict, multiple: int, scorer=None, progress: bool = False) -> tuple[list, list, dict]:

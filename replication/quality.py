@@ -5,6 +5,7 @@ training. `evaluate` (replication/evaluate.py) measures a whole run with the sam
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
@@ -12,7 +13,7 @@ import tensorflow as tf
 
 from replication import data as data_lib
 from replication import metrics
-from replication.choices import DIRECTIONS
+from replication.choices import DIRECTIONS, reverse
 from replication.errors import KitError
 from replication.loading import Translator
 from replication.logs import CsvLog
@@ -59,7 +60,7 @@ class QualityLog(CsvLog):
         for direction in generators:
             domain = DIRECTIONS[direction][0]
             if self.truth:
-                pairs = list(uint8_pairs(config["data"], domain, multiple))[:TRAINING_SUBSET]
+                pairs = itertools.islice(uint8_pairs(config["data"], domain, multiple), TRAINING_SUBSET)
                 self.subset[direction] = [(image, truth) for image, truth, _ in pairs]
             else:
                 images = data_lib.test_images(config["data"], domain, multiple).take(TRAINING_SUBSET)
@@ -76,7 +77,7 @@ class QualityLog(CsvLog):
                 found = mean_truth_scores((translate(generator, image), truth) for image, truth in pairs)
                 out.update({f"{metric}_{direction}": value for metric, value in found.items()})
             else:
-                back = generators[{"AtoB": "BtoA", "BtoA": "AtoB"}[direction]]
+                back = generators[reverse(direction)]
                 errors = [metrics.mean_absolute_error(to_uint8(back(generator(to_unit(image[None]))))[0], image) for image, _ in pairs]
                 out[f"cycle_MAE_{direction}"] = float(np.mean(errors))
         return out
