@@ -63,6 +63,16 @@ def exported_weights(run_dir, names=("G_AtoB", "F_BtoA")):
     return [w for name in names for w in keras.models.load_model(run_dir / "export" / f"{name}.keras").get_weights()]
 
 
+def assert_trained_alike(run_dir, reference, generators=("G_AtoB", "F_BtoA"), epochs=(1, 2, 3)):
+    """Two runs trained alike: the same losses.csv rows (wall time aside), exported weights and samples of `epochs`."""
+    assert loss_rows(run_dir) == loss_rows(reference)
+    for a, b in zip(exported_weights(run_dir, generators), exported_weights(reference, generators)):
+        np.testing.assert_array_equal(a, b)
+    for epoch in epochs:
+        with np.load(run_dir / "samples" / f"epoch_{epoch:03d}.npz") as a, np.load(reference / "samples" / f"epoch_{epoch:03d}.npz") as b:
+            np.testing.assert_array_equal(a["fake_B"], b["fake_B"])
+
+
 def pixels(path) -> np.ndarray:
     """An image file as uint8 HxWx3."""
     with Image.open(path) as image:

@@ -2,7 +2,6 @@
 TF_CONFIG or Slurm, each worker's share of the global batch, bad input, and two local worker
 processes trained like one of the same global batch, through a killed worker and a resume."""
 
-import csv
 import json
 import os
 import signal
@@ -21,7 +20,7 @@ from replication.cli import main
 from replication.data import pipeline
 from replication.errors import ConfigError
 
-from helpers import exported_weights, tiny_config
+from helpers import assert_trained_alike, exported_weights, loss_rows, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -197,11 +196,6 @@ def test_a_worker_whose_peer_never_starts_stops_after_the_start_timeout_naming_i
     assert list(Path(worker_env["TMPDIR"]).glob("run1-worker*")) == []
 
 
-def loss_rows(run_dir):
-    with open(run_dir / "losses.csv", newline="") as f:
-        return [{k: v for k, v in row.items() if k != "wall_time"} for row in csv.DictReader(f)]
-
-
 def as_numbers(rows):
     return [[float(v) for v in row.values()] for row in rows]
 
@@ -252,12 +246,7 @@ def test_two_workers_train_as_one_of_their_global_batch_and_resume_exactly_after
     out = capsys.readouterr().out
     assert "[worker 0] resumed from" in out and "[worker 1] resumed from" in out
     assert "[worker 0] finished" in out
-    assert loss_rows(run) == loss_rows(straight)
-    for resumed, uninterrupted in zip(exported_weights(run), exported_weights(straight)):
-        np.testing.assert_array_equal(resumed, uninterrupted)
-    for epoch in (1, 2, 3):
-        with np.load(run / "samples" / f"epoch_{epoch:03d}.npz") as a, np.load(straight / "samples" / f"epoch_{epoch:03d}.npz") as b:
-            np.testing.assert_array_equal(a["fake_B"], b["fake_B"])
+    assert_trained_alike(run, straight)
     # worker 1 removed the temporary folder it left when killed
     assert sorted(p.name for p in run.iterdir()) == sorted(p.name for p in one.iterdir())
     assert list(Path(worker_env["TMPDIR"]).glob("resumed-worker*")) == []
