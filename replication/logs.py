@@ -101,8 +101,7 @@ class TextLog:
 class StepRate:
     """Steps per second of the calls that did not trace, for the progress bar's rate and ETA.
 
-    A call that traced spent its time building the step, not training, so it is left out, whenever
-    it came: the first call, or a shorter one at an epoch's end. The rate is a moving average
+    A call that traced spent its time building the step, not training, so it is left out. The rate is a moving average
     weighing the latest call by `smoothing`, so a slow start fades out.
     """
 

@@ -100,29 +100,36 @@ def compile_step(model, strategy: tf.distribute.Strategy, jit_compile: bool):
     return step
 
 
-def compile_steps(model, strategy: tf.distribute.Strategy, jit_compile: bool, on_trace=None):
-    """Several steps in one compiled call: `call(batches, first_step, count)` -> losses [count, len(loss_names)].
+def compile_steps(model, strategy: tf.distribute.Strategy, jit_compile: bool, steps_per_call: int, on_trace=None):
+    """Up to `steps_per_call` steps in one compiled call: `call(batches, first_step, count)` -> losses [count, len(loss_names)].
 
     `batches` is an iterator over the epoch's (distributed) batches; the call takes `count` (a
-    Python int) of them and trains step `first_step`, then `first_step + 1`, ... on them. The
-    steps are unrolled, not a tf.while_loop: TensorFlow's graph optimizer fuses ops the same way
-    as in one step, so the numbers are exactly those of `count` calls of `compile_step`'s step
-    (a while loop would change the CPU's fused kernels and round differently). Each distinct
-    `count` is one trace, and `on_trace(count)` is called as each trace begins. The losses stay
-    on the device until the loop fetches them.
+    tensor, 1 to steps_per_call) of them and trains step `first_step`, then `first_step + 1`, ...
+    on them. The steps are unrolled, not a tf.while_loop: TensorFlow's graph optimizer fuses ops
+    the same way as in one step, so the numbers are exactly those of `count` calls of
+    `compile_step`'s step (a while loop would change the CPU's fused kernels and round
+    differently). Step i > 0 runs only when i < count (a tf.cond), so one trace serves every
+    count: an epoch's last, shorter call, a resumed run's first, a stop at --until-step.
+    `on_trace()` is called as the trace begins. The losses stay on the device until the loop
+    fetches them.
     """
     one_step = compile_step(model, strategy, jit_compile)
+    zeros = tf.zeros([len(model.loss_names)], tf.float32)
 
     @tf.function(autograph=False)
-    def call(batches, first_step, count: int):
+    def call(batches, first_step, count):
         if on_trace:
-            on_trace(count)  # Python runs here only while TensorFlow traces
-        rows = []
-        for i in range(count):
+            on_trace()  # Python runs here only while TensorFlow traces
+
+        def step(i):
             a, b = next(batches)
             losses = one_step(a, b, first_step + i)
-            rows.append(tf.stack([losses[name] for name in model.loss_names]))
-        return tf.stack(rows)
+            return tf.stack([losses[name] for name in model.loss_names])
+
+        rows = [step(0)]
+        for i in range(1, steps_per_call):
+            rows.append(tf.cond(i < count, lambda i=i: step(i), lambda: zeros))
+        return tf.stack(rows)[:count]
 
     return call
 
@@ -246,8 +253,8 @@ class Loop:
         self.steps_per_epoch = schedule.steps_per_epoch(data.steps_per_epoch, train_cfg)
         self.total_epochs = schedule.total_epochs(train_cfg["epochs"], train_cfg["epochs_decay"])
         self.steps_per_call = train_cfg["steps_per_call"]
-        self.step_fn = compile_steps(model, strategy, jit_compile, self.building)
-        self.traces, self.trace_started = 0, None  # traces so far; (steps per call, time) of the one under way
+        self.step_fn = compile_steps(model, strategy, jit_compile, self.steps_per_call, self.building)
+        self.traces, self.trace_started = 0, None  # traces so far; when the one under way began
         self.losses = LossLog(run.losses, model.loss_names, run.tensorboard)
         self.samples = data.samples(train_cfg["n_samples"])
         self.quality = quality.QualityLog(config, run, model) if train_cfg["eval_every"] else None
@@ -298,7 +305,7 @@ class Loop:
         try:
             while step < end and not stop.signal_name:
                 count = min(self.steps_per_call, end - step)
-                pending.append(self.step_fn(batches, tf.constant(step, tf.int64), count))
+                pending.append(self.step_fn(batches, tf.constant(step, tf.int64), tf.constant(count, tf.int64)))
                 traced = self.built()
                 step += count
                 if step // self.train_cfg["log_every"] > (step - count) // self.train_cfg["log_every"]:
@@ -310,22 +317,18 @@ class Loop:
             bar.close()
         return step
 
-    def building(self, count: int) -> None:
-        """TensorFlow begins to trace (and then optimise) the call of `count` steps: say so, and time it."""
-        if self.traces == 0:
-            self.log("building the training step: about a minute on a CPU")
-        else:  # a call of another length: at an epoch's end, or where a resumed run or --until-step stops
-            self.log(f"building the training step again, for calls of {count} step(s)")
+    def building(self) -> None:
+        """TensorFlow begins to trace (and then optimise) the call: say so, and time it."""
+        self.log("building the training step: about a minute on a CPU")
         self.traces += 1
-        self.trace_started = (count, time.monotonic())
+        self.trace_started = time.monotonic()
 
     def built(self) -> bool:
         """After a call: whether it traced; if it did, say how long that took."""
         if self.trace_started is None:
             return False
-        count, started = self.trace_started
-        self.trace_started = None
-        self.log(f"built the training step for calls of {count} step(s) in {time.monotonic() - started:.0f} s")
+        started, self.trace_started = self.trace_started, None
+        self.log(f"built the training step in {time.monotonic() - started:.0f} s")
         return True
 
     def fetch_losses(self, pending: list, step: int, epoch: int, lr: float) -> dict:
