@@ -353,12 +353,12 @@ def no_pillow_size_limit():
 
 
 def image_size(blob: bytes) -> tuple[int, int]:
-    """(height, width) from an image's header, without decoding it."""
+    """(height, width) from an image's header, as it decodes (its EXIF orientation applied), without decoding it."""
     if not blob:
         raise Skipped("the file is empty (0 bytes)")
     try:
         with Image.open(io.BytesIO(blob)) as img:
-            width, height = img.size
+            height, width = image_files.upright_size(img)
     except Image.UnidentifiedImageError:
         raise Skipped("not an image file Pillow or TensorFlow can read") from None
     except Exception as err:  # noqa: BLE001 - a damaged header, whatever the decoder says

@@ -122,6 +122,56 @@ def test_the_pipeline_decodes_each_image_with_its_own_decoder_and_pillow_only_th
         np.testing.assert_array_equal(out[name], expected, err_msg=name)
 
 
+# What a viewer does to the stored pixels for each EXIF orientation (EXIF 2.3, tag 0x0112), in NumPy.
+SHOWN = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],  # mirrored left-right
+    3: lambda a: a[::-1, ::-1],  # turned 180 degrees
+    4: lambda a: a[::-1],  # mirrored top-bottom
+    5: lambda a: a.transpose(1, 0, 2),  # stored row 0 is the left column, column 0 the top row
+    6: lambda a: np.rot90(a, -1),  # stored row 0 is the right column: turned 90 degrees clockwise
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),  # stored row 0 is the right column, column 0 the bottom row
+    8: lambda a: np.rot90(a, 1),  # stored row 0 is the left column: turned 90 degrees counter-clockwise
+}
+
+
+def write_oriented_photos(folder, width=40, height=24) -> dict:
+    """One JPEG per EXIF orientation, each storing the same width x height pixels; {name: as a viewer shows it}."""
+    shown = {}
+    for value, turn in SHOWN.items():
+        exif = Image.Exif()
+        exif[0x0112] = value
+        path = save(folder / f"orientation_{value}.jpg", gradient_image(height, width), quality=95, exif=exif)
+        with Image.open(path) as img:
+            stored = np.asarray(img.convert("RGB"))  # Pillow's pixels as stored, the orientation not applied
+        shown[path.name] = turn(stored)
+    return shown
+
+
+def test_each_of_the_8_exif_orientations_is_decoded_as_a_viewer_shows_it(tmp_path):
+    from replication.data.images import decode_with_mode, upright_size
+
+    for name, expected in write_oriented_photos(tmp_path).items():
+        arr, _, decoder = decode_with_mode(tmp_path / name)
+        np.testing.assert_array_equal(arr, expected, err_msg=name)
+        assert arr.shape == ((24, 40, 3) if name[-5] in "1234" else (40, 24, 3)), name
+        assert decoder == ("jpeg" if name == "orientation_1.jpg" else None), name  # TensorFlow's decoder ignores EXIF
+        with Image.open(tmp_path / name) as img:
+            assert upright_size(img) == arr.shape[:2], name
+
+
+def test_training_folders_and_data_check_read_photos_upright(tmp_path):
+    shown = write_oriented_photos(tmp_path)
+    out = {n.decode(): x[0] for x, n in data.folder_images(tmp_path, multiple=1).as_numpy_iterator()}
+    for name, expected in shown.items():
+        np.testing.assert_array_equal(out[name], expected.astype(np.float32) / 127.5 - 1.0, err_msg=name)
+    sideways = tmp_path / "sideways"
+    for value in (6, 8):
+        (sideways / f"orientation_{value}.jpg").parent.mkdir(exist_ok=True)
+        (tmp_path / f"orientation_{value}.jpg").rename(sideways / f"orientation_{value}.jpg")
+    assert "2 images, size 24x40" in str(data.check(sideways))  # width x height as shown
+
+
 def test_encoded_bytes_held_in_memory_are_decoded_by_tensorflow_too(tmp_path):
     import tensorflow as tf
 

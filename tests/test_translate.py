@@ -127,6 +127,22 @@ def test_every_output_has_its_inputs_size_whatever_the_generators_multiple(tmp_p
         assert Image.open(tmp_path / "out" / f"{width}x{height}.png").size == (width, height)
 
 
+def test_a_phone_photo_taken_sideways_comes_out_upright_at_the_size_a_viewer_shows(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 400x300, shown turned 90 degrees clockwise: 300x400
+    (tmp_path / "in").mkdir()
+    Image.fromarray(pixels(save(tmp_path / "stored.png", 400, 300))).save(tmp_path / "in" / "photo.jpg", quality=95, exif=exif)
+    # the same photo as a viewer shows it, without EXIF: its pixels as stored, turned
+    save_array = Image.fromarray(np.rot90(pixels(tmp_path / "in" / "photo.jpg"), -1).copy())
+    (tmp_path / "upright").mkdir()
+    save_array.save(tmp_path / "upright" / "photo.png")
+    model = unet_file(tmp_path, 6)
+    for name in ("in", "upright"):
+        assert main(["translate", "--model", str(model), "--input", str(tmp_path / name), "--output", str(tmp_path / f"out_{name}")]) == 0
+    assert Image.open(tmp_path / "out_in" / "photo.png").size == (300, 400)
+    np.testing.assert_array_equal(pixels(tmp_path / "out_in" / "photo.png"), pixels(tmp_path / "out_upright" / "photo.png"))
+
+
 def test_a_run_translates_every_size_and_leaves_a_fitting_image_as_the_network_makes_it(finished_run, tmp_path):
     sizes = [(37, 41), (5, 3), (1, 1), (36, 40)]
     for width, height in sizes:

@@ -2,8 +2,10 @@
 
 Every image decodes to the pixels Pillow gives, converted to 8-bit RGB the way
 the reference code does (`Image.open(path).convert('RGB')`), except that 16-bit
-images are scaled (v / 257) instead of clipped. JPEG and 8-bit PNG files
-are decoded by TensorFlow's own decoders, which give exactly Pillow's pixels
+images are scaled (v / 257) instead of clipped, and that an image with an EXIF
+orientation (a phone photo taken sideways) is turned the way every viewer shows
+it (`upright_size` is that size, from the header). JPEG and 8-bit PNG files
+without an orientation to apply are decoded by TensorFlow's own decoders, which give exactly Pillow's pixels
 for them (JPEG with libjpeg's accurate integer IDCT, as Pillow; tested) and, in
 the tf.data pipeline, run outside Python's GIL; Pillow decodes the rest
 (BMP, WebP, TIFF, 16-bit grayscale PNG). Each image is decoded by the same
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from replication.errors import DataError
 
@@ -98,6 +100,25 @@ TF_DECODERS = {
 DECODERS = (None, "jpeg", "png")  # None: Pillow; the index is the branch of the pipeline's decoder switch
 
 
+EXIF_ORIENTATION = 0x0112  # the EXIF tag: 1 as stored; 2-8 mirrored and/or turned by a multiple of 90 degrees
+SIDEWAYS = (5, 6, 7, 8)  # the orientations that swap width and height
+
+
+def orientation(img) -> int:
+    """The EXIF orientation (1-8) of an open Pillow image; 1 (as stored) without one, or with a damaged one."""
+    try:
+        value = int(img.getexif().get(EXIF_ORIENTATION, 1))
+    except Exception:  # noqa: BLE001 - a damaged EXIF block: show the image as stored, as viewers do
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def upright_size(img) -> tuple[int, int]:
+    """(height, width) of an open Pillow image as viewers show it (its EXIF orientation applied), from its header."""
+    width, height = img.size
+    return (width, height) if orientation(img) in SIDEWAYS else (height, width)
+
+
 def tf_decoder(image_format: str | None, mode: str) -> str | None:
     """"jpeg" or "png" where TensorFlow's decoder gives Pillow's pixels for this file, else None (Pillow)."""
     decoder, modes = TF_DECODERS.get(image_format, (None, frozenset()))
@@ -140,11 +161,12 @@ def decode_with_mode(source) -> tuple[np.ndarray, str, str | None]:
         warnings.simplefilter("ignore")  # decompression-bomb and EXIF warnings
         img = Image.open(io.BytesIO(blob))  # reads the header only
         try:
-            mode, decoder = img.mode, tf_decoder(img.format, img.mode)
+            mode, turn = img.mode, orientation(img) != 1
+            decoder = None if turn else tf_decoder(img.format, img.mode)  # TensorFlow's decoders ignore EXIF
             if decoder:
                 return tf_decode(blob, decoder).numpy(), mode, decoder
             img.load()
-            return to_rgb8(img), mode, None
+            return to_rgb8(ImageOps.exif_transpose(img) if turn else img), mode, None
         finally:
             img.close()
 
@@ -246,6 +268,14 @@ class ImageSet:
         self.decoders = [results[i].decoder for i in good]
         self._cache = [results[i].image for i in good] if keep else None
         return self
+
+    def listing(self) -> dict:
+        """{name: [bytes, modification time in whole seconds]} of each image (bytes alone for images
+        held in memory, TFDS): what a resumed run compares with the files it trained on."""
+        if all(isinstance(item, str) for item in self.items):
+            stats = [os.stat(item) for item in self.items]
+            return {n: [st.st_size, int(st.st_mtime)] for n, st in zip(self.names, stats)}
+        return {n: [len(item)] for n, item in zip(self.names, self.items)}
 
     def subset(self, indices) -> "ImageSet":
         indices = list(indices)
