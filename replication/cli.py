@@ -1,7 +1,7 @@
 """Command line: `replication COMMAND ...` (or `python -m replication COMMAND ...`).
 
   experiments
-  train EXPERIMENT [--set section.key=value ...] [--fresh] [--run-dir DIR] [--until-step N]
+  train EXPERIMENT [--set section.key=value ...] [--fresh] [--accept-new-data] [--run-dir DIR] [--until-step N]
   translate (RUN | --model FILE.keras) --input FILE|DIR --output DIR [--direction AtoB|BtoA] [--format png|jpg]
   evaluate RUN [--metrics truth cityscapes fid dloss] [--inception-weights PATH]
   figures [RUN ...] [--smoothing S] [--epochs E ...] [--test-images 8] [--figures-dir figures] [--force]
@@ -180,6 +180,8 @@ def add_train(commands, common) -> None:
     parser.add_argument("--run-dir", metavar="DIR", help="where the run lives (default runs/EXPERIMENT in the current folder)")
     parser.add_argument("--fresh", action="store_true", help="start over; the old run is moved aside, not deleted")
     parser.add_argument("--until-step", type=int, metavar="N", help="stop with a checkpoint after this many steps (a later train resumes)")
+    parser.add_argument("--accept-new-data", action="store_true",
+                        help="resume although the data's files changed since the run last trained (said in run.log)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="train on N workers (train.strategy=multi_worker): N local processes, or with "
                              "TF_CONFIG/Slurm set, check that the cluster has N")
@@ -203,7 +205,7 @@ def run_train(args) -> int:
     from replication.training import train
 
     try:
-        path = train(config, run_dir=run_dir, fresh=args.fresh, until_step=args.until_step)
+        path = train(config, run_dir=run_dir, fresh=args.fresh, until_step=args.until_step, accept_new_data=args.accept_new_data)
     except KeyboardInterrupt as stop:  # Ctrl-C (130) or SIGTERM (143), after a checkpoint
         print("interrupted. Run the same command to resume from the latest checkpoint.", file=sys.stderr)
         return getattr(stop, "exit_status", 130)

@@ -195,6 +195,23 @@ def resolve(name_or_path, overrides=(), experiments_dir: Path = EXPERIMENTS_DIR)
     return validate(config, base)
 
 
+PATH_KEYS = ("root", "data_dir")  # the data: keys that name folders
+
+
+def with_absolute_paths(config: dict) -> tuple[dict, dict]:
+    """The config with a relative data.root and data.data_dir made absolute (from the current folder), so
+    that the run's saved configuration works from any folder; and {key: (as given, absolute)} of those changed."""
+    config = copy.deepcopy(config)
+    changed = {}
+    for key in PATH_KEYS:
+        given = config["data"].get(key)
+        if given is not None:
+            config["data"][key] = os.path.abspath(os.path.expanduser(given))
+            if config["data"][key] != given:
+                changed[f"data.{key}"] = (given, config["data"][key])
+    return config, changed
+
+
 def data_section(**keys) -> dict:
     """base.yaml's `data:` section with `keys` set, checked as `resolve` checks it: a dataset without a model."""
     config = {"data": load_chain(BASE)["data"]}

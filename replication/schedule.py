@@ -17,6 +17,8 @@ constant throughout.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 def total_epochs(epochs: int, epochs_decay: int) -> int:
     """How many epochs training runs: the constant ones, then the decaying ones."""
@@ -41,3 +43,26 @@ def steps_per_epoch(data_steps: int, train_cfg: dict) -> int:
     """An epoch's steps: the data's (the larger domain's images per batch), capped by train.max_steps_per_epoch."""
     cap = train_cfg["max_steps_per_epoch"]
     return min(data_steps, cap) if cap else data_steps
+
+
+@dataclass(frozen=True)
+class Epochs:
+    """Which epoch a step is in: epochs of `steps` steps each, the first of them, 0-based epoch
+    `first`, beginning at step `from_step`. A run that accepts new data (another number of steps
+    per epoch) starts the epoch under way again where it resumes, so neither counter goes back."""
+
+    steps: int
+    from_step: int = 0
+    first: int = 0
+
+    def of(self, step: int) -> int:
+        """The 0-based epoch that step `step + 1` trains in (at an epoch's last step: the next one)."""
+        return self.first + (step - self.from_step) // self.steps
+
+    def start(self, epoch: int) -> int:
+        """The steps done when 0-based `epoch` begins."""
+        return self.from_step + (epoch - self.first) * self.steps
+
+    def restarted(self, step: int, steps: int) -> "Epochs":
+        """Epochs of `steps` steps from `step` on, where the epoch under way at `step` starts again."""
+        return Epochs(steps, step, self.of(step))

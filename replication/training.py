@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -164,27 +165,67 @@ class StopRequest:
         return False
 
 
-def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | None = None, strategy=None) -> Path:
+def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | None = None, strategy=None,
+          accept_new_data: bool = False) -> Path:
     """Train (or resume) the run of `config`; returns its folder.
 
     until_step: stop with a checkpoint once this many steps are done (a later
     call resumes exactly where it stopped).
+    accept_new_data: resume even though the data's files changed since the run last trained.
     """
     if until_step is not None:
         config_lib.whole(1).check("--until-step", until_step)
+    config, made_absolute = config_lib.with_absolute_paths(config)  # the run's config works from any folder
     job = cluster.job_for(config, RunFolder(run_dir or Path("runs") / config["name"]), strategy, make_strategy)
     run = job.run  # another worker than the chief writes into a temporary folder
     settings = machine_settings(config, job)
     data = models.training_data(config)  # read and checked before anything is written: a start that fails on its data leaves nothing behind
     with job, storage_errors(run.path, after_storage_error(run), RunFolderError), claim(run, fresh) as aside:
-        run.prepare(config)
+        new_data = job.chief_run.data_changes(data.listings(), accept_new_data)  # refused before anything is written
+        changed, kept = run.prepare(config)
         log = TextLog(run.log)
         if aside:
             log(f"--fresh: the previous run was moved to {aside}")
+        for key, (given, absolute) in made_absolute.items():
+            log(f"{key} {given} is {absolute}")
         for temp in remove_abandoned_temp(run.checkpoints) + remove_partial_writes(run.path):
             log(f"removed {temp}, left by a write that did not finish")
-        train_in(run, config, settings, job, data, log, until_step)
+        train_in(run, config, settings, job, data, log, until_step, Resume(changed, kept, new_data))
     return job.chief_run.path
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What a resume changed: configuration keys {key: (before, now)}, where the configuration they
+    replaced is kept, and the data's files in words (accepted with --accept-new-data)."""
+
+    config: dict
+    kept: Path | None
+    data: str | None
+
+    def say(self, epochs: schedule.Epochs, step: int, log: TextLog) -> None:
+        """One line for the changed configuration, if any; the learning rate follows the new train.epochs."""
+        if not self.config:
+            return
+        line = ", ".join(f"{key} {before} -> {now}" for key, (before, now) in self.config.items())
+        if {"train.epochs", "train.epochs_decay"} & set(self.config):
+            line += f": the run continues from epoch {epochs.of(step) + 1}; the learning rate schedule is recomputed"
+        if self.kept:
+            line += f" (the configuration before is kept as {self.kept.name})"
+        log(line)
+
+
+def epochs_of(job: cluster.Job, data, steps: int, step: int, new_data: str | None, log: TextLog) -> schedule.Epochs:
+    """Where the run's epochs begin (data.json), recorded with the data's files; on new data the
+    epoch under way starts again where the run resumes, so the epoch and step never go back."""
+    record = job.chief_run.data_record()
+    epochs = schedule.Epochs(**record["epochs"]) if record and step else schedule.Epochs(steps)
+    if new_data:
+        epochs = epochs.restarted(step, steps)
+        log(f"--accept-new-data: the data changed ({new_data}); the run trains on it from step {step} on, "
+            f"epoch {epochs.first + 1} starting again with {steps} steps")
+    job.run.record_data(data.listings(), epochs)
+    return epochs
 
 
 def machine_settings(config: dict, job: cluster.Job) -> dict:
@@ -205,7 +246,8 @@ def machine_settings(config: dict, job: cluster.Job) -> dict:
     return settings
 
 
-def train_in(run: RunFolder, config: dict, settings: dict, job: cluster.Job, data, log: TextLog, until_step: int | None) -> None:
+def train_in(run: RunFolder, config: dict, settings: dict, job: cluster.Job, data, log: TextLog, until_step: int | None,
+             resume: Resume) -> None:
     train_cfg = config["train"]
     strategy = job.strategy
     settings["precision"] = machine.precision_for_checkpoints(
@@ -220,8 +262,11 @@ def train_in(run: RunFolder, config: dict, settings: dict, job: cluster.Job, dat
             model = models.build(config, settings["precision"].value, settings["conv_gradients"].value)
             checkpoints = Checkpoints(run.checkpoints, model.checkpoint_items(), train_cfg["save_epoch_freq"], config)
         restored = job.restore(checkpoints, log)
-        loop = Loop(config, run, model, data, checkpoints, strategy, log, settings["jit_compile"].value)
+        steps = schedule.steps_per_epoch(data.steps_per_epoch, train_cfg)
+        epochs = epochs_of(job, data, steps, checkpoints.step, resume.data, log)
+        loop = Loop(config, run, model, data, checkpoints, strategy, log, epochs, settings["jit_compile"].value)
         run.record_settings(settings)
+        resume.say(epochs, checkpoints.step, log)
         log(
             f"{'resumed from ' + restored if restored else 'started'} at step {checkpoints.step}: "
             f"{loop.steps_per_epoch} steps per epoch, {loop.total_epochs} epochs, "
@@ -246,11 +291,11 @@ def slow_on_this_machine(config: dict, here: machine.Machine) -> str | None:
 
 
 class Loop:
-    def __init__(self, config, run, model, data, checkpoints, strategy, log, jit_compile: bool = False):
+    def __init__(self, config, run, model, data, checkpoints, strategy, log, epochs: schedule.Epochs, jit_compile: bool = False):
         train_cfg = config["train"]
         self.train_cfg, self.run_folder, self.model, self.data = train_cfg, run, model, data
         self.checkpoints, self.strategy, self.log = checkpoints, strategy, log
-        self.steps_per_epoch = schedule.steps_per_epoch(data.steps_per_epoch, train_cfg)
+        self.epochs, self.steps_per_epoch = epochs, epochs.steps
         self.total_epochs = schedule.total_epochs(train_cfg["epochs"], train_cfg["epochs_decay"])
         self.steps_per_call = train_cfg["steps_per_call"]
         self.step_fn = compile_steps(model, strategy, jit_compile, self.steps_per_call, self.building)
@@ -272,9 +317,9 @@ class Loop:
         if self.quality:
             self.quality.resume_at(step)
         with cluster.agreed(StopRequest(), self.strategy) as stop, contextlib.closing(self.losses):
-            for epoch in range(step // self.steps_per_epoch, self.total_epochs):
+            for epoch in range(self.epochs.of(step), self.total_epochs):
                 step = self.run_epoch(epoch, step, until_step, stop)
-                completed = step == (epoch + 1) * self.steps_per_epoch
+                completed = step == self.epochs.start(epoch + 1)
                 if completed:
                     self.end_epoch(epoch, step)  # saves a checkpoint too
                 if should_stop(stop, step, until_step):
@@ -297,7 +342,7 @@ class Loop:
         """
         lr = self.learning_rate(epoch)
         self.model.set_learning_rate(lr)
-        start = epoch * self.steps_per_epoch
+        start = self.epochs.start(epoch)
         end = start + self.steps_per_epoch if until_step is None else min(start + self.steps_per_epoch, until_step)
         batches = iter(cluster.epoch_batches(self.strategy, self.data, epoch, step - start, end - step))
         bar = ProgressBar(epoch + 1, self.total_epochs, self.steps_per_epoch)
@@ -375,8 +420,9 @@ class Loop:
         A run that resumes at the end of an epoch has that epoch's weights, so
         what it writes now is what the epoch would have written.
         """
-        epochs_done, within = divmod(step, self.steps_per_epoch)
-        if within or not epochs_done:
+        epochs_done = self.epochs.of(step)
+        restarted_here = step == self.epochs.from_step > 0  # new data accepted here, perhaps inside an epoch
+        if step != self.epochs.start(epochs_done) or not epochs_done or restarted_here:
             return
         stem = self.samples_stem(epochs_done)
         if not (stem.with_suffix(".png").exists() and stem.with_suffix(".npz").exists()):

@@ -18,7 +18,7 @@ from replication import config as config_lib
 from replication import schedule
 from replication.checkpoints import Checkpoints
 from replication.cyclegan import CycleGAN
-from replication.errors import ConfigError
+from replication.errors import ConfigError, DataError
 from replication.training import TrainingDiverged, compile_step, compile_steps, train
 
 from helpers import SIZE, assert_trained_alike, build, images, loss_rows, patch_calls, tiny_config
@@ -536,6 +536,67 @@ def test_fresh_moves_the_old_run_aside_and_a_changed_config_is_refused(synthetic
     aside = run.move_aside()
     assert aside.name.startswith("run.old-") and (aside / "config.yaml").exists()
     assert not run.path.exists()
+
+
+def add_images(folder, count, like):
+    """`count` more images in `folder`, copies of `like` under new names."""
+    for i in range(count):
+        shutil.copy(like, folder / f"added_{i}.png")
+
+
+def test_a_resume_on_changed_data_is_refused_in_one_line_and_accepted_with_accept_new_data(synthetic_root, tmp_path):
+    root = shutil.copytree(synthetic_root, tmp_path / "data")
+    config = tiny_config(root, "train.max_steps_per_epoch=null", "train.epochs=5")  # 8 steps per epoch
+    run = train(config, run_dir=tmp_path / "run", until_step=10)  # 2 steps into epoch 2
+    add_images(root / "trainA", 4, sorted((root / "trainA").iterdir())[0])  # now 12 steps per epoch
+    before = {name: (run / name).read_bytes() for name in ("config.yaml", "losses.csv", "data.json")}
+    with pytest.raises(DataError) as refused:
+        train(config, run_dir=run)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"{root / 'trainA'}: 8 -> 12 images (4 new, e.g. added_0.png, added_1.png, added_2.png)" in message
+    assert "--accept-new-data" in message and "--fresh" in message and "trainB" not in message
+    assert {name: (run / name).read_bytes() for name in before} == before  # nothing written
+
+    train(config, run_dir=run, until_step=26, accept_new_data=True)
+    assert re.search(r"--accept-new-data: the data changed \(.*trainA: 8 -> 12 images.*\); the run trains on it "
+                     r"from step 10 on, epoch 2 starting again with 12 steps", (run / "run.log").read_text())
+    rows = loss_rows(run)
+    assert [int(r["step"]) for r in rows] == list(range(1, 27))
+    # epoch 2 starts again at step 10 on the new data: 12 steps, 11 to 22; then epoch 3
+    assert [int(r["epoch"]) for r in rows] == [1] * 8 + [2] * 2 + [2] * 12 + [3] * 4
+    assert (run / "samples" / "epoch_002.png").exists() and not (run / "samples" / "epoch_003.png").exists()
+    train(config, run_dir=run, until_step=27)  # the data it now trains on is recorded: no flag needed
+    assert [int(r["epoch"]) for r in loss_rows(run)][-1] == 3
+
+
+def test_a_relative_data_root_is_stored_absolute_so_the_run_works_from_any_folder(synthetic_root, tmp_path, monkeypatch):
+    from replication import loading, models
+    from replication.runs import load_config
+
+    shutil.copytree(synthetic_root, tmp_path / "here" / "syn8")
+    monkeypatch.chdir(tmp_path / "here")
+    train(tiny_config("syn8"), run_dir="runs/tiny", until_step=1)
+    run = tmp_path / "here" / "runs" / "tiny"
+    assert load_config(run)["data"]["root"] == str(tmp_path / "here" / "syn8")
+    assert f"data.root syn8 is {tmp_path / 'here' / 'syn8'}" in (run / "run.log").read_text()
+    monkeypatch.chdir(tmp_path)
+    assert len(models.training_data(load_config(run)).train_a) == 8
+    assert loading.load_generators(run)["AtoB"].weights.epochs_text() == "1 of the 3 steps of epoch 1"
+    monkeypatch.chdir(tmp_path / "here")
+    train(tiny_config("syn8"), run_dir="runs/tiny", until_step=2)  # the same run, given as before
+
+
+def test_a_longer_train_epochs_is_said_in_one_line_and_the_old_configuration_is_kept(synthetic_root, tmp_path, capsys):
+    short = tiny_config(synthetic_root, "train.epochs=1", "train.epochs_decay=0")
+    run = train(short, run_dir=tmp_path / "run")  # finished: 1 epoch of 3 steps
+    train(tiny_config(synthetic_root), run_dir=run)  # 2 + 1 epochs
+    line = ("train.epochs 1 -> 2, train.epochs_decay 0 -> 1: the run continues from epoch 2; the learning rate "
+            "schedule is recomputed (the configuration before is kept as config.")
+    assert line in capsys.readouterr().out and line in (run / "run.log").read_text()
+    [kept] = run.glob("config.*.yaml")
+    assert config_lib.load(kept) == short and config_lib.load(run / "config.yaml") == tiny_config(synthetic_root)
+    assert [int(r["epoch"]) for r in loss_rows(run)] == [1, 1, 1, 2, 2, 2, 3, 3, 3]
 
 
 # ---------------------------------------------------------------- the command line

@@ -182,6 +182,11 @@ class _Data:
             out.append(tf.stack(imgs))
         return out[0], out[1]
 
+    def listings(self) -> dict:
+        """{where: ImageSet.listing()} of each split's files (side-by-side files once, for both halves)."""
+        sets = [s.base if isinstance(s, HalfSet) else s for s in (self.train_a, self.train_b, self.test_a, self.test_b)]
+        return {s.where: s.listing() for s in sets}
+
     def plan(self, epoch: int):  # pragma: no cover - defined by subclasses
         raise NotImplementedError
 
