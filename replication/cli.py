@@ -133,6 +133,8 @@ def run_experiments(args) -> int:
         print(problem)
     print(f"(in {config_lib.EXPERIMENTS_DIR}; each extends base.yaml, the paper's defaults. "
           "Train one with: replication train NAME)")
+    print(f"(a relative data folder is under the folder you run in, now {Path.cwd()}; train writes the "
+          "synthetic dataset there when it is missing)")
     return 1 if problems else 0
 
 
@@ -198,6 +200,11 @@ def run_train(args) -> int:
     if args.until_step is not None:
         config_lib.whole(1).check("--until-step", args.until_step)
     run_dir = Path(args.run_dir or Path("runs", config["name"])).absolute()
+    from replication.data.sources import write_missing_synthetic
+
+    written = write_missing_synthetic(config["data"])  # once, before any worker starts
+    if written:
+        print(written)
     launched = cluster.train_command(args, args.argv)
     if launched is not None:
         return launched

@@ -27,6 +27,7 @@ class Weights:
     step: int | None
     epoch: int | None  # epochs completed
     steps_per_epoch: int | None = None
+    into: int = 0  # steps into the epoch under way
 
     def __str__(self) -> str:
         where = "the exported generators" if self.source == "export" else f"checkpoint {self.path.name}"
@@ -35,9 +36,8 @@ class Weights:
     def epochs_text(self) -> str:
         if self.epoch is None:
             return "epoch unknown"
-        into = self.step - self.epoch * self.steps_per_epoch if self.steps_per_epoch and self.step is not None else 0
-        if into:
-            return f"{into} of the {self.steps_per_epoch} steps of epoch {self.epoch + 1}"
+        if self.into:
+            return f"{self.into} of the {self.steps_per_epoch} steps of epoch {self.epoch + 1}"
         return f"epoch {self.epoch}"
 
     def as_json(self) -> dict:
@@ -80,17 +80,23 @@ def load_generators(run_dir, log=None) -> dict:
     path = restore_newest_good(tf.train.Checkpoint(**items, step=step), run.checkpoints, log)
     if path is None:
         raise KitError(f"{run.path} has no exported generators and no checkpoint yet; train it first.")
-    weights = checkpoint_weights(config, Path(path), int(step.numpy()))
+    weights = checkpoint_weights(config, Path(path), int(step.numpy()), run)
     return {d: Translator(g, d, model_class.training_mode_at_test, weights.step, weights) for d, g in generators.items()}
 
 
-def checkpoint_weights(config: dict, path: Path, step: int) -> Weights:
-    """`Weights` of a checkpoint at `step`; its epoch from the training data's steps per epoch, if they can be read."""
-    try:
-        per_epoch = steps_per_epoch(config)
-    except KitError:  # the training images are gone: the step still says it
-        return Weights("checkpoint", path, step, None)
-    return Weights("checkpoint", path, step, step // per_epoch, per_epoch)
+def checkpoint_weights(config: dict, path: Path, step: int, run: RunFolder | None = None) -> Weights:
+    """`Weights` of a checkpoint at `step`; its epoch from where the run's epochs begin (data.json), else
+    from the training data's steps per epoch, if they can be read."""
+    record = run.data_record() if run else None
+    if record:
+        epochs = schedule.Epochs(**record["epochs"])
+    else:
+        try:
+            epochs = schedule.Epochs(steps_per_epoch(config))
+        except KitError:  # the training images are gone: the step still says it
+            return Weights("checkpoint", path, step, None)
+    epoch = epochs.of(step)
+    return Weights("checkpoint", path, step, epoch, epochs.steps, step - epochs.start(epoch))
 
 
 def steps_per_epoch(config: dict) -> int:

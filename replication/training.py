@@ -115,7 +115,6 @@ def compile_steps(model, strategy: tf.distribute.Strategy, jit_compile: bool, st
     fetches them.
     """
     one_step = compile_step(model, strategy, jit_compile)
-    zeros = tf.zeros([len(model.loss_names)], tf.float32)
 
     @tf.function(autograph=False)
     def call(batches, first_step, count):
@@ -129,7 +128,7 @@ def compile_steps(model, strategy: tf.distribute.Strategy, jit_compile: bool, st
 
         rows = [step(0)]
         for i in range(1, steps_per_call):
-            rows.append(tf.cond(i < count, lambda i=i: step(i), lambda: zeros))
+            rows.append(tf.cond(i < count, lambda i=i: step(i), lambda: tf.zeros_like(rows[0])))
         return tf.stack(rows)[:count]
 
     return call
@@ -206,6 +205,8 @@ class Resume:
     def say(self, epochs: schedule.Epochs, step: int, log: TextLog) -> None:
         """One line for the changed configuration, if any; the learning rate follows the new train.epochs."""
         if not self.config:
+            if self.kept:  # the same run, its config.yaml written anew (a folder now absolute, a file edited by hand)
+                log(f"config.yaml is written anew; the one before is kept as {self.kept.name}")
             return
         line = ", ".join(f"{key} {before} -> {now}" for key, (before, now) in self.config.items())
         if {"train.epochs", "train.epochs_decay"} & set(self.config):
@@ -299,7 +300,7 @@ class Loop:
         self.total_epochs = schedule.total_epochs(train_cfg["epochs"], train_cfg["epochs_decay"])
         self.steps_per_call = train_cfg["steps_per_call"]
         self.step_fn = compile_steps(model, strategy, jit_compile, self.steps_per_call, self.building)
-        self.traces, self.trace_started = 0, None  # traces so far; when the one under way began
+        self.trace_started = None  # when the trace under way began
         self.losses = LossLog(run.losses, model.loss_names, run.tensorboard)
         self.samples = data.samples(train_cfg["n_samples"])
         self.quality = quality.QualityLog(config, run, model) if train_cfg["eval_every"] else None
@@ -365,7 +366,6 @@ class Loop:
     def building(self) -> None:
         """TensorFlow begins to trace (and then optimise) the call: say so, and time it."""
         self.log("building the training step: about a minute on a CPU")
-        self.traces += 1
         self.trace_started = time.monotonic()
 
     def built(self) -> bool:

@@ -67,13 +67,16 @@ def test_the_installed_command_is_the_same_as_python_m_replication(tmp_path):
 # ---------------------------------------------------------------- replication experiments
 
 
-def test_experiments_lists_every_experiment_with_what_it_trains_on_what_data_at_what_size(capsys):
+def test_experiments_lists_every_experiment_with_what_it_trains_on_what_data_at_what_size(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     assert main(["experiments"]) == 0
     lines = capsys.readouterr().out.splitlines()
     header = re.split(r"\s{2,}", lines[0])
     assert header == ["EXPERIMENT", "MODEL", "GENERATOR", "DISCRIMINATOR", "LOSS", "DATA", "SIZE", "EPOCHS"]
-    rows = {cells[0]: dict(zip(header, cells)) for cells in (re.split(r"\s{2,}", line) for line in lines[1:-1])}
-    assert sorted(rows) == config_lib.experiment_names() and "base" not in rows and len(lines) == len(rows) + 2
+    rows = {cells[0]: dict(zip(header, cells)) for cells in (re.split(r"\s{2,}", line) for line in lines[1:-2])}
+    assert sorted(rows) == config_lib.experiment_names() and "base" not in rows and len(lines) == len(rows) + 3
+    assert lines[-1] == (f"(a relative data folder is under the folder you run in, now {tmp_path}; train writes the "
+                         "synthetic dataset there when it is missing)")
     assert rows["demo"] == {"EXPERIMENT": "demo", "MODEL": "cyclegan", "GENERATOR": "U-Net-64 ngf 16", "DISCRIMINATOR": "PatchGAN 70x70",
                             "LOSS": "GAN + cycle + identity", "DATA": "synthetic data/synthetic", "SIZE": "64x64", "EPOCHS": "8+8"}
     assert rows["cityscapes"]["SIZE"] == "128x128 from 143" and rows["cityscapes"]["GENERATOR"] == "ResNet-6"
@@ -84,6 +87,22 @@ def test_experiments_lists_every_experiment_with_what_it_trains_on_what_data_at_
     assert [rows[f"pix2pix_cityscapes{s}"]["DISCRIMINATOR"] for s in ("_patch1", "_patch16", "", "_patch286")] == [
         "PixelGAN 1x1", "PatchGAN 16x16", "PatchGAN 70x70", "PatchGAN 286x286"]
     assert rows["pix2pix_facades"]["DATA"] == "pix2pix facades BtoA" and rows["pix2pix_facades"]["LOSS"] == "GAN + 100 L1"
+
+
+def test_train_demo_from_any_folder_writes_its_data_under_that_folder_and_says_where(tmp_path, monkeypatch, capsys):
+    import replication.training
+    from replication.data import sources
+
+    write = sources.write_synthetic
+    monkeypatch.setattr(sources, "write_synthetic", lambda root, seed: write(root, seed=seed, size=16, n_train=1, n_test=1))
+    trained = []
+    monkeypatch.setattr(replication.training, "train", lambda config, **kwargs: trained.append(config) or tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "demo"]) == 0
+    assert f"wrote the synthetic dataset to {tmp_path / 'data' / 'synthetic'} (data.root" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "data" / "synthetic" / "trainA").iterdir()) == ["a_0000.png"]
+    assert main(["train", "demo"]) == 0  # there now: read, not written again
+    assert "wrote" not in capsys.readouterr().out and len(trained) == 2
 
 
 def test_patchgan_receptive_fields_are_the_papers():

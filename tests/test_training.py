@@ -566,6 +566,9 @@ def test_a_resume_on_changed_data_is_refused_in_one_line_and_accepted_with_accep
     # epoch 2 starts again at step 10 on the new data: 12 steps, 11 to 22; then epoch 3
     assert [int(r["epoch"]) for r in rows] == [1] * 8 + [2] * 2 + [2] * 12 + [3] * 4
     assert (run / "samples" / "epoch_002.png").exists() and not (run / "samples" / "epoch_003.png").exists()
+    from replication import loading
+
+    assert loading.load_generators(run)["AtoB"].weights.epochs_text() == "4 of the 12 steps of epoch 3"
     train(config, run_dir=run, until_step=27)  # the data it now trains on is recorded: no flag needed
     assert [int(r["epoch"]) for r in loss_rows(run)][-1] == 3
 

@@ -462,6 +462,16 @@ def download(cfg: dict) -> str:
     return source_of(cfg).download(cfg)
 
 
+def write_missing_synthetic(cfg: dict) -> str | None:
+    """Before a training: write the synthetic dataset where data.root names a folder that is not there
+    yet (the demo's data/synthetic, under the folder the command runs in, as `make demo` does); says
+    where. None for other sources and for a folder that exists (never written over)."""
+    if cfg["source"] != "synthetic" or not cfg["root"] or Path(cfg["root"]).expanduser().exists():
+        return None
+    root = Path(write_synthetic(Path(cfg["root"]).expanduser(), seed=cfg["seed"])).absolute()
+    return f"wrote the synthetic dataset to {root} (data.root; it was not there yet)"
+
+
 def dataset_keys(target: str) -> dict | None:
     """The data keys of a dataset name (`horse2zebra`, `cityscapes`, `pix2pix/facades`), or None."""
     for source in SOURCES.values():
