@@ -183,6 +183,8 @@ def plan_job(input_path, output, image_format: str = "png") -> Job:
         names = [n for n in image_files.list_images(source).images if not is_inside(source / n, output)]
         if not names:
             raise KitError(f"{shown(source)} holds no images ({image_files.EXTENSIONS_TEXT}), nested or not.")
+    elif not image_files.is_image_name(source.name):
+        raise KitError(f"--input {shown(source)} is not an image ({image_files.EXTENSIONS_TEXT}); give an image file or a folder of images.")
     else:
         names = [source.name]
     job = Job(root, names, output, image_format)
@@ -523,7 +525,10 @@ def write(path: Path, data: bytes, written_before: int) -> None:
 
 def skipped_advice(outcome: Outcome, total: int) -> str:
     """The closing line when some inputs could not be translated: how many, and what to do."""
+    if not outcome.written:
+        what = "it was not translated (why is above)" if total == 1 else f"none of the {total} images could be translated (why is above)"
+        return f"{what}; nothing was written. Fix or re-save the files (PNG or JPEG) and translate them again."
     return (
-        f"{len(outcome.failed)} of {total} image(s) could not be translated (named above) and were skipped; the others "
-        "were written. Fix or re-save those files (PNG or JPEG), then translate just them with --input FILE."
+        f"{len(outcome.failed)} of {total} image(s) could not be translated (named above) and were skipped; "
+        f"{len(outcome.written)} were written. Fix or re-save those files (PNG or JPEG), then translate just them with --input FILE."
     )

@@ -153,19 +153,48 @@ def test_checking_a_config_imports_no_tensorflow():
     assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
 
 
+NO_RUN = ("error: {cwd}/runs/nowhere does not exist: no run was trained there yet. Train one first: `replication train demo` "
+          "writes runs/demo (`make demo`, in the kit's folder, also scores it). Runs beside it: runs/untrained.\n")
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "demo", "--set", "train.epochs=abc"],
      "error: train.epochs=abc is not allowed: train.epochs must be a whole number, 0 or more.\n"),
     (["train", "demo", "--until-step", "0"],
      "error: --until-step=0 is not allowed: --until-step must be a whole number, 1 or more.\n"),
-    (["evaluate", "runs/nowhere"],
-     "error: {cwd}/runs/nowhere is not a run folder (it does not exist). Pass a folder that `train` wrote, e.g. runs/demo.\n"),
-    (["translate", "--run", "runs/nowhere", "--input", "in", "--output", "out"],
-     "error: {cwd}/runs/nowhere is not a run folder (it does not exist). Pass a folder that `train` wrote, e.g. runs/demo.\n"),
+    (["train", "demo", "--set", "data.source=folder", "--set", "data.root=photos"],
+     "error: photos does not exist. Expected layout: ROOT/trainA/ ROOT/trainB/ ROOT/testA/ ROOT/testB/ "
+     "(images: .jpg .jpeg .png .bmp .webp .tif .tiff, nested folders allowed).\n"),
+    (["data", "check", "photos"],
+     "error: photos does not exist. Expected layout: ROOT/trainA/ ROOT/trainB/ ROOT/testA/ ROOT/testB/ "
+     "(images: .jpg .jpeg .png .bmp .webp .tif .tiff, nested folders allowed).\n"),
+    (["evaluate", "runs/nowhere"], NO_RUN),
+    (["translate", "--run", "runs/nowhere", "--input", "in", "--output", "out"], NO_RUN),
+    (["evaluate", "runs/untrained"],
+     "error: {cwd}/runs/untrained has no exported generators and no checkpoint yet; train it first "
+     "(a checkpoint is saved at the end of every epoch, and with --until-step N).\n"),
+    (["translate", "runs/untrained", "--input", "in", "--output", "out"],
+     "error: {cwd}/runs/untrained has no exported generators and no checkpoint yet; train it first "
+     "(a checkpoint is saved at the end of every epoch, and with --until-step N).\n"),
+    (["translate", "--model", "nothere.keras", "--input", "in", "--output", "out"],
+     "error: No model file nothere.keras. Pass a .keras file written by `train` (runs/<name>/export/).\n"),
+    (["translate", "--model", "g.keras", "--input", "nothere", "--output", "out"],
+     "error: --input nothere does not exist; give an image file or a folder of images.\n"),
+    (["translate", "--model", "g.keras", "--input", "in", "--output", "in"],
+     "error: --output in is the folder the inputs are in (in): the translations would be written among your images "
+     "and replace those of the same name. Choose another folder.\n"),
+    (["translate", "--model", "g.keras", "--input", "notes.txt", "--output", "out"],
+     "error: --input notes.txt is not an image (.jpg .jpeg .png .bmp .webp .tif .tiff); give an image file or a folder of images.\n"),
     (["figures", "runs/nowhere"],
      "error: {cwd}/runs/nowhere is not a run folder (it does not exist). Pass folders that `train` wrote, e.g. runs/demo.\n"),
 ])
 def test_a_mistake_in_the_command_answers_in_one_line_before_tensorflow_is_imported(argv, message, tmp_path):
+    (tmp_path / "runs" / "untrained").mkdir(parents=True)
+    (tmp_path / "runs" / "untrained" / "config.yaml").write_text("name: untrained\n")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(b"")
+    (tmp_path / "g.keras").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("notes\n")
     done = python(
         "import sys\n"
         "from replication.cli import main\n"
