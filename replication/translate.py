@@ -530,5 +530,5 @@ def skipped_advice(outcome: Outcome, total: int) -> str:
         return f"{what}; nothing was written. Fix or re-save the files (PNG or JPEG) and translate them again."
     return (
         f"{len(outcome.failed)} of {total} image(s) could not be translated (named above) and were skipped; "
-        f"{len(outcome.written)} were written. Fix or re-save those files (PNG or JPEG), then translate just them with --input FILE."
+        f"the other {len(outcome.written)} image(s) were written. Fix or re-save those files (PNG or JPEG), then translate just them with --input FILE."
     )

@@ -47,6 +47,14 @@ def test_pyproject_installs_the_replication_command_with_the_pinned_requirements
     assert project["dependencies"] + project["optional-dependencies"]["test"] == pins
 
 
+def test_make_install_leaves_nothing_untracked_in_the_clone():
+    """pip's editable install writes <name>.egg-info/ into the clone; git ignores it."""
+    tomllib = pytest.importorskip("tomllib")
+    name = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"].replace("-", "_")
+    done = subprocess.run(["git", "check-ignore", "-q", f"{name}.egg-info/PKG-INFO"], cwd=ROOT)
+    assert done.returncode == 0
+
+
 def test_the_kit_runs_from_any_folder_with_its_own_experiments(tmp_path):
     done = kit("--version", cwd=tmp_path)
     assert (done.returncode, done.stdout) == (0, f"replication {replication.__version__}\n")

@@ -216,6 +216,18 @@ def test_an_image_too_large_for_the_memory_is_named_and_skipped_and_the_rest_tra
     assert (tmp_path / "out" / "small.png").exists() and not (tmp_path / "out" / "huge.png").exists()
 
 
+@pytest.mark.parametrize("written, failed, said", [
+    (0, 1, "it was not translated (why is above); nothing was written. Fix or re-save the files (PNG or JPEG) and translate them again."),
+    (0, 3, "none of the 3 images could be translated (why is above); nothing was written. Fix or re-save the files "
+           "(PNG or JPEG) and translate them again."),
+    (2, 1, "1 of 3 image(s) could not be translated (named above) and were skipped; the other 2 image(s) were written. "
+           "Fix or re-save those files (PNG or JPEG), then translate just them with --input FILE."),
+])
+def test_the_closing_line_of_skipped_inputs_says_what_was_written(written, failed, said):
+    outcome = translate.Outcome([f"out{i}.png" for i in range(written)], [(f"in{i}.png", "why") for i in range(failed)])
+    assert translate.skipped_advice(outcome, written + failed) == said
+
+
 def test_pillows_decompression_bomb_limit_does_not_stop_an_image_that_fits(finished_run, tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow refuses above twice this: 200 pixels
     save(tmp_path / "in" / "a.png", 40, 30)
