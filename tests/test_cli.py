@@ -229,6 +229,26 @@ def test_a_run_starts_without_tensorflow_log_lines_and_names_its_folder_in_full(
     assert done.stdout.splitlines()[-1].startswith(f"run folder: {tmp_path / 'run'}  (")
 
 
+def test_data_check_prints_no_tensorflow_line(tiny_synthetic_root, tmp_path):
+    done = kit("data", "check", str(tiny_synthetic_root), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert [line for line in done.stdout.splitlines() if TF_LOG_LINE.match(line)] == []
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_tensorflow_datasets_warnings_through_absl_show_only_with_verbose(verbose):
+    done = python(
+        "import argparse, logging\n"
+        "from replication.cli import start_tensorflow, tensorflow_log_level\n"
+        f"tensorflow_log_level({verbose})\n"
+        f"start_tensorflow(argparse.Namespace(verbose={verbose}))\n"
+        "logging.getLogger('absl').warning('Variant folder /data/x/1.0.0 has no dataset_info.json')\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert ("Variant folder" in done.stderr) == verbose
+
+
 def test_verbose_sets_tensorflow_to_show_everything(monkeypatch):
     from replication import cli
 
