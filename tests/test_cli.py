@@ -15,18 +15,10 @@ import pytest
 import replication
 from replication import config as config_lib
 from replication.cli import build_parser, main
+from helpers import kit, tiny_sets
 
 ROOT = Path(__file__).resolve().parent.parent
 TF_LOG_LINE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl::InitializeLog)")
-
-
-def kit(*args, cwd, timeout=120, **env):
-    """`python -m replication ARGS` from the folder `cwd`, as a user's shell runs it: no TensorFlow
-    settings in the environment (the test session's are removed), this checkout's package."""
-    environment = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES")}
-    environment.update(PYTHONPATH=str(ROOT), **env)
-    return subprocess.run([sys.executable, "-m", "replication", *args], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def python(script: str, cwd=ROOT):
@@ -213,15 +205,8 @@ def test_a_mistake_in_the_command_answers_in_one_line_before_tensorflow_is_impor
     assert (done.stdout, done.stderr) == ("2 False\n", message.format(cwd=tmp_path))
 
 
-def tiny_train_args(root) -> list:
-    overrides = [f"data.root={root}", "data.load_size=36", "data.crop_size=32", "model.generator=resnet", "model.ngf=4",
-                 "model.ndf=4", "model.n_blocks=1", "model.n_layers_d=1", "train.pool_size=3", "train.n_samples=2",
-                 "train.max_steps_per_epoch=3", "train.jit_compile=false", "train.precision=float32", "train.steps_per_call=1"]
-    return ["train", "demo", "--run-dir", "run", "--until-step", "1", *[a for o in overrides for a in ("--set", o)]]
-
-
 def test_a_run_starts_without_tensorflow_log_lines_and_names_its_folder_in_full(tiny_synthetic_root, tmp_path):
-    done = kit(*tiny_train_args(tiny_synthetic_root), cwd=tmp_path, timeout=300)
+    done = kit("train", "demo", "--run-dir", "run", "--until-step", "1", *tiny_sets(tiny_synthetic_root), cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr
     said = re.split(r"[\r\n]+", done.stderr + done.stdout)
     assert [line for line in said if TF_LOG_LINE.match(line)] == []

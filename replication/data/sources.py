@@ -310,6 +310,9 @@ class Synthetic(Folder):
             )
         return root
 
+    def check_present(self, cfg):
+        """Answered when it is read (where the demo's dataset is written is the synthetic source's own business)."""
+
     def pair_folders(self, phase):
         return f"{phase}A", f"{phase}A_truth"  # every A image has its B rendering in <split>_truth/
 
