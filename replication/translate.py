@@ -463,7 +463,7 @@ def translate_job(translator, job: Job, memory: Memory | None = None, say=None) 
     multiple, minimum = input_rule(translator.generator)
     memory = memory or Memory(int(MEMORY_SHARE * free_memory()), activation_bytes_per_pixel(translator.generator))
     outcome = Outcome()
-    bar = tqdm(job.names, unit="image", disable=len(job.names) <= 3, file=sys.stderr)
+    bar = tqdm(job.names, unit="image", disable=len(job.names) <= 3 or not sys.stderr.isatty(), file=sys.stderr)
     for name in bar:
         try:
             blob = read_bytes(job.root / name)
@@ -488,7 +488,7 @@ def tile_progress(plan: Plan, name: str):
     from tqdm import tqdm
 
     count = len(tile_starts(plan.padded[0], plan.tile[0])) * len(tile_starts(plan.padded[1], plan.tile[1]))
-    if count == 1:
+    if count == 1 or not sys.stderr.isatty():  # into a pipe, a redrawn bar would share its line with the next message
         return None
     bar = tqdm(total=count, unit="tile", leave=False, file=sys.stderr, desc=shown(name))
 

@@ -214,6 +214,21 @@ def test_a_run_starts_without_tensorflow_log_lines_and_names_its_folder_in_full(
     assert done.stdout.splitlines()[-1].startswith(f"run folder: {tmp_path / 'run'}  (")
 
 
+def test_piped_output_has_progress_as_whole_lines_and_every_message_on_its_own(tiny_synthetic_root, tmp_path):
+    """Into a pipe (`| tee`, a log file) nothing is redrawn: a progress line at each epoch's end, and
+    the messages between them, each on a line of its own."""
+    training = kit("train", "demo", "--run-dir", "run", "--until-step", "4", *tiny_sets(tiny_synthetic_root),
+                   cwd=tmp_path, popen=True)
+    said, _ = training.communicate(timeout=300)
+    assert training.returncode == 0, said
+    assert "\r" not in said
+    lines = said.splitlines()
+    progress = [line for line in lines if re.search(r"\d+/\d+ \[", line)]
+    assert [line.split("|")[0] for line in progress] == ["epoch 1/3: 100%", "epoch 2/3:  33%"]
+    assert all(re.fullmatch(r"epoch \d/3: +\d+%\|[# 0-9]*\| \d/3 \[[^\]]*\]", line) for line in progress), progress
+    assert [line for line in lines if "building the training step" in line and not line.startswith("building")] == []
+
+
 def test_data_check_prints_no_tensorflow_line(tiny_synthetic_root, tmp_path):
     done = kit("data", "check", str(tiny_synthetic_root), cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -287,6 +287,7 @@ def test_unreadable_files_are_named_and_skipped_and_names_that_are_not_utf8_are_
     assert f"skipped {folder}/bad\\xff.png:" in err
     assert "3 of 5 image(s) could not be translated" in err and "--input FILE" in err
     assert "skip_bad_images" not in err and "Traceback" not in err
+    assert "\r" not in err  # not a terminal: no progress bar redrawn over the messages' lines
     written = sorted(os.listdir(os.fsencode(tmp_path / "out")))
     assert written == [b"caf\xe9\xff.png", b"good.png"]
     assert Image.open(os.fsencode(tmp_path / "out") + b"/caf\xe9\xff.png").size == (24, 20)
