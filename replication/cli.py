@@ -206,16 +206,27 @@ def add_train(commands, common) -> None:
     parser.set_defaults(run=run_train)
 
 
-def run_train(args) -> int:
-    from replication import cluster
+def train_config(args) -> dict:
+    """The configuration `train` runs, with its flags checked: what can be known before TensorFlow starts."""
     from replication import config as config_lib
-    from replication.data import sources
 
-    if args.workers is not None:
-        args.overrides.append("train.strategy=multi_worker")
-    config = config_lib.resolve(args.experiment, args.overrides)
+    overrides = [*args.overrides, "train.strategy=multi_worker"] if args.workers is not None else args.overrides
+    config = config_lib.resolve(args.experiment, overrides)
     if args.until_step is not None:
         config_lib.whole(1).check("--until-step", args.until_step)
+    batch = config["data"]["batch_size"]
+    if args.workers and batch % args.workers:
+        fitting = -(-batch // args.workers) * args.workers
+        raise KitError(f"--workers {args.workers} needs data.batch_size to be a multiple of {args.workers}, the workers "
+                       f"(it is {batch}): each worker reads its share of every batch. Add --set data.batch_size={fitting}.")
+    return config
+
+
+def run_train(args) -> int:
+    from replication import cluster
+    from replication.data import sources
+
+    config = train_config(args)
     sources.source_of(config["data"]).check_present(config["data"])
     run_dir = Path(args.run_dir or Path("runs", config["name"])).absolute()
     launched = cluster.train_command(args, args.argv)

@@ -165,6 +165,9 @@ NO_RUN = ("error: {cwd}/runs/nowhere does not exist: no run was trained there ye
     (["train", "demo", "--set", "data.source=folder", "--set", "data.root=photos"],
      "error: photos does not exist. Expected layout: ROOT/trainA/ ROOT/trainB/ ROOT/testA/ ROOT/testB/ "
      "(images: .jpg .jpeg .png .bmp .webp .tif .tiff, nested folders allowed).\n"),
+    (["train", "demo", "--workers", "2"],
+     "error: --workers 2 needs data.batch_size to be a multiple of 2, the workers (it is 1): each worker reads its share "
+     "of every batch. Add --set data.batch_size=2.\n"),
     (["data", "check", "photos"],
      "error: photos does not exist. Expected layout: ROOT/trainA/ ROOT/trainB/ ROOT/testA/ ROOT/testB/ "
      "(images: .jpg .jpeg .png .bmp .webp .tif .tiff, nested folders allowed).\n"),
