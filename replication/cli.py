@@ -85,8 +85,9 @@ def run_folder(path, weights: bool = False) -> Path:
     """A folder `train` wrote (it holds config.yaml) and, if `weights`, has trained: checked before anything is loaded."""
     path = Path(path)
     if not path.exists():
-        raise KitError(f"{path.absolute()} does not exist: no run was trained there yet. Train one first: `replication "
-                       f"train demo` writes runs/demo (`make demo`, in the kit's folder, also scores it).{runs_beside(path)}")
+        raise KitError(f"{path.absolute()} is not a run folder: it does not exist, so no run was trained there yet. "
+                       "Train one first: `replication train demo` writes runs/demo (`make demo`, in the kit's folder, "
+                       f"also scores it).{runs_beside(path)}")
     if not (path / "config.yaml").is_file():
         raise KitError(f"{path.absolute()} is not a run folder (no config.yaml). Pass a folder that `train` wrote.{runs_beside(path)}")
     if weights and not has_weights(path):

@@ -153,8 +153,9 @@ def test_checking_a_config_imports_no_tensorflow():
     assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
 
 
-NO_RUN = ("error: {cwd}/runs/nowhere does not exist: no run was trained there yet. Train one first: `replication train demo` "
-          "writes runs/demo (`make demo`, in the kit's folder, also scores it). Runs beside it: runs/untrained.\n")
+NO_RUN = ("error: {cwd}/runs/nowhere is not a run folder: it does not exist, so no run was trained there yet. Train one "
+          "first: `replication train demo` writes runs/demo (`make demo`, in the kit's folder, also scores it). "
+          "Runs beside it: runs/untrained.\n")
 
 
 @pytest.mark.parametrize("argv, message", [
