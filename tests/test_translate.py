@@ -3,6 +3,7 @@ tiles within the memory there is, unreadable files and odd names are named, not 
 
 import errno
 import os
+import sys
 import tempfile
 
 import keras
@@ -250,7 +251,8 @@ def test_one_file_keeps_its_name_as_lossless_png_and_the_first_line_names_the_we
     assert Image.open(tmp_path / "out" / "photo.png").format == "PNG"
 
 
-def test_format_jpg_writes_jpeg_and_a_folder_gets_a_progress_bar(finished_run, tmp_path, capsys):
+def test_format_jpg_writes_jpeg_and_a_folder_gets_a_progress_bar_on_a_terminal(finished_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     for i in range(5):
         save(tmp_path / "in" / f"p{i}.png", 16, 16, seed=i)
     assert run_translate(finished_run, tmp_path / "in", tmp_path / "out", "--format", "jpg") == 0
