@@ -25,6 +25,7 @@ by Ctrl-C exits with 130, by SIGTERM with 143, after saving a checkpoint.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import tempfile
@@ -47,6 +48,8 @@ def start_tensorflow(args) -> None:
     takes effect, so they are caught at the file descriptor; the level (set in `main`)
     hides the ones logged later (grappler's, the CUDA driver's).
     """
+    if not args.verbose:
+        logging.getLogger("absl").setLevel(logging.ERROR)  # TFDS's warnings through absl, e.g. "Variant folder ... has no dataset_info.json"
     if args.verbose or "tensorflow" in sys.modules:
         import tensorflow  # noqa: F401
 
@@ -78,13 +81,31 @@ def tensorflow_log_level(verbose: bool) -> None:
 # ---------------------------------------------------------------- checks that need no TensorFlow
 
 
-def run_folder(path) -> Path:
-    """A folder `train` wrote (it holds config.yaml), checked before anything is loaded."""
+def run_folder(path, weights: bool = False) -> Path:
+    """A folder `train` wrote (it holds config.yaml) and, if `weights`, has trained: checked before anything is loaded."""
     path = Path(path)
+    if not path.exists():
+        raise KitError(f"{path.absolute()} is not a run folder: it does not exist, so no run was trained there yet. "
+                       "Train one first: `replication train demo` writes runs/demo (`make demo`, in the kit's folder, "
+                       f"also scores it).{runs_beside(path)}")
     if not (path / "config.yaml").is_file():
-        why = "no config.yaml" if path.exists() else "it does not exist"
-        raise KitError(f"{path.absolute()} is not a run folder ({why}). Pass a folder that `train` wrote, e.g. runs/demo.")
+        raise KitError(f"{path.absolute()} is not a run folder (no config.yaml). Pass a folder that `train` wrote.{runs_beside(path)}")
+    if weights and not has_weights(path):
+        raise KitError(f"{path.absolute()} has no exported generators and no checkpoint yet; train it first "
+                       "(a checkpoint is saved at the end of every epoch, and with --until-step N).")
     return path
+
+
+def runs_beside(path: Path) -> str:
+    """' Runs beside it: runs/a, runs/b.' (at most three), for a message; '' if there are none."""
+    parent = path.parent
+    found = sorted(p.parent for p in parent.glob("*/config.yaml"))[:3] if parent.is_dir() else []
+    return f" Runs beside it: {', '.join(str(p) for p in found)}." if found else ""
+
+
+def has_weights(run: Path) -> bool:
+    """An export or a checkpoint is there (whether it restores is known only once TensorFlow reads it)."""
+    return any((run / "export").glob("*.keras")) or any((run / "checkpoints").glob("**/*.index"))
 
 
 def one_run(args, required: bool = True) -> str | None:
@@ -190,15 +211,28 @@ def add_train(commands, common) -> None:
     parser.set_defaults(run=run_train)
 
 
-def run_train(args) -> int:
-    from replication import cluster
+def train_config(args) -> dict:
+    """The configuration `train` runs, with its flags checked: what can be known before TensorFlow starts."""
     from replication import config as config_lib
 
-    if args.workers is not None:
-        args.overrides.append("train.strategy=multi_worker")
-    config = config_lib.resolve(args.experiment, args.overrides)
+    overrides = [*args.overrides, "train.strategy=multi_worker"] if args.workers is not None else args.overrides
+    config = config_lib.resolve(args.experiment, overrides)
     if args.until_step is not None:
         config_lib.whole(1).check("--until-step", args.until_step)
+    batch = config["data"]["batch_size"]
+    if args.workers and batch % args.workers:
+        fitting = -(-batch // args.workers) * args.workers
+        raise KitError(f"--workers {args.workers} needs data.batch_size to be a multiple of {args.workers}, the workers "
+                       f"(it is {batch}): each worker reads its share of every batch. Add --set data.batch_size={fitting}.")
+    return config
+
+
+def run_train(args) -> int:
+    from replication import cluster
+    from replication.data import sources
+
+    config = train_config(args)
+    sources.source_of(config["data"]).check_present(config["data"])
     run_dir = Path(args.run_dir or Path("runs", config["name"])).absolute()
     from replication.data.sources import write_missing_synthetic
 
@@ -244,11 +278,13 @@ def run_translate(args) -> int:
     if not run_dir and not args.model:
         raise KitError("translate needs a run folder or --model FILE.keras: replication translate runs/NAME --input DIR --output DIR.")
     if run_dir:
-        run_dir = run_folder(run_dir)
-    start_tensorflow(args)
+        run_dir = run_folder(run_dir, weights=True)
+    elif not Path(args.model).is_file():
+        raise KitError(f"No model file {args.model}. Pass a .keras file written by `train` (runs/<name>/export/).")
     from replication import translate
 
     job = translate.plan_job(args.input, args.output, args.image_format)
+    start_tensorflow(args)
     translator = translate.load_translator(run_dir, args.model, args.direction)
     print(translate.weights_used(translator, run_dir, args.model), flush=True)
     if job.renamed():
@@ -315,7 +351,7 @@ def add_evaluate(commands, common) -> None:
 
 
 def run_evaluate(args) -> int:
-    run_dir = run_folder(one_run(args)).absolute()
+    run_dir = run_folder(one_run(args), weights=True).absolute()
     start_tensorflow(args)
     from replication.evaluate import evaluate, markdown
 
@@ -373,7 +409,7 @@ def add_data(commands, common) -> None:
     p.add_argument("path", metavar="PATH", help="a dataset folder (trainA/ trainB/ testA/ testB/, or train/ test/)")
     p.add_argument("--crop-size", type=int, default=None, help="also flag images smaller than this (preprocess 'crop')")
     p.add_argument("--multiple", type=int, default=4, help="smallest side the network takes (default 4)")
-    p.set_defaults(run=lambda args: data_command("run_check", args))
+    p.set_defaults(run=run_data_check)
 
     p = sub.add_parser(
         "download", parents=[common],
@@ -382,6 +418,13 @@ def add_data(commands, common) -> None:
     p.add_argument("target", metavar="EXPERIMENT_OR_NAME", help="horse2zebra, cityscapes, pix2pix/facades, an experiment, ...")
     p.add_argument("--data-dir", default=None, help="where to keep the files (default: the experiment's data.data_dir)")
     p.set_defaults(run=lambda args: data_command("run_download", args, tensorflow=True))
+
+
+def run_data_check(args) -> int:
+    from replication.data.check import checked_folder
+
+    checked_folder(args.path)  # before TensorFlow, which decodes the images
+    return data_command("run_check", args, tensorflow=True)
 
 
 def data_command(name: str, args, tensorflow: bool = False) -> int:

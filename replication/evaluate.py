@@ -98,10 +98,11 @@ def read_note(path: Path):
 
 
 def bar(iterable, total, description: str, progress: bool, unit: str = "image"):
-    """`iterable` with a progress bar on stderr (tqdm) when `progress`."""
+    """`iterable` with a progress bar on stderr (tqdm) when `progress` and stderr is a terminal (into a
+    pipe or a file, a bar redrawn in place would share its line with what is printed next)."""
     from tqdm import tqdm
 
-    return tqdm(iterable, total=total, desc=description, unit=unit, disable=not progress, leave=False)
+    return tqdm(iterable, total=total, desc=description, unit=unit, disable=not (progress and sys.stderr.isatty()), leave=False)
 
 
 def png_name(name: str) -> str:

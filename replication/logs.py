@@ -141,31 +141,45 @@ class ProgressBar:
     """`epoch 3/200:  38%|###8      | 512/1334 [02:05<03:20, 4.10step/s, D_X 0.21 G 0.63 ...]` (tqdm).
 
     The bar starts once the epoch's first compiled call has returned, so the input pipeline's start
-    is not timed; the rate and ETA leave out every call that traced (StepRate).
+    is not timed; the rate and ETA leave out every call that traced (StepRate). On a terminal it is
+    redrawn in place; into a pipe or a file, where a redrawn line would share its line with the next
+    message, it is written as a whole line every `every` seconds and when the epoch ends.
     """
 
-    def __init__(self, epoch: int, epochs: int, total: int, stream=sys.stderr, clock=time.monotonic):
+    def __init__(self, epoch: int, epochs: int, total: int, stream=sys.stderr, clock=time.monotonic, every: float = 60):
         self.description, self.total, self.stream, self.clock = f"epoch {epoch}/{epochs}", total, stream, clock
         self.bar, self.rate = None, StepRate()
         self.last = None  # (steps done, time) at the latest update
+        self.interactive, self.every, self.written_at = stream.isatty(), every, None
 
     def update(self, done: int, losses: dict | None = None, traced: bool = False) -> None:
         """`done` steps of the epoch are dispatched, by a call that `traced` or not; `losses` are the
         latest fetched ones, if any."""
         now = self.clock()
         if self.bar is None:
-            interactive = self.stream.isatty()
             self.bar = _Bar(
-                self.rate, total=self.total, initial=done, desc=self.description, unit="step", file=self.stream,
-                mininterval=0.5 if interactive else 30, dynamic_ncols=True, ascii=not interactive,
+                self.rate, total=self.total, initial=done, desc=self.description, unit="step",
+                file=self.stream if self.interactive else io.StringIO(), mininterval=0.5 if self.interactive else 1e9,
+                dynamic_ncols=True, ascii=not self.interactive,
             )
+            self.written_at = now
         else:
             self.rate.add(done - self.last[0], now - self.last[1], traced)
             self.bar.update(done - self.bar.n)
         self.last = (done, now)
         if losses:
             self.bar.set_postfix_str(" ".join(f"{k} {float(v):.3f}" for k, v in losses.items()), refresh=False)
+        if not self.interactive and now - self.written_at >= self.every:
+            self.write_line(now)
+
+    def write_line(self, now: float) -> None:
+        self.stream.write(f"{self.bar}\n")
+        self.stream.flush()
+        self.written_at = now
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        if self.bar is None:
+            return
+        if not self.interactive:
+            self.write_line(self.clock())
+        self.bar.close()

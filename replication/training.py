@@ -15,6 +15,7 @@ import contextlib
 import math
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -140,27 +141,56 @@ class StopRequest:
     A second Ctrl-C stops at once, as a kill would: the process exits (130)
     without raising into whatever Python was doing (a destructor, a callback),
     and the run resumes from its latest checkpoint.
+
+    Python runs a signal handler only once the main thread is back in Python, and TensorFlow
+    builds and runs the step in C++ (the first build takes about a minute on a CPU). So every
+    signal also wakes a thread of its own (signal.set_wakeup_fd), which answers at once: the
+    first Ctrl-C says what will happen, the second exits.
     """
 
-    def __init__(self):
+    def __init__(self, building=lambda: False):
         self.signal_name = None
+        self.building = building  # whether the step is being built (then no step can stop before it is)
         self.previous = {}
+        self.wakeup = None
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self.previous[sig] = signal.signal(sig, self.handle)
+            self.wakeup = socket.socketpair()
+            self.wakeup[1].setblocking(False)
+            self.previous_wakeup = signal.set_wakeup_fd(self.wakeup[1].fileno(), warn_on_full_buffer=False)
+            self.answering = threading.Thread(target=self.answer, name="Ctrl-C", daemon=True)
+            self.answering.start()
         return self
 
     def handle(self, signum, frame):
-        if self.signal_name is not None and signum == signal.SIGINT:
-            print("\nstopped at once on the second Ctrl-C; the same command resumes from the latest checkpoint.", file=sys.stderr, flush=True)
-            os._exit(128 + signal.SIGINT)
-        self.signal_name = signal.Signals(signum).name
+        self.signal_name = self.signal_name or signal.Signals(signum).name
+
+    def answer(self):
+        presses = 0
+        while received := self.wakeup[0].recv(64):
+            for signum in received:
+                if signum != signal.SIGINT:
+                    continue
+                presses += 1
+                if presses == 1:
+                    when = "as soon as the step is built" if self.building() else "after the current steps, with a checkpoint"
+                    print(f"\nstopping {when}; Ctrl-C again to stop now.", file=sys.stderr, flush=True)
+                elif presses == 2:
+                    print("\nstopped at once on the second Ctrl-C; the same command resumes from the latest checkpoint.",
+                          file=sys.stderr, flush=True)
+                    os._exit(128 + signal.SIGINT)
 
     def __exit__(self, *exc):
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+        if self.wakeup:
+            signal.set_wakeup_fd(self.previous_wakeup)
+            self.wakeup[1].close()  # the thread answers what is left, then ends
+            self.answering.join()
+            self.wakeup[0].close()
         return False
 
 
@@ -317,7 +347,8 @@ class Loop:
         self.complete_last_epoch(step)
         if self.quality:
             self.quality.resume_at(step)
-        with cluster.agreed(StopRequest(), self.strategy) as stop, contextlib.closing(self.losses):
+        building = lambda: self.trace_started is not None  # noqa: E731
+        with cluster.agreed(StopRequest(building), self.strategy) as stop, contextlib.closing(self.losses):
             for epoch in range(self.epochs.of(step), self.total_epochs):
                 step = self.run_epoch(epoch, step, until_step, stop)
                 completed = step == self.epochs.start(epoch + 1)

@@ -183,6 +183,8 @@ def plan_job(input_path, output, image_format: str = "png") -> Job:
         names = [n for n in image_files.list_images(source).images if not is_inside(source / n, output)]
         if not names:
             raise KitError(f"{shown(source)} holds no images ({image_files.EXTENSIONS_TEXT}), nested or not.")
+    elif not image_files.is_image_name(source.name):
+        raise KitError(f"--input {shown(source)} is not an image ({image_files.EXTENSIONS_TEXT}); give an image file or a folder of images.")
     else:
         names = [source.name]
     job = Job(root, names, output, image_format)
@@ -461,7 +463,7 @@ def translate_job(translator, job: Job, memory: Memory | None = None, say=None) 
     multiple, minimum = input_rule(translator.generator)
     memory = memory or Memory(int(MEMORY_SHARE * free_memory()), activation_bytes_per_pixel(translator.generator))
     outcome = Outcome()
-    bar = tqdm(job.names, unit="image", disable=len(job.names) <= 3, file=sys.stderr)
+    bar = tqdm(job.names, unit="image", disable=len(job.names) <= 3 or not sys.stderr.isatty(), file=sys.stderr)
     for name in bar:
         try:
             blob = read_bytes(job.root / name)
@@ -486,7 +488,7 @@ def tile_progress(plan: Plan, name: str):
     from tqdm import tqdm
 
     count = len(tile_starts(plan.padded[0], plan.tile[0])) * len(tile_starts(plan.padded[1], plan.tile[1]))
-    if count == 1:
+    if count == 1 or not sys.stderr.isatty():  # into a pipe, a redrawn bar would share its line with the next message
         return None
     bar = tqdm(total=count, unit="tile", leave=False, file=sys.stderr, desc=shown(name))
 
@@ -523,7 +525,10 @@ def write(path: Path, data: bytes, written_before: int) -> None:
 
 def skipped_advice(outcome: Outcome, total: int) -> str:
     """The closing line when some inputs could not be translated: how many, and what to do."""
+    if not outcome.written:
+        what = "it was not translated (why is above)" if total == 1 else f"none of the {total} images could be translated (why is above)"
+        return f"{what}; nothing was written. Fix or re-save the files (PNG or JPEG) and translate them again."
     return (
-        f"{len(outcome.failed)} of {total} image(s) could not be translated (named above) and were skipped; the others "
-        "were written. Fix or re-save those files (PNG or JPEG), then translate just them with --input FILE."
+        f"{len(outcome.failed)} of {total} image(s) could not be translated (named above) and were skipped; "
+        f"the other {len(outcome.written)} image(s) were written. Fix or re-save those files (PNG or JPEG), then translate just them with --input FILE."
     )

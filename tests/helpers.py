@@ -12,6 +12,9 @@ The fixtures shared across files are in conftest.py.
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -23,22 +26,41 @@ from replication import config as config_lib
 from replication import models
 
 SIZE = 32
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tiny_overrides(root=None) -> list:
+    """The demo experiment shrunk to 32x32 images, a few filters, one R block and the 16x16
+    PatchGAN (a fifth fewer ops to trace than the 70x70: most of a tiny run's time is tracing)."""
+    return [
+        f"data.root={root}", f"data.load_size={SIZE + 4}", f"data.crop_size={SIZE}",
+        "model.generator=resnet", "model.ngf=4", "model.ndf=4", "model.n_blocks=1", "model.n_layers_d=1",
+        "train.pool_size=3", "train.epochs=2", "train.epochs_decay=1", "train.log_every=1",
+        "train.n_samples=2", "train.max_steps_per_epoch=3", "train.save_epoch_freq=1",
+        "train.jit_compile=false", "train.precision=float32", "train.steps_per_call=1", "train.eval_every=0",
+    ]
 
 
 def tiny_config(root=None, *overrides):
-    """The demo experiment shrunk to 32x32 images, a few filters, one R block and the 16x16
-    PatchGAN (a fifth fewer ops to trace than the 70x70: most of a tiny run's time is tracing)."""
-    return config_lib.resolve(
-        "demo",
-        [
-            f"data.root={root}", f"data.load_size={SIZE + 4}", f"data.crop_size={SIZE}",
-            "model.generator=resnet", "model.ngf=4", "model.ndf=4", "model.n_blocks=1", "model.n_layers_d=1",
-            "train.pool_size=3", "train.epochs=2", "train.epochs_decay=1", "train.log_every=1",
-            "train.n_samples=2", "train.max_steps_per_epoch=3", "train.save_epoch_freq=1",
-            "train.jit_compile=false", "train.precision=float32", "train.steps_per_call=1", "train.eval_every=0",
-            *overrides,
-        ],
-    )
+    """The demo experiment as `tiny_overrides` shrinks it."""
+    return config_lib.resolve("demo", [*tiny_overrides(root), *overrides])
+
+
+def tiny_sets(root, *overrides) -> list:
+    """The tiny config as the command line gives it: --set KEY=VALUE ... after `train demo`."""
+    return [arg for override in (*tiny_overrides(root), *overrides) for arg in ("--set", override)]
+
+
+def kit(*args, cwd, timeout=120, popen=False, **env):
+    """`python -m replication ARGS` from the folder `cwd`, as a user's shell runs it: no TensorFlow
+    settings in the environment (the test session's are removed), this checkout's package.
+    Finished (capture_output, text), or with popen, started with stdout and stderr on one pipe."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES")}
+    environment.update(PYTHONPATH=str(ROOT), **env)
+    command = [sys.executable, "-m", "replication", *args]
+    if popen:
+        return subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
 
 
 def images(seed, batch=1):

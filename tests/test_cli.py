@@ -15,18 +15,10 @@ import pytest
 import replication
 from replication import config as config_lib
 from replication.cli import build_parser, main
+from helpers import kit, tiny_sets
 
 ROOT = Path(__file__).resolve().parent.parent
 TF_LOG_LINE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl::InitializeLog)")
-
-
-def kit(*args, cwd, timeout=120, **env):
-    """`python -m replication ARGS` from the folder `cwd`, as a user's shell runs it: no TensorFlow
-    settings in the environment (the test session's are removed), this checkout's package."""
-    environment = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES")}
-    environment.update(PYTHONPATH=str(ROOT), **env)
-    return subprocess.run([sys.executable, "-m", "replication", *args], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def python(script: str, cwd=ROOT):
@@ -45,6 +37,14 @@ def test_pyproject_installs_the_replication_command_with_the_pinned_requirements
     assert "version" in project["dynamic"]
     pins = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines() if line.strip() and not line.startswith("#")]
     assert project["dependencies"] + project["optional-dependencies"]["test"] == pins
+
+
+def test_make_install_leaves_nothing_untracked_in_the_clone():
+    """pip's editable install writes <name>.egg-info/ into the clone; git ignores it."""
+    tomllib = pytest.importorskip("tomllib")
+    name = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"].replace("-", "_")
+    done = subprocess.run(["git", "check-ignore", "-q", f"{name}.egg-info/PKG-INFO"], cwd=ROOT)
+    assert done.returncode == 0
 
 
 def test_the_kit_runs_from_any_folder_with_its_own_experiments(tmp_path):
@@ -172,19 +172,52 @@ def test_checking_a_config_imports_no_tensorflow():
     assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
 
 
+NO_RUN = ("error: {cwd}/runs/nowhere is not a run folder: it does not exist, so no run was trained there yet. Train one "
+          "first: `replication train demo` writes runs/demo (`make demo`, in the kit's folder, also scores it). "
+          "Runs beside it: runs/untrained.\n")
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "demo", "--set", "train.epochs=abc"],
      "error: train.epochs=abc is not allowed: train.epochs must be a whole number, 0 or more.\n"),
     (["train", "demo", "--until-step", "0"],
      "error: --until-step=0 is not allowed: --until-step must be a whole number, 1 or more.\n"),
-    (["evaluate", "runs/nowhere"],
-     "error: {cwd}/runs/nowhere is not a run folder (it does not exist). Pass a folder that `train` wrote, e.g. runs/demo.\n"),
-    (["translate", "--run", "runs/nowhere", "--input", "in", "--output", "out"],
-     "error: {cwd}/runs/nowhere is not a run folder (it does not exist). Pass a folder that `train` wrote, e.g. runs/demo.\n"),
+    (["train", "demo", "--set", "data.source=folder", "--set", "data.root=photos"],
+     "error: photos does not exist. Expected layout: ROOT/trainA/ ROOT/trainB/ ROOT/testA/ ROOT/testB/ "
+     "(images: .jpg .jpeg .png .bmp .webp .tif .tiff, nested folders allowed).\n"),
+    (["train", "demo", "--workers", "2"],
+     "error: --workers 2 needs data.batch_size to be a multiple of 2, the workers (it is 1): each worker reads its share "
+     "of every batch. Add --set data.batch_size=2.\n"),
+    (["data", "check", "photos"],
+     "error: photos does not exist. Expected layout: ROOT/trainA/ ROOT/trainB/ ROOT/testA/ ROOT/testB/ "
+     "(images: .jpg .jpeg .png .bmp .webp .tif .tiff, nested folders allowed).\n"),
+    (["evaluate", "runs/nowhere"], NO_RUN),
+    (["translate", "--run", "runs/nowhere", "--input", "in", "--output", "out"], NO_RUN),
+    (["evaluate", "runs/untrained"],
+     "error: {cwd}/runs/untrained has no exported generators and no checkpoint yet; train it first "
+     "(a checkpoint is saved at the end of every epoch, and with --until-step N).\n"),
+    (["translate", "runs/untrained", "--input", "in", "--output", "out"],
+     "error: {cwd}/runs/untrained has no exported generators and no checkpoint yet; train it first "
+     "(a checkpoint is saved at the end of every epoch, and with --until-step N).\n"),
+    (["translate", "--model", "nothere.keras", "--input", "in", "--output", "out"],
+     "error: No model file nothere.keras. Pass a .keras file written by `train` (runs/<name>/export/).\n"),
+    (["translate", "--model", "g.keras", "--input", "nothere", "--output", "out"],
+     "error: --input nothere does not exist; give an image file or a folder of images.\n"),
+    (["translate", "--model", "g.keras", "--input", "in", "--output", "in"],
+     "error: --output in is the folder the inputs are in (in): the translations would be written among your images "
+     "and replace those of the same name. Choose another folder.\n"),
+    (["translate", "--model", "g.keras", "--input", "notes.txt", "--output", "out"],
+     "error: --input notes.txt is not an image (.jpg .jpeg .png .bmp .webp .tif .tiff); give an image file or a folder of images.\n"),
     (["figures", "runs/nowhere"],
      "error: {cwd}/runs/nowhere is not a run folder (it does not exist). Pass folders that `train` wrote, e.g. runs/demo.\n"),
 ])
 def test_a_mistake_in_the_command_answers_in_one_line_before_tensorflow_is_imported(argv, message, tmp_path):
+    (tmp_path / "runs" / "untrained").mkdir(parents=True)
+    (tmp_path / "runs" / "untrained" / "config.yaml").write_text("name: untrained\n")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(b"")
+    (tmp_path / "g.keras").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("notes\n")
     done = python(
         "import sys\n"
         "from replication.cli import main\n"
@@ -195,20 +228,48 @@ def test_a_mistake_in_the_command_answers_in_one_line_before_tensorflow_is_impor
     assert (done.stdout, done.stderr) == ("2 False\n", message.format(cwd=tmp_path))
 
 
-def tiny_train_args(root) -> list:
-    overrides = [f"data.root={root}", "data.load_size=36", "data.crop_size=32", "model.generator=resnet", "model.ngf=4",
-                 "model.ndf=4", "model.n_blocks=1", "model.n_layers_d=1", "train.pool_size=3", "train.n_samples=2",
-                 "train.max_steps_per_epoch=3", "train.jit_compile=false", "train.precision=float32", "train.steps_per_call=1"]
-    return ["train", "demo", "--run-dir", "run", "--until-step", "1", *[a for o in overrides for a in ("--set", o)]]
-
-
 def test_a_run_starts_without_tensorflow_log_lines_and_names_its_folder_in_full(tiny_synthetic_root, tmp_path):
-    done = kit(*tiny_train_args(tiny_synthetic_root), cwd=tmp_path, timeout=300)
+    done = kit("train", "demo", "--run-dir", "run", "--until-step", "1", *tiny_sets(tiny_synthetic_root), cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr
     said = re.split(r"[\r\n]+", done.stderr + done.stdout)
     assert [line for line in said if TF_LOG_LINE.match(line)] == []
     assert done.stdout.startswith("started at step 0:")
     assert done.stdout.splitlines()[-1].startswith(f"run folder: {tmp_path / 'run'}  (")
+
+
+def test_piped_output_has_progress_as_whole_lines_and_every_message_on_its_own(tiny_synthetic_root, tmp_path):
+    """Into a pipe (`| tee`, a log file) nothing is redrawn: a progress line at each epoch's end, and
+    the messages between them, each on a line of its own."""
+    training = kit("train", "demo", "--run-dir", "run", "--until-step", "4", *tiny_sets(tiny_synthetic_root),
+                   cwd=tmp_path, popen=True)
+    said, _ = training.communicate(timeout=300)
+    assert training.returncode == 0, said
+    assert "\r" not in said
+    lines = said.splitlines()
+    progress = [line for line in lines if re.search(r"\d+/\d+ \[", line)]
+    assert [line.split("|")[0] for line in progress] == ["epoch 1/3: 100%", "epoch 2/3:  33%"]
+    assert all(re.fullmatch(r"epoch \d/3: +\d+%\|[# 0-9]*\| \d/3 \[[^\]]*\]", line) for line in progress), progress
+    assert [line for line in lines if "building the training step" in line and not line.startswith("building")] == []
+
+
+def test_data_check_prints_no_tensorflow_line(tiny_synthetic_root, tmp_path):
+    done = kit("data", "check", str(tiny_synthetic_root), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert [line for line in done.stdout.splitlines() if TF_LOG_LINE.match(line)] == []
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_tensorflow_datasets_warnings_through_absl_show_only_with_verbose(verbose):
+    done = python(
+        "import argparse, logging\n"
+        "from replication.cli import start_tensorflow, tensorflow_log_level\n"
+        f"tensorflow_log_level({verbose})\n"
+        f"start_tensorflow(argparse.Namespace(verbose={verbose}))\n"
+        "logging.getLogger('absl').warning('Variant folder /data/x/1.0.0 has no dataset_info.json')\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert ("Variant folder" in done.stderr) == verbose
 
 
 def test_verbose_sets_tensorflow_to_show_everything(monkeypatch):

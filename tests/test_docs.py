@@ -1,13 +1,18 @@
-"""The README and docs/ point at things that exist: files, headings, make targets, CLI commands, config keys."""
+"""The README and docs/ point at things that exist: files, headings, make targets, CLI commands, config keys;
+and the commands they show work as written (docs/developing.md, 'Commands in the docs', says how)."""
 
 import argparse
 import re
+import shlex
 from pathlib import Path
 
 import pytest
 import yaml
 
+from replication import cli
+from replication import config as config_lib
 from replication.cli import build_parser
+from helpers import kit, tiny_sets
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", ROOT / "bench" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -152,3 +157,94 @@ def test_the_readme_starts_with_the_demo_and_test_commands():
 
 def test_the_readme_stays_short():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 220
+
+
+# ---------------------------------------------------------------- the commands the docs show, run or checked
+
+
+MARKED_FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```", re.S | re.M)
+MARKERS = ("runnable", "checked", "template")
+
+
+def fenced_blocks(text: str) -> list[tuple[str, str, int]]:
+    """(info string, body, line of the opening fence) of every fenced block."""
+    return [(m.group(1).strip(), m.group(2), text[: m.start()].count("\n") + 1) for m in MARKED_FENCE.finditer(text)]
+
+
+def kit_argv(line: str) -> list | None:
+    """The arguments after `replication` (or `python -m replication`, `.venv/bin/replication`, `srun ...`)
+    in one shell line, or None if the line runs something else."""
+    words = shlex.split(line, comments=True)
+    if words[:1] == ["srun"]:
+        words = words[1:]
+    if words[:1] and re.fullmatch(r"(\S*/)?replication", words[0]):
+        return words[1:]
+    if words[:2] in (["python", "-m"], ["python3", "-m"]) and words[2:3] == ["replication"]:
+        return words[3:]
+    return None
+
+
+def shell_lines(body: str) -> list[str]:
+    """A block's lines with their `\\` continuations joined."""
+    return [line for line in body.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def documented(marker: str, language: str) -> list:
+    """pytest params (page:line, argv, the output quoted below it or None) of every kit command in the
+    blocks marked `language marker`, each argv once."""
+    found, seen = [], set()
+    for page in PAGES:
+        for info, body, line in fenced_blocks(page.read_text()):
+            if info.split() != [language, marker]:
+                continue
+            if language == "console":  # $ command, then what it prints
+                for command, said in re.findall(r"^\$ (.*)\n((?:(?!\$ ).*\n)*)", body, re.M):
+                    found.append(pytest.param(kit_argv(command), said, id=f"{page_id(page)}:{line}:{command}"))
+                continue
+            for command in shell_lines(body):
+                argv = kit_argv(command)
+                if argv is not None and tuple(argv) not in seen:
+                    seen.add(tuple(argv))
+                    found.append(pytest.param(argv, None, id=f"{page_id(page)}:{line}:{' '.join(argv[:3])}"))
+    return found
+
+
+def unmarked_blocks(page: Path) -> list[str]:
+    """Blocks that run the kit without saying whether they are runnable, checked or a template."""
+    return [f"{page_id(page)}:{line}" for info, body, line in fenced_blocks(page.read_text())
+            if not set(info.split()) & set(MARKERS) and not info.startswith(("python", "yaml", "json"))
+            and any(kit_argv(command) is not None for command in shell_lines(body))]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_every_block_of_kit_commands_says_how_it_is_tested(page):
+    assert unmarked_blocks(page) == []
+
+
+def test_the_docs_mark_commands_of_each_kind():
+    assert len(documented("runnable", "bash")) >= 4 and len(documented("runnable", "console")) >= 3
+    assert len(documented("checked", "bash")) >= 8
+
+
+@pytest.mark.parametrize("argv, said", documented("checked", "bash"))
+def test_a_checked_command_parses_and_its_configuration_and_flags_are_accepted(argv, said):
+    args = build_parser().parse_args(argv)
+    if args.command == "train":
+        cli.train_config(args)
+    elif args.command == "cityscapes-scorer":
+        config_lib.resolve(args.experiment, args.overrides)
+
+
+@pytest.mark.parametrize("argv, said", documented("runnable", "console"))
+def test_a_quoted_transcript_is_what_the_command_prints(argv, said, tmp_path):
+    done = kit(*argv, cwd=tmp_path)
+    assert done.stdout + done.stderr == said
+
+
+@pytest.mark.parametrize("argv, said", documented("runnable", "bash"))
+def test_a_runnable_command_works_as_written(argv, said, tiny_synthetic_root, tmp_path):
+    argv = [re.sub(r"(^|=)ROOT$", rf"\g<1>{tiny_synthetic_root}", arg) for arg in argv]
+    if argv[0] == "train":
+        argv += [*tiny_sets(tiny_synthetic_root), "--until-step", "1"]
+    done = kit(*argv, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr

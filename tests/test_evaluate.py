@@ -61,6 +61,12 @@ def rows_by(result, metric, direction):
 # --------------------------------------------------------------------------- the whole command
 
 
+def test_progress_bars_are_drawn_only_on_a_terminal(capsys):
+    """Into a pipe or a file a redrawn bar would share its line with the next message ('# Evaluation of')."""
+    assert list(evaluate.bar(range(3), 3, "translating AtoB", progress=True)) == [0, 1, 2]
+    assert capsys.readouterr().err == ""
+
+
 def test_metrics_json_and_md_are_written_in_the_interface_schema(run_dir, evaluated):
     saved = json.loads((run_dir / "eval" / "metrics.json").read_text())
     assert saved == evaluated

@@ -22,7 +22,7 @@ from replication.checkpoints import Checkpoints
 from replication.cli import main
 from replication.errors import ConfigError, DataError, RunFolderError
 from replication.training import StopRequest, Stopped, train
-from helpers import loss_rows, patch_calls, tiny_config
+from helpers import kit, loss_rows, patch_calls, tiny_config, tiny_sets
 
 
 @pytest.fixture(scope="module")
@@ -272,6 +272,33 @@ def test_a_second_ctrl_c_exits_at_once_without_raising_into_python(monkeypatch, 
         os.kill(os.getpid(), signal.SIGINT)  # would raise KeyboardInterrupt wherever Python was
     assert exits == [130]
     assert "stopped at once on the second Ctrl-C" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_the_step_is_built_answers_at_once_and_a_second_one_exits(tiny_synthetic_root, tmp_path):
+    """A real training, signalled as a terminal does: the first Ctrl-C once the build has begun, the
+    second once the first is answered. TensorFlow builds the step in C++, where Python's own handlers
+    wait until it is done; the answers must come before it is."""
+    training = kit("train", "demo", "--run-dir", "run", *tiny_sets(tiny_synthetic_root), cwd=tmp_path, popen=True,
+                   PYTHONUNBUFFERED="1")
+    said = []
+    try:
+        for line in training.stdout:
+            said.append(line.strip())
+            if line.startswith("building the training step"):
+                training.send_signal(signal.SIGINT)
+            elif line.startswith("stopping"):
+                training.send_signal(signal.SIGINT)
+        status = training.wait(timeout=60)
+    finally:
+        training.kill()
+    said = [line for line in said if line]
+    assert said[-3:] == [
+        "building the training step: about a minute on a CPU",
+        "stopping as soon as the step is built; Ctrl-C again to stop now.",
+        "stopped at once on the second Ctrl-C; the same command resumes from the latest checkpoint.",
+    ]
+    assert status == 130
+    assert not (tmp_path / "run" / "checkpoints").exists() or not any((tmp_path / "run" / "checkpoints").iterdir())
 
 
 @pytest.mark.parametrize("value", ["0", "-5"])

@@ -3,6 +3,7 @@ tiles within the memory there is, unreadable files and odd names are named, not 
 
 import errno
 import os
+import sys
 import tempfile
 
 import keras
@@ -232,6 +233,18 @@ def test_an_image_too_large_for_the_memory_is_named_and_skipped_and_the_rest_tra
     assert (tmp_path / "out" / "small.png").exists() and not (tmp_path / "out" / "huge.png").exists()
 
 
+@pytest.mark.parametrize("written, failed, said", [
+    (0, 1, "it was not translated (why is above); nothing was written. Fix or re-save the files (PNG or JPEG) and translate them again."),
+    (0, 3, "none of the 3 images could be translated (why is above); nothing was written. Fix or re-save the files "
+           "(PNG or JPEG) and translate them again."),
+    (2, 1, "1 of 3 image(s) could not be translated (named above) and were skipped; the other 2 image(s) were written. "
+           "Fix or re-save those files (PNG or JPEG), then translate just them with --input FILE."),
+])
+def test_the_closing_line_of_skipped_inputs_says_what_was_written(written, failed, said):
+    outcome = translate.Outcome([f"out{i}.png" for i in range(written)], [(f"in{i}.png", "why") for i in range(failed)])
+    assert translate.skipped_advice(outcome, written + failed) == said
+
+
 def test_pillows_decompression_bomb_limit_does_not_stop_an_image_that_fits(finished_run, tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow refuses above twice this: 200 pixels
     save(tmp_path / "in" / "a.png", 40, 30)
@@ -254,7 +267,8 @@ def test_one_file_keeps_its_name_as_lossless_png_and_the_first_line_names_the_we
     assert Image.open(tmp_path / "out" / "photo.png").format == "PNG"
 
 
-def test_format_jpg_writes_jpeg_and_a_folder_gets_a_progress_bar(finished_run, tmp_path, capsys):
+def test_format_jpg_writes_jpeg_and_a_folder_gets_a_progress_bar_on_a_terminal(finished_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     for i in range(5):
         save(tmp_path / "in" / f"p{i}.png", 16, 16, seed=i)
     assert run_translate(finished_run, tmp_path / "in", tmp_path / "out", "--format", "jpg") == 0
@@ -291,6 +305,7 @@ def test_unreadable_files_are_named_and_skipped_and_names_that_are_not_utf8_are_
     assert f"skipped {folder}/bad\\xff.png:" in err
     assert "3 of 5 image(s) could not be translated" in err and "--input FILE" in err
     assert "skip_bad_images" not in err and "Traceback" not in err
+    assert "\r" not in err  # not a terminal: no progress bar redrawn over the messages' lines
     written = sorted(os.listdir(os.fsencode(tmp_path / "out")))
     assert written == [b"caf\xe9\xff.png", b"good.png"]
     assert Image.open(os.fsencode(tmp_path / "out") + b"/caf\xe9\xff.png").size == (24, 20)

@@ -110,13 +110,19 @@ def _check_split(report: Report, folder: Path, label: str, crop_size, multiple: 
     return names
 
 
-def check(path, crop_size: int | None = None, multiple: int = 4) -> Report:
-    """Run every data check on `path`; the report lists problems instead of raising (except for a missing path)."""
+def checked_folder(path) -> Path:
+    """The folder `data check` reads; a missing one is refused before any image is decoded."""
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"{path} does not exist. Expected layout: {layouts.UNPAIRED_LAYOUT}.")
     if not path.is_dir():
         raise DataError(f"{path} is not a folder. Expected layout: {layouts.UNPAIRED_LAYOUT}.")
+    return path
+
+
+def check(path, crop_size: int | None = None, multiple: int = 4) -> Report:
+    """Run every data check on `path`; the report lists problems instead of raising (except for a missing path)."""
+    path = checked_folder(path)
     report = Report(path)
     present = {s for s in layouts.UNPAIRED_SPLITS if (path / s).is_dir()}
     if present:

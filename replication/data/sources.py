@@ -106,6 +106,10 @@ class Source:
         """The data keys for `data download TARGET`, when TARGET names one of this source's datasets."""
         return None
 
+    def check_present(self, cfg: dict) -> None:
+        """Refuse, before TensorFlow starts, a dataset folder that data.root names and that is not there
+        (nothing by default: a source that downloads fetches its data when it is read)."""
+
     def truth_sets(self, cfg: dict, split: str) -> tuple:
         """(images, truths): the images of `split` (e.g. testA) and their true counterparts, image for image."""
         raise DataError(
@@ -233,6 +237,9 @@ class Folder(Source):
     def pair_folders(self, phase: str) -> tuple[str, str]:
         return f"{phase}A", f"{phase}B"
 
+    def check_present(self, cfg):
+        self.root(cfg, UNPAIRED_LAYOUT)
+
     def check_sets(self, sets: dict) -> None:
         """What this source asks of its validated split sets beyond the layout (nothing here)."""
 
@@ -303,6 +310,9 @@ class Synthetic(Folder):
             )
         return root
 
+    def check_present(self, cfg):
+        """Answered when it is read (where the demo's dataset is written is the synthetic source's own business)."""
+
     def pair_folders(self, phase):
         return f"{phase}A", f"{phase}A_truth"  # every A image has its B rendering in <split>_truth/
 
@@ -323,6 +333,9 @@ class Cityscapes(Folder):
 
     name = "cityscapes"
     datasets = "cityscapes"
+
+    def check_present(self, cfg):
+        """Downloaded when it is read."""
 
     def root(self, cfg, layout=UNPAIRED_LAYOUT):
         data_dir = _data_dir(cfg)
@@ -370,6 +383,9 @@ class SideBySide(Source):
     def root(self, cfg: dict) -> Path:
         return check_root(cfg["root"], PAIRED_LAYOUT)
 
+    def check_present(self, cfg):
+        self.root(cfg)
+
     def split_sets(self, cfg, splits):
         root = self.root(cfg)
         # both splits must be there, even when only one is read
@@ -406,6 +422,9 @@ class Pix2pix(SideBySide):
 
     name = "pix2pix"
     datasets = ", ".join(f"pix2pix/{n}" for n in PIX2PIX_NAMES)
+
+    def check_present(self, cfg):
+        """Downloaded when it is read."""
 
     def root(self, cfg):
         name, url = cfg["name"], cfg["download_url"]
