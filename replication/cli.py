@@ -82,9 +82,15 @@ def run_folder(path) -> Path:
     """A folder `train` wrote (it holds config.yaml), checked before anything is loaded."""
     path = Path(path)
     if not (path / "config.yaml").is_file():
-        why = "no config.yaml" if path.exists() else "it does not exist"
-        raise KitError(f"{path.absolute()} is not a run folder ({why}). Pass a folder that `train` wrote, e.g. runs/demo.")
+        raise KitError(f"{not_a_run_folder(path)}. Pass a folder that `train` wrote, e.g. runs/demo.")
     return path
+
+
+def not_a_run_folder(path: Path) -> str:
+    """Why `path` is no run folder: missing, a file, or a folder without config.yaml."""
+    if path.exists() and not path.is_dir():
+        return f"{path.absolute()} is a file, not a run folder"
+    return f"{path.absolute()} is not a run folder ({'no config.yaml' if path.exists() else 'it does not exist'})"
 
 
 def one_run(args, required: bool = True) -> str | None:
@@ -196,6 +202,8 @@ def run_train(args) -> int:
     if args.until_step is not None:
         config_lib.whole(1).check("--until-step", args.until_step)
     run_dir = Path(args.run_dir or Path("runs", config["name"])).absolute()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise KitError(f"--run-dir {run_dir} is a file, not a run folder; give a folder (train creates it if missing).")
     launched = cluster.train_command(args, args.argv)
     if launched is not None:
         return launched
@@ -274,7 +282,7 @@ def run_figures(args) -> int:
     named = [*args.run_dirs, *args.run_flags]
     for path in [*named, *(args.compare or [])]:
         if not Path(path).is_dir():
-            raise KitError(f"{Path(path).absolute()} is not a run folder (it does not exist). Pass folders that `train` wrote, e.g. runs/demo.")
+            raise KitError(f"{not_a_run_folder(Path(path))}. Pass folders that `train` wrote, e.g. runs/demo.")
     figures_dir = Path(args.figures_dir).absolute()
     from replication.figures import draw  # matplotlib; TensorFlow only once the flags are checked
 

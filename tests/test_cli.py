@@ -176,6 +176,22 @@ def test_a_mistake_in_the_command_answers_in_one_line_before_tensorflow_is_impor
     assert (done.stdout, done.stderr) == ("2 False\n", message.format(cwd=tmp_path))
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["train", "demo", "--run-dir", "afile"],
+     "error: --run-dir {cwd}/afile is a file, not a run folder; give a folder (train creates it if missing).\n"),
+    (["evaluate", "afile"], "error: {cwd}/afile is a file, not a run folder. Pass a folder that `train` wrote, e.g. runs/demo.\n"),
+    (["translate", "afile", "--input", "in", "--output", "out"],
+     "error: {cwd}/afile is a file, not a run folder. Pass a folder that `train` wrote, e.g. runs/demo.\n"),
+    (["figures", "afile"], "error: {cwd}/afile is a file, not a run folder. Pass folders that `train` wrote, e.g. runs/demo.\n"),
+])
+def test_a_file_given_as_the_run_folder_is_named_a_file(argv, message, tmp_path, monkeypatch, capsys):
+    (tmp_path / "afile").write_text("my notes")
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert capsys.readouterr().err == message.format(cwd=tmp_path)
+    assert (tmp_path / "afile").read_text() == "my notes"
+
+
 def tiny_train_args(root) -> list:
     overrides = [f"data.root={root}", "data.load_size=36", "data.crop_size=32", "model.generator=resnet", "model.ngf=4",
                  "model.ndf=4", "model.n_blocks=1", "model.n_layers_d=1", "train.pool_size=3", "train.n_samples=2",
