@@ -23,6 +23,7 @@ Where each concept of the paper lives:
   figures and results pages, the paper's tables                       figures/
   the configuration: base.yaml's keys and their rules                 config.py, choices.py
   training on several machines                                        cluster.py
+  the memory a process may take (cgroups, ulimit), failed allocations memory.py
   speed on a given machine (nothing in it changes the numbers)        speed/
 """
 

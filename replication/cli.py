@@ -89,11 +89,18 @@ def run_folder(path, weights: bool = False) -> Path:
                        "Train one first: `replication train demo` writes runs/demo (`make demo`, in the kit's folder, "
                        f"also scores it).{runs_beside(path)}")
     if not (path / "config.yaml").is_file():
-        raise KitError(f"{path.absolute()} is not a run folder (no config.yaml). Pass a folder that `train` wrote.{runs_beside(path)}")
+        raise KitError(f"{not_a_run_folder(path)}. Pass a folder that `train` wrote.{runs_beside(path)}")
     if weights and not has_weights(path):
         raise KitError(f"{path.absolute()} has no exported generators and no checkpoint yet; train it first "
                        "(a checkpoint is saved at the end of every epoch, and with --until-step N).")
     return path
+
+
+def not_a_run_folder(path: Path) -> str:
+    """Why `path` is no run folder: missing, a file, or a folder without config.yaml."""
+    if path.exists() and not path.is_dir():
+        return f"{path.absolute()} is a file, not a run folder"
+    return f"{path.absolute()} is not a run folder ({'no config.yaml' if path.exists() else 'it does not exist'})"
 
 
 def runs_beside(path: Path) -> str:
@@ -234,6 +241,8 @@ def run_train(args) -> int:
     config = train_config(args)
     sources.source_of(config["data"]).check_present(config["data"])
     run_dir = Path(args.run_dir or Path("runs", config["name"])).absolute()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise KitError(f"--run-dir {run_dir} is a file, not a run folder; give a folder (train creates it if missing).")
     from replication.data.sources import write_missing_synthetic
 
     written = write_missing_synthetic(config["data"])  # once, before any worker starts
@@ -319,7 +328,7 @@ def run_figures(args) -> int:
     named = [*args.run_dirs, *args.run_flags]
     for path in [*named, *(args.compare or [])]:
         if not Path(path).is_dir():
-            raise KitError(f"{Path(path).absolute()} is not a run folder (it does not exist). Pass folders that `train` wrote, e.g. runs/demo.")
+            raise KitError(f"{not_a_run_folder(Path(path))}. Pass folders that `train` wrote, e.g. runs/demo.")
     figures_dir = Path(args.figures_dir).absolute()
     from replication.figures import draw  # matplotlib; TensorFlow only once the flags are checked
 

@@ -459,59 +459,121 @@ def launch(argv: list[str], workers: int) -> int:
 
     Each worker gets a free port on 127.0.0.1 and its TF_CONFIG; its output lines are prefixed
     with `[worker i]`. When one fails the others stop on their own (their collectives abort)
-    and are ended after GRACE seconds if they have not. Ctrl-C stops them all after the same
-    step, with a checkpoint; a second Ctrl-C ends them at once.
+    and are ended after GRACE seconds if they have not. Ctrl-C or SIGTERM to the launcher is
+    passed on to the workers, which stop after the same step, with a checkpoint; a second one
+    ends them at once. The last line says how the job ended.
     """
     import subprocess
     import threading
-    import time
 
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {workers}.")
     ports = free_ports(workers)
-    processes, relays = [], []
-    for index in range(workers):
-        env = dict(os.environ, TF_CONFIG=local_tf_config(ports, index), PYTHONUNBUFFERED="1")
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "replication", *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches the launcher, which ends the workers
-        )
-        processes.append(process)
-        relays.append(threading.Thread(target=relay, args=(process.stdout, f"[worker {index}] "), daemon=True))
-        relays[-1].start()
-    status, deadline = None, None
-    try:
-        while any(p.poll() is None for p in processes):
-            failed = [(i, p.returncode) for i, p in enumerate(processes) if p.returncode not in (None, 0)]
-            if failed and deadline is None:
-                status, deadline = failed[0][1], time.monotonic() + GRACE
-            if deadline is not None and time.monotonic() > deadline:
-                end_all(processes)
-            time.sleep(0.1)
-    except KeyboardInterrupt:  # the workers stop together after their current call, with a checkpoint
-        print(f"stopping the {workers} workers after their current step (Ctrl-C again: at once).", file=sys.stderr, flush=True)
+    job = LocalJob()
+    with job.passing_on_signals():
+        for index in range(workers):
+            env = dict(os.environ, TF_CONFIG=local_tf_config(ports, index), PYTHONUNBUFFERED="1")
+            env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            process = subprocess.Popen(
+                [sys.executable, "-m", "replication", *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                start_new_session=True,  # a terminal's Ctrl-C reaches only the launcher, which passes it on
+            )
+            job.add(process)
+            job.relays.append(threading.Thread(target=relay, args=(process.stdout, f"[worker {index}] "), daemon=True))
+            job.relays[-1].start()
+        job.wait()
+    if job.ending():
+        print(job.ending(), file=sys.stderr, flush=True)
+    return job.exit_status()
+
+
+class LocalJob:
+    """The worker processes of `launch`, watched until every one has ended: which failed first,
+    and the signal the launcher got, if any, passed on to each of them."""
+
+    def __init__(self):
+        self.processes, self.relays = [], []
+        self.signal = None  # the first SIGINT or SIGTERM the launcher got
+        self.at_once = False  # a second one came: the workers are ended without a checkpoint
+        self.first_failure = None  # (index, status) of the first worker seen to fail
+        self.deadline = None
+
+    def add(self, process) -> None:
+        self.processes.append(process)
+        if self.signal is not None:
+            self.pass_on(process)
+
+    @contextlib.contextmanager
+    def passing_on_signals(self):
+        import signal
+
+        previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            for p in processes:
-                with contextlib.suppress(ProcessLookupError):
-                    p.send_signal(2)
-            for p in processes:
-                p.wait()
-        except KeyboardInterrupt:
-            end_all(processes)
-        for r in relays:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def handle(self, signum, frame) -> None:
+        import signal
+
+        if self.signal is not None:
+            self.at_once = True
+            return
+        self.signal = signal.Signals(signum)
+        print(f"{self.signal.name}: stopping the {len(self.processes)} workers after their current step, each with a "
+              "checkpoint (Ctrl-C again: at once).", file=sys.stderr, flush=True)
+        for process in self.processes:
+            self.pass_on(process)
+
+    def pass_on(self, process) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(self.signal)
+
+    def wait(self) -> None:
+        """Until every worker has ended; the others are ended GRACE seconds after one failed, or at
+        once on a second signal."""
+        import time
+
+        while True:
+            statuses = [p.poll() for p in self.processes]  # every one, each time: who ended first
+            self.note_failures(statuses)
+            if None not in statuses:
+                break
+            if self.at_once or (self.deadline is not None and time.monotonic() > self.deadline):
+                end_all(self.processes)
+            time.sleep(0.1)
+        for r in self.relays:
             r.join(timeout=5)
-        return 130
-    for r in relays:
-        r.join(timeout=5)
-    statuses = [p.returncode for p in processes]
-    if status is None:
-        status = next((s for s in statuses if s != 0), 0)
-    if status != 0:
-        first = next(i for i, s in enumerate(statuses) if s == status)
-        how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status} (its lines above say why)"
-        print(f"the job stopped: worker {first} {how}.", file=sys.stderr, flush=True)
-    return 2 if status < 0 else status
+
+    def note_failures(self, statuses: list) -> None:
+        import time
+
+        stopped = (0, 128 + self.signal) if self.signal is not None else (0,)
+        failed = [(i, s) for i, s in enumerate(statuses) if s is not None and s not in stopped]
+        if failed and self.first_failure is None:
+            # two seen ending in the same poll: a worker killed by a signal is the cause, the other its echo
+            self.first_failure = min(failed, key=lambda failure: (failure[1] >= 0, failure[0]))
+            self.deadline = time.monotonic() + GRACE
+
+    def ending(self) -> str:
+        """The launcher's last line, when the job did not just finish: how it ended."""
+        if self.at_once:
+            return f"the job was ended at once on a second {self.signal.name}, without a checkpoint; the same command resumes from the latest one."
+        if self.first_failure is not None:
+            index, status = self.first_failure
+            how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status} (its lines above say why)"
+            return f"the job stopped: worker {index}, the first to fail, {how}."
+        if self.signal is not None:
+            return (f"the job stopped on {self.signal.name}: the {len(self.processes)} workers saved a checkpoint after "
+                    "the same step; the same command resumes from it.")
+        return ""
+
+    def exit_status(self) -> int:
+        if self.first_failure is not None and not self.at_once:
+            status = self.first_failure[1]
+            return 2 if status < 0 else status
+        return 128 + self.signal if self.signal is not None else 0
 
 
 GRACE = 60  # seconds the other workers get to stop on their own after one failed

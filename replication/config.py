@@ -107,6 +107,42 @@ def parent_path(parent, child: Path, experiments_dir: Path = EXPERIMENTS_DIR) ->
     raise ConfigError(f"{child} extends '{parent}', but there is no {' nor '.join(map(str, candidates))}.")
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader that refuses a key given twice in one mapping (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        first_lines = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, (str, int, float, bool)) and key in first_lines:
+                raise DuplicateKey(f"{key} is given twice, on line {first_lines[key]} and line {line}; keep one of them")
+            first_lines.setdefault(key, line)
+        return super().construct_mapping(node, deep)
+
+
+class DuplicateKey(yaml.YAMLError):
+    pass
+
+
+def read_yaml(text: str, where: str, fix: str = "fix it"):
+    """`text` read as YAML (the kit's one reader of the YAML users write or may edit): a key given
+    twice in one mapping, or text that is not YAML, ends in one ConfigError naming `where`."""
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)
+    except DuplicateKey as err:
+        raise ConfigError(f"{where}: {err}.") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where} is not valid YAML ({yaml_problem(err)}); {fix}.") from None
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """What YAML's error says is wrong and on which line, in a few words."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{problem}, line {mark.line + 1}" if mark is not None else problem
+
+
 def load_chain(name_or_path, experiments_dir: Path = EXPERIMENTS_DIR) -> dict:
     """The experiment merged over everything it `extends`, without overrides."""
     seen = []
@@ -116,10 +152,7 @@ def load_chain(name_or_path, experiments_dir: Path = EXPERIMENTS_DIR) -> dict:
         if path.resolve() in seen:
             raise ConfigError(f"{path}: `extends` forms a loop through {', '.join(map(str, seen))}.")
         seen.append(path.resolve())
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path} is not valid YAML: {err}") from None
+        data = read_yaml(path.read_text(), str(path)) or {}
         if not isinstance(data, dict):
             raise ConfigError(f"{path} must hold a mapping of sections, not {type(data).__name__}.")
         parent = data.pop("extends", None)
@@ -149,7 +182,9 @@ def parse_override(text: str) -> tuple[list[str], object]:
         raise ConfigError(f"--set expects section.key=value, got '{text}'.")
     key, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = yaml.load(raw, Loader=UniqueKeyLoader) if raw.strip() else None
+    except DuplicateKey as err:
+        raise ConfigError(f"--set {text}: {err}.") from None
     except yaml.YAMLError:
         value = raw
     key, value = renamed_key(key.strip(), value, "--set")
@@ -165,7 +200,10 @@ def apply_override(config: dict, keys: list[str], value) -> None:
             close = difflib.get_close_matches(key, list(known), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else f" Known keys: {', '.join(sorted(known))}."
             raise ConfigError(f"Unknown key '{'.'.join(keys)}': {where} has no '{key}'.{hint}")
-        if depth == len(keys) - 1:
+        if depth == len(keys) - 1 and isinstance(value, dict) and isinstance(node[key], dict):
+            for inner, inner_value in value.items():  # `--set data={root: D}`: these keys of the section
+                apply_override(config, [*keys, str(inner)], inner_value)
+        elif depth == len(keys) - 1:
             node[key] = value
         else:
             node = node[key]
@@ -438,10 +476,7 @@ def load(path: str | os.PathLike) -> dict:
     `resolve` checks a new one: a hand-edited value ends in one line that names the file."""
     path = Path(path)
     where = f"{path} (the run's configuration, saved when it started)"
-    try:
-        config = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{where} is not valid YAML ({str(err).splitlines()[0]}); restore it.") from None
+    config = read_yaml(path.read_text(), where, fix="restore it")
     if not isinstance(config, dict):
         raise ConfigError(f"{where} must hold a mapping of sections; restore it.")
     config = rename_old_keys(config, str(path))

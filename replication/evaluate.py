@@ -46,6 +46,7 @@ from replication.figures import save_png
 from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_errors
 from replication.pixels import to_uint8, to_unit
 from replication.quality import has_truth, mean_truth_scores, uint8_pairs
+from replication.translate import translate_whole
 
 METRIC_GROUPS = ("truth", "cityscapes", "fid", "dloss")
 IDENTITY = "identity (input itself)"
@@ -84,7 +85,7 @@ def translate_split(translator, data_cfg: dict, direction: str, output: EvalOutp
     images = data_lib.test_images(data_cfg, domain, translator.size_multiple)
     for image, name in bar(images, len(names), f"translating {direction}", progress):
         name = os.fsdecode(name.numpy())
-        out[name] = to_uint8(translator(image))[0]
+        out[name] = to_uint8(translate_whole(translator, translator.generator, image.numpy()[0], name))
         output.write_png(out[name], folder / png_name(name))
     output.write_text(note, json.dumps(made_by) + "\n")
     return out
@@ -181,7 +182,7 @@ def cityscapes_rows(translations: dict, data_cfg: dict, multiple: int, scorer=No
 
             kit = Confusion()
             for labels, _, name in bar(uint8_pairs(data_cfg, domain, multiple), len(outputs), "labels->photo", progress):
-                kit.add(metrics.truth_classes(labels), scorer_lib.segment(scorer, to_unit(outputs[name][None])))
+                kit.add(metrics.truth_classes(labels), scorer_lib.segment(scorer, to_unit(outputs[name][None]), name))
             ignored[paper] = kit.ignored_share
             rows += segmentation_rows(paper, kit.scores(), scorer_lib.ceiling(scorer, data_cfg),
                                       "kit scorer on the real photos (ceiling)",

@@ -14,6 +14,7 @@ score on the real photos (the ceiling) says how far it can see.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import keras
@@ -117,9 +118,9 @@ def photo_domain(data_cfg: dict) -> str:
 def ceiling(scorer: keras.Model, data_cfg: dict) -> dict:
     """The scorer's FCN-score numbers on the real test photos against their label maps."""
     confusion = np.zeros((metrics.N_CLASSES,) * 2, np.int64)
-    for photo, labels, _ in photos_and_label_maps(data_cfg, 4):
+    for photo, labels, name in photos_and_label_maps(data_cfg, 4):
         truth = metrics.truth_classes(to_uint8(labels)[0])
-        confusion += metrics.confusion_matrix(truth, segment(scorer, photo))
+        confusion += metrics.confusion_matrix(truth, segment(scorer, photo, os.fsdecode(name.numpy())))
     return metrics.segmentation_scores(confusion)
 
 
@@ -131,6 +132,10 @@ def load(data_cfg: dict) -> keras.Model | None:
     return keras.models.load_model(path)
 
 
-def segment(scorer: keras.Model, photo) -> np.ndarray:
-    """int64 HxW class ids of one photo, [1,H,W,3] in [-1, 1] (sides multiples of 4)."""
-    return np.asarray(tf.argmax(scorer(photo, training=False)[0], axis=-1), np.int64)
+def segment(scorer: keras.Model, photo, name: str = "a photo") -> np.ndarray:
+    """int64 HxW class ids of one photo, [1,H,W,3] in [-1, 1] (sides multiples of 4), within the
+    memory free now as translate runs a generator (in tiles if need be)."""
+    from replication.translate import translate_whole  # one home for running a network within the memory there is
+
+    scores = translate_whole(lambda x: scorer(x, training=False), scorer, np.asarray(photo, np.float32)[0], name)
+    return np.argmax(scores, axis=-1).astype(np.int64)

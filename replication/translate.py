@@ -6,11 +6,14 @@ An output location that would overwrite an input is refused before anything is w
   size     each image is padded to the generator's size rule (reflection, as the networks pad;
            repeated edges where the image is too small to reflect), translated, and cropped
            back, so every output has exactly its input's size.
-  memory   an image whose network activations do not fit in half the free memory is translated
-           in overlapping tiles blended with linear ramps. Instance norm normalises each tile by
-           its own statistics, so a tiled result is close to the whole-image pass, not equal to
-           it. An image whose own pixels do not fit is named and skipped, with the largest size
-           that fits.
+  memory   an image whose network activations do not fit in half the free memory (the least
+           that any limit leaves: replication/memory.py) is translated in overlapping tiles
+           blended with linear ramps. Instance norm normalises each tile by its own statistics,
+           so a tiled result is close to the whole-image pass, not equal to it. An allocation
+           that fails all the same is tried again in tiles half as large, down to the smallest.
+           An image whose own pixels do not fit is named and skipped, with the largest size
+           that fits. `evaluate` and the Cityscapes scorer run their networks through the same
+           rule (translate_whole).
   files    images are decoded from their bytes, so any file name Linux allows works (names that
            are not UTF-8 are kept byte for byte). A file that cannot be read is named and
            skipped; a read-only or full output folder stops everything with one line.
@@ -19,10 +22,12 @@ An output location that would overwrite an input is refused before anything is w
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import os
 import sys
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -35,6 +40,7 @@ from replication.choices import DIRECTIONS
 from replication.data import images as image_files
 from replication.errors import KitError
 from replication.io import atomic_write_bytes, remove_partial_writes_of, storage_problem
+from replication.memory import failure_kind, free_memory, out_of_memory
 from replication.pixels import to_uint8, to_unit
 
 if TYPE_CHECKING:
@@ -44,7 +50,14 @@ FORMATS = {"png": ("PNG", (".png",)), "jpg": ("JPEG", (".jpg", ".jpeg"))}  # Pil
 JPEG_QUALITY = 95
 MEMORY_SHARE = 0.5  # of the free memory, for one image; the rest is left to TensorFlow, the model and others
 IMAGE_BYTES_PER_PIXEL = 32  # decoded, padded, the blended float sum, the result and its encoding
-ACTIVATION_MARGIN = 1.5  # on the estimate below; measured peaks were within 5% of it
+# On the layer-output sum below. The peak resident memory of one whole pass (ru_maxrss, less the
+# resident memory before it; float32, random weights) was 0.98-1.01 times that sum for the paper's
+# ResNet-9 at ngf 64 (512x512, 768x768, 1024x512, 1024x1024), 1.00-1.03 at ngf 16 and 8 (1024x1024),
+# 1.03-1.11 at ngf 4 with one block (1024x1024, 2048x2048), 1.08-1.14 for the demo's U-Net (ngf 16,
+# 1024x1024, 2048x2048); for the ResNets the address space (VmPeak) grew as much.
+# Measured with `translate.run_network` on an AMD EPYC (Zen 3, 2 cores, shared). The margin is for
+# what that leaves out: other CPU kinds' oneDNN layouts, and what the allocator keeps.
+ACTIVATION_MARGIN = 1.5
 SMALLEST_TILE = 128  # px; smaller tiles see too little of the scene to translate it well
 TILE_OVERLAP = 4  # tiles overlap by a quarter of their side
 
@@ -229,23 +242,6 @@ def refuse_overwrites(job: Job) -> None:
 # --------------------------------------------------------------------------- memory
 
 
-def free_memory() -> int:
-    """Bytes this process may still take: the system's available memory, or its cgroup's allowance if less."""
-    try:
-        meminfo = Path("/proc/meminfo").read_text()
-        free = int(next(line.split()[1] for line in meminfo.splitlines() if line.startswith("MemAvailable:"))) * 1024
-    except (OSError, StopIteration, ValueError):
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-        if limit != "max":
-            free = min(free, int(limit) - used)
-    except (OSError, ValueError):
-        pass
-    return max(free, 0)
-
-
 def activation_bytes_per_pixel(generator) -> float:
     """What a forward pass holds per input pixel: every layer's output, summed (with a margin).
 
@@ -292,6 +288,15 @@ class Plan:
     padded: tuple  # (H, W)
     offset: tuple  # (top, left) of the input inside the padded image
     tile: tuple  # (th, tw); == padded for one whole pass
+    multiple: int = 1  # the network's size rule, which every tile keeps
+    minimum: int = 1
+
+    def smaller(self) -> Plan | None:
+        """The same image in tiles half as large each way (not below the smallest tile), or None
+        when the tiles are the smallest already."""
+        smallest = smallest_tile(self.multiple, self.minimum)
+        tile = tuple(min(side, max(smallest, t // 2 // self.multiple * self.multiple)) for t, side in zip(self.tile, self.padded))
+        return None if tile == tuple(self.tile) else dataclasses.replace(self, tile=tile)
 
 
 @dataclass
@@ -306,13 +311,13 @@ class Memory:
         H, W = padded
         fits = int((self.budget - IMAGE_BYTES_PER_PIXEL * H * W) // self.per_pixel)  # pixels one pass may take
         if H * W <= fits:
-            return Plan((height, width), padded, offset, padded)
+            return Plan((height, width), padded, offset, padded, multiple, minimum)
         smallest = smallest_tile(multiple, minimum)
         th = min(H, max(smallest, math.isqrt(max(fits, 0)) // multiple * multiple))
         tw = min(W, fits // th // multiple * multiple)
         if tw < min(W, smallest) or th * tw > fits:
             raise TooLarge(self.refusal(height, width, smallest))
-        return Plan((height, width), padded, offset, (th, tw))
+        return Plan((height, width), padded, offset, (th, tw), multiple, minimum)
 
     def tiling_note(self, name: str, plan: Plan) -> str:
         (h, w), (H, W), (th, tw) = plan.size, plan.padded, plan.tile
@@ -334,6 +339,27 @@ class Memory:
             f"{width}x{height} pixels is too large for the memory free now: it needs about {gb(need)} and "
             f"{gb(self.budget)} is there for it; {fits}. Downscale it, or free memory and run again"
         )
+
+
+    def out_of_memory(self, plan: Plan, err: BaseException) -> str:
+        """Why an image is skipped when even its smallest tiles ran out of memory, and what it needs."""
+        (h, w), (H, W), (th, tw) = plan.size, plan.padded, plan.tile
+        need = IMAGE_BYTES_PER_PIXEL * H * W + self.per_pixel * th * tw
+        return (
+            f"{w}x{h} pixels ran out of memory ({failure_kind(err)}) even in tiles of {tw}x{th}, the smallest: it "
+            f"needs about {gb(need)} ({gb(free_memory())} is free now); free memory or raise the limit, or "
+            "downscale it, and run again"
+        )
+
+
+def memory_now(network) -> Memory:
+    """What one image may take now (MEMORY_SHARE of the least any limit leaves) through `network`."""
+    if network not in PER_PIXEL:
+        PER_PIXEL[network] = activation_bytes_per_pixel(network)
+    return Memory(int(MEMORY_SHARE * free_memory()), PER_PIXEL[network])
+
+
+PER_PIXEL = weakref.WeakKeyDictionary()  # a network's activation_bytes_per_pixel, worked out once
 
 
 def gb(n: float) -> str:
@@ -384,8 +410,9 @@ def pad(image: np.ndarray, plan: Plan) -> np.ndarray:
 
 
 def run_network(translator, pixels: np.ndarray) -> np.ndarray:
-    """uint8 HxWx3 in, float32 HxWx3 in [-1, 1] out."""
-    return np.asarray(translator(to_unit(pixels[np.newaxis])))[0]
+    """uint8 HxWx3 (or float32 already in [-1, 1]) in, float32 HxWxC out (an image in [-1, 1])."""
+    batch = to_unit(pixels[np.newaxis]) if pixels.dtype == np.uint8 else pixels[np.newaxis]
+    return np.asarray(translator(batch))[0]
 
 
 def tile_starts(length: int, tile: int) -> list:
@@ -417,10 +444,12 @@ def translate_padded(translator, pixels: np.ndarray, tile: tuple, tiles_done=Non
         return run_network(translator, pixels)
     (th, tw), rows, cols = tile, tile_starts(H, tile[0]), tile_starts(W, tile[1])
     wy, wx = ramp(th), ramp(tw)
-    blended = np.zeros((H, W, 3), np.float32)
+    blended = None
     for y in rows:
         for x in cols:
             out = run_network(translator, pixels[y : y + th, x : x + tw])
+            if blended is None:  # as many channels as the network gives (3, or a scorer's classes)
+                blended = np.zeros((H, W, out.shape[-1]), np.float32)
             blended[y : y + th, x : x + tw] += out * wy[:, None, None] * wx[None, :, None]
             if tiles_done:
                 tiles_done()
@@ -429,11 +458,58 @@ def translate_padded(translator, pixels: np.ndarray, tile: tuple, tiles_done=Non
     return blended
 
 
-def translate_image(translator, image: np.ndarray, plan: Plan, tiles_done=None) -> np.ndarray:
+def translate_image(translator, image: np.ndarray, plan: Plan, memory: Memory, name: str, say, progress=None) -> np.ndarray:
     """uint8 HxWx3 in, its translation as uint8 of exactly the same size out."""
     (h, w), (top, left) = plan.size, plan.offset
-    out = translate_padded(translator, pad(image, plan), plan.tile, tiles_done)
+    try:
+        padded = pad(image, plan)
+    except MemoryError:
+        raise TooLarge(memory.refusal(h, w, smallest_tile(plan.multiple, plan.minimum))) from None
+    out = run_fitting(translator, padded, plan, memory, name, say, progress)
     return to_uint8(out[top : top + h, left : left + w])
+
+
+def run_fitting(network, pixels: np.ndarray, plan: Plan, memory: Memory, name: str, say, progress=None) -> np.ndarray:
+    """`pixels` (padded as `plan` says) through `network` in `plan`'s tiles. When an allocation
+    fails, again in tiles half as large, saying so in one line; when even the smallest tiles fail,
+    TooLarge names what the image needs. `progress(plan)` gives the tiles' progress callback."""
+    while True:
+        try:
+            return translate_padded(network, pixels, plan.tile, progress(plan) if progress else None)
+        except Exception as err:  # noqa: BLE001 - only a failed allocation is retried
+            if not out_of_memory(err):
+                raise
+            smaller = plan.smaller()
+            if smaller is None:
+                raise TooLarge(memory.out_of_memory(plan, err)) from None
+            (th, tw), (sh, sw) = plan.tile, smaller.tile
+            how = "in one pass" if plan.tile == plan.padded else f"in tiles of {tw}x{th}"
+            say(f"{name}: out of memory {how} ({failure_kind(err)}); translating it again in tiles of {sw}x{sh}")
+            plan = smaller
+
+
+def translate_whole(network, model, pixels: np.ndarray, name: str, say=None) -> np.ndarray:
+    """float32 HxWxC out of `network` (a callable on [1, H, W, 3] in [-1, 1]; `model` its Keras
+    model) for one image, within the memory free now, as translate runs it: in tiles if a whole
+    pass does not fit, smaller ones if an allocation fails. An image that does not fit even so
+    ends the command in one line naming it and what it needs (evaluate cannot score without it)."""
+    say = say or say_on_stderr
+    memory = memory_now(model)
+    try:
+        plan = memory.plan(*pixels.shape[:2], *input_rule(model))
+        if plan.tile != plan.padded:
+            say(memory.tiling_note(name, plan))
+        (h, w), (top, left) = plan.size, plan.offset
+        return run_fitting(network, pad(pixels, plan), plan, memory, name, say)[top : top + h, left : left + w]
+    except Skipped as err:
+        raise KitError(f"{name}: {err}.") from None
+
+
+def say_on_stderr(line: str) -> None:
+    """One line on stderr, above any progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 def encoded(image: np.ndarray, image_format: str) -> bytes:
@@ -459,9 +535,9 @@ def translate_job(translator, job: Job, memory: Memory | None = None, say=None) 
     """
     from tqdm import tqdm
 
-    say = say or (lambda line: tqdm.write(line, file=sys.stderr))
+    say = say or say_on_stderr
     multiple, minimum = input_rule(translator.generator)
-    memory = memory or Memory(int(MEMORY_SHARE * free_memory()), activation_bytes_per_pixel(translator.generator))
+    memory = memory or memory_now(translator.generator)
     outcome = Outcome()
     bar = tqdm(job.names, unit="image", disable=len(job.names) <= 3 or not sys.stderr.isatty(), file=sys.stderr)
     for name in bar:
@@ -472,7 +548,7 @@ def translate_job(translator, job: Job, memory: Memory | None = None, say=None) 
                 image = decode(blob)
             if plan.tile != plan.padded:
                 say(memory.tiling_note(shown(job.root / name), plan))
-            out = translate_image(translator, image, plan, tile_progress(plan, name))
+            out = translate_image(translator, image, plan, memory, shown(job.root / name), say, lambda p: tile_progress(p, name))
             del image
             write(job.output_path(name), encoded(out, job.image_format), len(outcome.written))
         except Skipped as err:

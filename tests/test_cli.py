@@ -228,6 +228,22 @@ def test_a_mistake_in_the_command_answers_in_one_line_before_tensorflow_is_impor
     assert (done.stdout, done.stderr) == ("2 False\n", message.format(cwd=tmp_path))
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["train", "demo", "--run-dir", "afile"],
+     "error: --run-dir {cwd}/afile is a file, not a run folder; give a folder (train creates it if missing).\n"),
+    (["evaluate", "afile"], "error: {cwd}/afile is a file, not a run folder. Pass a folder that `train` wrote.\n"),
+    (["translate", "afile", "--input", "in", "--output", "out"],
+     "error: {cwd}/afile is a file, not a run folder. Pass a folder that `train` wrote.\n"),
+    (["figures", "afile"], "error: {cwd}/afile is a file, not a run folder. Pass folders that `train` wrote, e.g. runs/demo.\n"),
+])
+def test_a_file_given_as_the_run_folder_is_named_a_file(argv, message, tmp_path, monkeypatch, capsys):
+    (tmp_path / "afile").write_text("my notes")
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert capsys.readouterr().err == message.format(cwd=tmp_path)
+    assert (tmp_path / "afile").read_text() == "my notes"
+
+
 def test_a_run_starts_without_tensorflow_log_lines_and_names_its_folder_in_full(tiny_synthetic_root, tmp_path):
     done = kit("train", "demo", "--run-dir", "run", "--until-step", "1", *tiny_sets(tiny_synthetic_root), cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr

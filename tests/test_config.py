@@ -140,6 +140,23 @@ def test_a_section_that_is_not_a_section_in_an_experiment_file_is_refused(tmp_pa
         config.resolve(tmp_path / "mine.yaml")
 
 
+def test_a_key_given_twice_in_an_experiment_file_is_refused_naming_it_and_both_lines(tmp_path):
+    (tmp_path / "mine.yaml").write_text("extends: demo\ntrain:\n  lr: 0.001\n  epochs: 2\n  lr: 0.5\n")
+    with pytest.raises(ConfigError) as error:
+        config.resolve(tmp_path / "mine.yaml")
+    assert str(error.value) == f"{tmp_path / 'mine.yaml'}: lr is given twice, on line 3 and line 5; keep one of them."
+
+
+def test_a_whole_section_set_on_the_command_line_sets_those_keys_of_it():
+    resolved = config.resolve("demo", ["data={root: /my/data, load_size: 80}"])
+    demo = config.resolve("demo")
+    assert (resolved["data"]["root"], resolved["data"]["load_size"]) == ("/my/data", 80)
+    assert {k: v for k, v in resolved["data"].items() if k not in ("root", "load_size")} == \
+        {k: v for k, v in demo["data"].items() if k not in ("root", "load_size")}
+    with pytest.raises(ConfigError, match=r"^Unknown key 'data.rot': data has no 'rot'. Did you mean 'root'\?$"):
+        config.resolve("demo", ["data={rot: /my/data}"])
+
+
 def test_numbers_yaml_reads_as_text_are_kept_as_numbers():
     resolved = config.resolve("demo", ["train.lr=2e-4", "loss.lambda_cycle=5"])
     assert resolved["train"]["lr"] == 0.0002 and isinstance(resolved["train"]["lr"], float)

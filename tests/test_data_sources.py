@@ -145,6 +145,20 @@ def test_folder_links_are_followed_but_no_folder_is_read_twice(tmp_path):
     assert counts == {"trainA/": 3, "trainB/": 2, "testA/": 3, "testB/": 1}
 
 
+def test_a_folder_link_up_into_the_data_root_is_not_followed_and_is_named(tmp_path, capsys):
+    """`trainA/up -> ..` would read trainB, testA and testB as training images of A."""
+    root = write_unpaired(tmp_path / "d", counts=(3, 2, 2, 2))
+    (root / "trainA" / "up").symlink_to("..")
+    ds = data.unpaired(data_section(source="folder", root=str(root), preprocess="resize_and_crop", load_size=10,
+                                crop_size=8, batch_size=1))
+    assert ds.train_a.names == ["000.png", "001.png", "002.png"]
+    assert capsys.readouterr().err == (
+        f"note: {root / 'trainA'}: 1 folder link(s) not followed, as they lead back to a folder already read or one "
+        "that holds this split (a loop; `data check` lists them): up\n"
+    )
+    assert "trainA: 1 folder link(s) lead to a folder already read" in str(data.check(root))
+
+
 def test_two_loops_do_not_hang(tmp_path):
     """Two links to `.` made the old walk 2**40 folders deep; a regression fails here instead of hanging."""
     folder = tmp_path / "photos"

@@ -250,6 +250,19 @@ def test_a_stopped_run_is_scored_from_its_newest_checkpoint_and_says_which(stopp
     assert rows_by(saved, "D loss", "AtoB")["value"] == pytest.approx(d_loss_at(ckpt, config, translations), rel=1e-6)
 
 
+def test_a_test_image_that_runs_out_of_memory_even_in_the_smallest_tiles_ends_in_one_line(stopped_copy, capsys, monkeypatch):
+    """evaluate translates through translate's rule (tests/test_translate.py holds the retries); an
+    injected failure, as a real one cannot be provoked reliably without a crash."""
+    def out_of_memory(self, images):
+        raise tf.errors.AbortedError(None, None, "could not create a primitive")
+
+    monkeypatch.setattr(loading.Translator, "__call__", out_of_memory)
+    first = sorted(data.test_set(runs.load_config(stopped_copy)["data"], "A").names)[0]
+    last = one_line_error(capsys, "evaluate", str(stopped_copy), "--metrics", "truth")
+    assert last.startswith(f"error: {first}: 32x32 pixels ran out of memory (oneDNN could not create a primitive) "
+                           "even in tiles of 32x32, the smallest: it needs about ")
+
+
 def test_a_damaged_newest_checkpoint_is_skipped_and_left_where_it_is(stopped_copy, capsys):
     data_file = next((stopped_copy / "checkpoints").glob("ckpt-4.data-*"))
     data_file.write_bytes(data_file.read_bytes()[:100])

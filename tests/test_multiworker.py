@@ -196,6 +196,46 @@ def test_a_worker_whose_peer_never_starts_stops_after_the_start_timeout_naming_i
     assert list(Path(worker_env["TMPDIR"]).glob("run1-worker*")) == []
 
 
+def test_the_launchers_last_line_names_the_worker_that_failed_first(tmp_path, monkeypatch, capsys):
+    """Worker 1 is killed at once; worker 0, as a chief whose peer died, exits with status 2 a second later."""
+    worker = tmp_path / "worker.sh"
+    worker.write_text('#!/bin/sh\ncase "$TF_CONFIG" in *\'"index": 1\'*) kill -9 $$;; *) sleep 1; exit 2;; esac\n')
+    worker.chmod(0o755)
+    monkeypatch.setattr(cluster.sys, "executable", str(worker))
+    assert cluster.launch(["train", "tiny.yaml"], 2) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == "the job stopped: worker 1, the first to fail, was killed by signal 9."
+
+
+def test_sigterm_to_the_launcher_stops_both_workers_after_the_same_step_with_a_checkpoint(tiny_synthetic_root, tmp_path, worker_env):
+    """What a job scheduler sends: passed on to the workers as Ctrl-C is, so the run resumes from the stop."""
+    config = write_config(tmp_path, tiny_synthetic_root, "train.max_steps_per_epoch=2", "train.epochs=50")
+    run = tmp_path / "run"
+    launcher = subprocess.Popen([sys.executable, "-m", "replication", "train", str(config), "--run-dir", str(run), "--workers", "2"],
+                                env=worker_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (run / "checkpoints" / "ckpt-2.index").exists():
+        assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()[1][-2000:]
+        time.sleep(0.05)
+    launcher.send_signal(signal.SIGTERM)
+    out, err = launcher.communicate(timeout=120)
+    assert launcher.returncode == 143, err[-2000:]
+    assert err.strip().splitlines()[-1] == (
+        "the job stopped on SIGTERM: the 2 workers saved a checkpoint after the same step; the same command resumes from it."
+    )
+    stopped = [line for line in (run / "run.log").read_text().splitlines() if "stopped on SIGTERM" in line]
+    assert len(stopped) == 1
+    step = int(stopped[0].split("checkpoint saved at step ")[1].split(".")[0])
+    assert Path(tf_latest_checkpoint(run)).name == f"ckpt-{step}"
+    assert "[worker 0] interrupted" in out + err and "[worker 1] interrupted" in out + err
+    assert list(Path(worker_env["TMPDIR"]).glob("run-worker*")) == []
+
+
+def tf_latest_checkpoint(run: Path) -> str:
+    import tensorflow as tf
+
+    return tf.train.latest_checkpoint(str(run / "checkpoints"))
+
+
 def as_numbers(rows):
     return [[float(v) for v in row.values()] for row in rows]
 

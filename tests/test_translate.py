@@ -3,8 +3,11 @@ tiles within the memory there is, unreadable files and odd names are named, not 
 
 import errno
 import os
+import re
+import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,8 +17,11 @@ from PIL import Image
 from replication import loading, networks
 from replication import translate
 from replication.cli import main
+from replication.errors import KitError
 
 from helpers import pixels
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -243,6 +249,121 @@ def test_an_image_too_large_for_the_memory_is_named_and_skipped_and_the_rest_tra
 def test_the_closing_line_of_skipped_inputs_says_what_was_written(written, failed, said):
     outcome = translate.Outcome([f"out{i}.png" for i in range(written)], [(f"in{i}.png", "why") for i in range(failed)])
     assert translate.skipped_advice(outcome, written + failed) == said
+ONEDNN_FAILURE = "Operation received an exception:Status: 1, message: could not create a primitive, in file mkl_conv_ops.cc"
+
+
+def out_of_memory_errors():
+    import tensorflow as tf
+
+    return {
+        "ResourceExhaustedError": tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"),
+        "oneDNN could not create a primitive": tf.errors.AbortedError(None, None, ONEDNN_FAILURE),
+        "MemoryError": MemoryError(),
+    }
+
+
+class RunsOutAbove(Pointwise):
+    """The pixel-wise stand-in, whose allocations fail (`error`) for inputs of more than `area` pixels."""
+
+    def __init__(self, area, error, channels=3):
+        super().__init__()
+        self.area, self.error, self.channels = area, error, channels
+
+    def __call__(self, x):
+        if x.shape[1] * x.shape[2] > self.area:
+            raise self.error
+        return np.repeat(super().__call__(x), self.channels // 3, axis=-1)
+
+
+@pytest.mark.parametrize("kind", ["ResourceExhaustedError", "oneDNN could not create a primitive", "MemoryError"])
+def test_an_allocation_that_fails_during_a_pass_is_tried_again_in_smaller_tiles_saying_so(tmp_path, kind):
+    """An injected failure at the network call (a real one under a tight RLIMIT_AS may end in a
+    segmentation fault inside oneDNN instead): the plan's whole pass, then tiles half as large."""
+    image = pixels(save(tmp_path / "a.png", 300, 360))
+    memory = translate.Memory(budget=10**12, per_pixel=1000)
+    plan = memory.plan(360, 300, 4, 8)
+    said = []
+    network = RunsOutAbove(200 * 200, out_of_memory_errors()[kind])
+    out = translate.run_fitting(network, image, plan, memory, "a.png", said.append)
+    assert said == [f"a.png: out of memory in one pass ({kind}); translating it again in tiles of 148x180"]
+    assert set(network.shapes) == {(180, 148)}
+    np.testing.assert_allclose(out, translate.translate_padded(Pointwise(), image, (360, 300)), atol=1e-6)
+
+
+def test_an_image_whose_smallest_tiles_run_out_of_memory_is_named_with_what_it_needs(finished_run, tmp_path, capsys, monkeypatch):
+    import tensorflow as tf
+
+    save(tmp_path / "in" / "a.png", 300, 360)
+    save(tmp_path / "in" / "b.png", 20, 20)
+    call = loading.Translator.__call__
+
+    def fails_above_400_pixels(self, x):
+        if x.shape[1] * x.shape[2] > 400:
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+        return call(self, x)
+
+    monkeypatch.setattr(loading.Translator, "__call__", fails_above_400_pixels)
+    monkeypatch.setattr(translate, "free_memory", lambda: 10**11)
+    assert run_translate(finished_run, tmp_path / "in", tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    name = tmp_path / "in" / "a.png"
+    lines = [line for line in err.splitlines() if str(name) in line]
+    assert lines[:2] == [
+        f"{name}: out of memory in one pass (ResourceExhaustedError); translating it again in tiles of 148x180",
+        f"{name}: out of memory in tiles of 148x180 (ResourceExhaustedError); translating it again in tiles of 128x128",
+    ]
+    assert lines[2].startswith(
+        f"skipped {name}: 300x360 pixels ran out of memory (ResourceExhaustedError) even in tiles of 128x128, the smallest: it needs about "
+    )
+    assert len(lines) == 3 and (tmp_path / "out" / "b.png").exists() and not (tmp_path / "out" / "a.png").exists()
+
+
+def test_a_scorer_runs_through_the_same_rule_with_its_class_scores_blended(tmp_path, monkeypatch):
+    """translate_whole, as evaluate and the Cityscapes scorer call it: 19 class scores, not 3 levels."""
+    from replication import scorer
+
+    model = scorer.build(width=4, n_blocks=1)
+    monkeypatch.setattr(translate, "free_memory", lambda: 10**11)
+    photo = translate.pad(pixels(save(tmp_path / "a.png", 300, 360)), translate.Plan((360, 300), (360, 300), (0, 0), (360, 300)))
+    unit = photo.astype(np.float32) / 127.5 - 1
+    said = []
+    network = RunsOutAbove(200 * 200, out_of_memory_errors()["ResourceExhaustedError"], channels=18)
+    out = translate.translate_whole(network, model, unit, "a.png", said.append)
+    assert out.shape == (360, 300, 18)
+    assert said == ["a.png: out of memory in one pass (ResourceExhaustedError); translating it again in tiles of 148x180"]
+    np.testing.assert_allclose(out, np.repeat(Pointwise()(unit[None])[0], 6, axis=-1), atol=1e-6)
+    with pytest.raises(KitError, match=r"^a.png: 300x360 pixels ran out of memory \(MemoryError\) even in tiles of 128x128, the smallest"):
+        translate.translate_whole(RunsOutAbove(0, MemoryError()), model, unit, "a.png", said.append)
+
+
+REAL_RUN_UNDER_RLIMIT_AS = """
+import os, resource, sys
+import tensorflow as tf
+tf.nn.conv2d(tf.zeros((1, 64, 64, 3)), tf.zeros((3, 3, 3, 4)), 1, "SAME")  # TensorFlow's threads, before the limit
+from replication.cli import main
+mapped = int(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmSize:"))) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (mapped + 700 * 2**20, resource.RLIM_INFINITY))
+sys.exit(main(["translate", "--model", "g.keras", "--input", "photo.png", "--output", "out"]))
+"""
+
+
+def test_a_real_translate_under_an_address_space_limit_plans_tiles_within_it(tmp_path):
+    """RLIMIT_AS at 700 MB above what the process has mapped: a whole pass of this 1600x1600 photo
+    (about 0.8 GB of activations) fails there (a ResourceExhaustedError traceback before the limit
+    was read); planned within the limit, it is translated in tiles."""
+    from replication import gan
+
+    from helpers import tiny_config
+
+    gan.build_generator(tiny_config()["model"]).save(tmp_path / "g.keras")
+    save(tmp_path / "photo.png", 1600, 1600)
+    environment = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-c", REAL_RUN_UNDER_RLIMIT_AS], cwd=tmp_path, env=environment,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(r"photo.png: 1600x1600 pixels, translated in \d+ overlapping tiles of", done.stderr), done.stderr[-3000:]
+    assert Image.open(tmp_path / "out" / "photo.png").size == (1600, 1600)
 
 
 def test_pillows_decompression_bomb_limit_does_not_stop_an_image_that_fits(finished_run, tmp_path, monkeypatch):

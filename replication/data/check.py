@@ -60,7 +60,7 @@ def _check_split(report: Report, folder: Path, label: str, crop_size, multiple: 
         report.notes.append(f"{label}: {len(listing.ignored)} non-image file(s) ignored: {_few(listing.ignored)}")
     if listing.repeated:
         report.problems.append(
-            f"{label}: {len(listing.repeated)} folder link(s) lead to a folder already read (a loop, or a second "
+            f"{label}: {len(listing.repeated)} folder link(s) lead to a folder already read or one that holds it (a loop, or a second "
             f"way to the same images); each folder is read once, so remove them: {_few(listing.repeated)}"
         )
     if not names:

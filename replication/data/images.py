@@ -23,6 +23,7 @@ import concurrent.futures
 import io
 import os
 import re
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +51,7 @@ class Listing:
 
     images: list
     ignored: list  # files without an image extension
-    repeated: list  # folder links that lead to a folder already listed (a loop, or a second way in): not followed
+    repeated: list  # folder links that lead to a folder already listed or one holding it (a loop, or a second way in): not followed
 
 
 def _plain_folders(folder: Path) -> set:
@@ -65,11 +66,13 @@ def list_images(folder) -> Listing:
     """The images under `folder`, recursively: links are followed, but no real folder is read twice.
 
     A folder reached by its plain path is read there; a link is followed only
-    to a folder not read yet (so `loop -> .` adds nothing and is reported).
+    to a folder not read yet and not holding `folder` (so `loop -> .` adds nothing,
+    `up -> ..` reads neither the other splits nor the test split; both are reported).
     """
     folder = Path(folder)
     plain = _plain_folders(folder)
-    seen = {os.path.realpath(folder)} | {os.path.realpath(p) for p in plain}
+    top = os.path.realpath(folder)
+    seen = {top} | {os.path.realpath(p) for p in plain}
     images, ignored, repeated = [], [], []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         follow = []
@@ -78,7 +81,7 @@ def list_images(folder) -> Listing:
             real = os.path.realpath(path)
             if path in plain:
                 follow.append(d)
-            elif real in seen:
+            elif real in seen or top.startswith(os.path.join(real, "")):
                 repeated.append(Path(path).relative_to(folder).as_posix())
             else:
                 seen.add(real)
@@ -334,6 +337,18 @@ def validate(sets, labels, skip_bad: bool, keep: bool) -> list:
     return skipped
 
 
+def split_names(folder: Path) -> list:
+    """The images of one split folder; the folder links left unread (see list_images) are named on stderr."""
+    listing = list_images(folder)
+    if listing.repeated:
+        print(
+            f"note: {folder}: {len(listing.repeated)} folder link(s) not followed, as they lead back to a folder "
+            f"already read or one that holds this split (a loop; `data check` lists them): {', '.join(listing.repeated[:8])}",
+            file=sys.stderr,
+        )
+    return listing.images
+
+
 def folder_set(folder, layout_hint: str = "") -> ImageSet:
     """The images under `folder` (nested or not) as one set, not yet validated."""
     folder = Path(folder)
@@ -341,7 +356,7 @@ def folder_set(folder, layout_hint: str = "") -> ImageSet:
     if not folder.is_dir():
         kind = "is not a folder" if folder.exists() else "does not exist"
         raise DataError(f"{folder} {kind}.{hint}")
-    names = list_images(folder).images
+    names = split_names(folder)
     if not names:
         raise DataError(f"{folder} holds no images ({EXTENSIONS_TEXT}).{hint}")
     return ImageSet(where=str(folder), names=names, items=[str(folder / n) for n in names])

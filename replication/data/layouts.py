@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from replication.data.images import EXTENSIONS_TEXT, ImageSet, list_images
+from replication.data.images import EXTENSIONS_TEXT, ImageSet, split_names
 from replication.errors import DataError
 
 UNPAIRED_SPLITS = ("trainA", "trainB", "testA", "testB")
@@ -48,7 +48,7 @@ def unpaired_folder(root: Path, splits=UNPAIRED_SPLITS) -> dict:
         raise DataError(f"{root} lacks {', '.join(s + '/' for s in missing)}. Expected layout: {layout}.")
     sets = {}
     for s in splits:
-        names = list_images(root / s).images
+        names = split_names(root / s)
         sets[s] = ImageSet(where=str(root / s), names=names, items=[str(root / s / n) for n in names])
     empty = [s.where for s in sets.values() if len(s) == 0]
     if empty:
