@@ -170,13 +170,18 @@ def read_state_dict(path) -> OrderedDict:
     except OSError as err:
         raise PthError(f"cannot read {path} ({err.strerror or err})") from None
     try:
-        state = read_zip(data) if zipfile.is_zipfile(io.BytesIO(data)) else read_legacy(data)
+        if zipfile.is_zipfile(io.BytesIO(data)):
+            state = read_zip(data)
+        elif data.startswith(b"PK\x03\x04"):
+            raise PthError("a damaged or truncated zip archive, PyTorch's format since 1.6")
+        else:
+            state = read_legacy(data)
         return arrays_of(state)
     except PthError as err:
         text = str(err)
         if text.startswith("asks to run "):
             raise PthError(f"{path}: this file {text}: not a plain state dict; nothing was run or written.") from None
-        raise PthError(f"{path} is not a PyTorch state dict this kit can read ({text}).") from None
+        raise PthError(f"{path} is damaged or not a PyTorch state dict this kit can read ({text}).") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
             struct.error, zipfile.BadZipFile, RecursionError, MemoryError, OverflowError) as err:
         raise PthError(f"{path} is damaged or not a PyTorch .pth file ({type(err).__name__}: {str(err)[:200]}).") from None

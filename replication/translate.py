@@ -108,6 +108,8 @@ def weights_used(translator: Translator, run_dir=None, model_file=None) -> str:
 
 
 def exported_when(manifest: dict) -> str:
+    if manifest.get("imported"):
+        return manifest["imported"]["text"]
     if "step" not in manifest:
         return ""
     epoch = f", epoch {manifest['epoch']}" if "epoch" in manifest else ""

@@ -59,6 +59,7 @@ class Summary:
     image_size: int = 0  # data.crop_size
     data: str = ""  # what it is tested on, in words
     finished: bool = False
+    imported: str = ""  # "official weights, imported from ...": a run the kit did not train (replication import)
     latest_losses: dict = field(default_factory=dict)
     metrics: list = field(default_factory=list)
     not_drawn: dict = field(default_factory=dict)  # figure -> why
@@ -133,6 +134,7 @@ class RunFigures:
             manifest = export.read_manifest(self.run.manifest)
             self.summary.epochs_done = max(self.summary.epochs_done, manifest.get("epoch") or 0)
             self.summary.step = manifest.get("step") or 0
+            self.summary.imported = (manifest.get("imported") or {}).get("text", "")
         try:
             self.log = losses.read_log(self.run.losses)
         except FigureInputError as err:
