@@ -223,7 +223,7 @@ def add_translate(commands, common) -> None:
     parser.add_argument("--output", required=True, metavar="DIR",
                         help="folder for the translations, same names and sizes as the inputs; never the inputs' folder")
     parser.add_argument("--direction", choices=DIRECTIONS,
-                        help="default: AtoB for a run; for --model, the direction its export manifest names")
+                        help="default: AtoB for a run (a run of one direction: that one); for --model, the direction its export manifest names")
     parser.add_argument("--format", dest="image_format", choices=["png", "jpg"], default="png",
                         help="png: lossless, every output named .png (default); jpg: JPEG at quality 95")
     parser.set_defaults(run=run_translate)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from replication import gan, networks
+from replication import gan
 from replication.pth import PthError
 
 CONV, TRANSPOSED, BATCH_NORM, INSTANCE_NORM = "conv", "transposed", "batch_norm", "instance_norm"

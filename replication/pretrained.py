@@ -12,7 +12,6 @@ SHA-256) and, when discriminators are given, a checkpoint of step 0 with every n
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -135,6 +134,8 @@ def fetch_official(name: str, data_dir: Path, url: str | None = None) -> Path:
 
 def resolve_inputs(items, data_dir: Path, url: str | None) -> list[Path]:
     """Each item as a file: a path as given, an official model's name fetched into the data folder."""
+    if url and len(items) != 1:
+        raise KitError("--url names where one official model is fetched from: give one name with it.")
     paths = []
     for item in items:
         path = Path(item)
@@ -146,8 +147,6 @@ def resolve_inputs(items, data_dir: Path, url: str | None) -> list[Path]:
             raise KitError(f"{path} is not a file. Pass .pth files written by the official code, or an official model's name.")
         else:
             raise KitError(f"No file {path} and no official model of that name. Pass .pth files, or one of: {model_names()}.")
-    if url and len(items) != 1:
-        raise KitError("--url names where one official model is fetched from: give one name with it.")
     return paths
 
 
@@ -282,7 +281,6 @@ def write_run(plan: Plan, run_dir: Path) -> Path:
         lines += [f"discriminators: {', '.join(plan.discriminators)} (checkpoint of step 0)"] if plan.discriminators else []
         lines += [f"{f['file']}: {f['network']}, SHA-256 {f['sha256']}" for f in record["files"]]
         atomic_write_text(run.log, "\n".join(lines) + "\n")
-        atomic_write_text(staging / "imported.json", json.dumps(record, indent=2) + "\n")
         if run_dir.exists():
             run_dir.rmdir()
         os.replace(staging, run_dir)

@@ -91,6 +91,23 @@ def test_evaluate_and_figures_take_the_imported_run(tmp_path, synthetic_root):
     assert (tmp_path / "figures" / "official" / "test" / "AtoB").is_dir()
 
 
+def test_a_run_of_one_imported_generator_is_drawn_and_compared_in_its_direction(tmp_path, synthetic_root):
+    experiment = tmp_path / "mine.yaml"
+    experiment.write_text(yaml.safe_dump({"extends": "demo", "data": {"root": str(synthetic_root), "load_size": 32, "crop_size": 32}}))
+    runs = tmp_path / "runs"
+    both = official_files(tmp_path / "c", latest_net_G_A="resnet_2blocks_ngf8", latest_net_G_B="resnet_2blocks_ngf8")
+    assert main(["import", *both, "--run-dir", str(runs / "both"), "--experiment", str(experiment)]) == 0
+    one = official_files(tmp_path / "d", weights="resnet_2blocks_ngf8")
+    assert main(["import", *one, "--direction", "BtoA", "--run-dir", str(runs / "one"), "--experiment", str(experiment)]) == 0
+    figures = tmp_path / "figures"
+    assert main(["figures", str(runs / "one"), "--figures-dir", str(figures)]) == 0
+    assert sorted(p.name for p in (figures / "one" / "test").iterdir() if p.is_dir()) == ["BtoA"]
+    assert main(["figures", "--compare", str(runs / "both"), str(runs / "one"), "--figures-dir", str(figures)]) == 0
+    assert (figures / "compare" / "both-vs-one.png").is_file()
+    inputs = write_pngs(tmp_path / "in", fixture_images(1, 32))
+    assert main(["translate", str(runs / "one"), "--input", str(inputs), "--output", str(tmp_path / "out")]) == 0  # its one direction
+
+
 def test_a_pix2pix_generator_and_discriminator_import_with_their_batch_norm(tmp_path):
     files = official_files(tmp_path / "c", latest_net_G="unet_128_batch_ngf2", latest_net_D="patchgan_3layers_ndf4_legacy")
     run = tmp_path / "runs" / "facades"

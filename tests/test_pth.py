@@ -1,7 +1,6 @@
 """Reading PyTorch `.pth` state dicts without PyTorch: both formats, dtypes, strides and offsets; a file
 that asks to run code is refused before anything runs; damaged and foreign files end in one line."""
 
-import io
 import pickle
 import struct
 import zipfile
