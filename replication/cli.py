@@ -409,6 +409,7 @@ def run_import(args) -> int:
 
     if args.experiment:
         config_lib.experiment_path(args.experiment)  # a wrong name answers before TensorFlow starts
+    pretrained.check_inputs(args.items, args.url)
     run_dir = args.run_dir
     if run_dir is None:
         named = [item for item in args.items if item in pretrained.OFFICIAL_MODELS and not Path(item).is_file()]

@@ -132,22 +132,23 @@ def fetch_official(name: str, data_dir: Path, url: str | None = None) -> Path:
         ) from None
 
 
-def resolve_inputs(items, data_dir: Path, url: str | None) -> list[Path]:
-    """Each item as a file: a path as given, an official model's name fetched into the data folder."""
+def check_inputs(items, url: str | None = None) -> None:
+    """Each item is a file or an official model's name (checked before anything is fetched or read)."""
     if url and len(items) != 1:
         raise KitError("--url names where one official model is fetched from: give one name with it.")
-    paths = []
     for item in items:
         path = Path(item)
-        if path.is_file():
-            paths.append(path)
-        elif item in OFFICIAL_MODELS:
-            paths.append(fetch_official(item, data_dir, url))
-        elif path.exists():
+        if path.is_file() or (item in OFFICIAL_MODELS and not path.exists()):
+            continue
+        if path.exists():
             raise KitError(f"{path} is not a file. Pass .pth files written by the official code, or an official model's name.")
-        else:
-            raise KitError(f"No file {path} and no official model of that name. Pass .pth files, or one of: {model_names()}.")
-    return paths
+        raise KitError(f"No file {path} and no official model of that name. Pass .pth files, or one of: {model_names()}.")
+
+
+def resolve_inputs(items, data_dir: Path, url: str | None) -> list[Path]:
+    """Each item as a file: a path as given, an official model's name fetched into the data folder."""
+    check_inputs(items, url)
+    return [Path(item) if Path(item).is_file() else fetch_official(item, data_dir, url) for item in items]
 
 
 def read_source(path: Path):
