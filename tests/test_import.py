@@ -211,3 +211,45 @@ def test_every_official_name_has_a_url_and_an_experiment():
         assert model.url(name).endswith(f"/{name.removeprefix('pix2pix/')}.pth")
         config = config_lib.resolve(model.experiment, list(model.data))
         assert config["model"]["type"] == model.model_type
+
+
+def write_state_dict(path: Path, state: dict) -> Path:
+    """A zip-format .pth of float32 arrays, as torch.save writes one (tests/test_pth.py's hand-made pickle)."""
+    from test_pth import tensor_pickle, zip_pth
+
+    entries = [(name, str(i), value.size, 0, value.shape, tuple(s // 4 for s in value.strides)) for i, (name, value) in enumerate(state.items())]
+    return zip_pth(path, tensor_pickle(entries), {str(i): np.ascontiguousarray(v, "<f4").tobytes() for i, v in enumerate(state.values())})
+
+
+def instance_norm_patchgan(seed: int, ndf: int = 4) -> dict:
+    """A CycleGAN discriminator's state dict (70x70 PatchGAN, instance norm: every conv has a bias)."""
+    rng = np.random.default_rng(seed)
+    shapes = {"model.0": (ndf, 3), "model.2": (2 * ndf, ndf), "model.5": (4 * ndf, 2 * ndf), "model.8": (8 * ndf, 4 * ndf), "model.11": (1, 8 * ndf)}
+    state = {}
+    for prefix, (out, into) in shapes.items():
+        state[f"{prefix}.weight"] = rng.normal(0, 0.05, (out, into, 4, 4)).astype(np.float32)
+        state[f"{prefix}.bias"] = rng.normal(0, 0.05, out).astype(np.float32)
+    return state
+
+
+def test_cyclegan_discriminators_come_along_into_a_checkpoint_that_evaluate_reads(tmp_path, synthetic_root):
+    experiment = tmp_path / "mine.yaml"
+    experiment.write_text(yaml.safe_dump({"extends": "demo", "data": {"root": str(synthetic_root), "load_size": 32, "crop_size": 32}}))
+    files = official_files(tmp_path / "c", latest_net_G_A="resnet_2blocks_ngf8", latest_net_G_B="resnet_2blocks_ngf8_legacy")
+    d_a = instance_norm_patchgan(1)
+    files += [str(write_state_dict(tmp_path / "c" / "latest_net_D_A.pth", d_a)),
+              str(write_state_dict(tmp_path / "c" / "latest_net_D_B.pth", instance_norm_patchgan(2)))]
+    run = tmp_path / "runs" / "all"
+    assert main(["import", *files, "--run-dir", str(run), "--experiment", str(experiment)]) == 0
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert {k: config["model"][k] for k in ("n_layers_d", "ndf", "discriminator_norm")} == {"n_layers_d": 3, "ndf": 4, "discriminator_norm": "instance"}
+    import tensorflow as tf
+    from replication import models
+
+    model = models.build(config)
+    tf.train.Checkpoint(D_Y=model.D_Y).restore(str(run / "checkpoints" / "ckpt-0")).assert_existing_objects_matched().expect_partial()
+    first_conv = next(layer for layer in model.D_Y.layers if isinstance(layer, keras.layers.Conv2D))
+    np.testing.assert_array_equal(first_conv.get_weights()[0], np.transpose(d_a["model.0.weight"], (2, 3, 1, 0)))
+    assert main(["evaluate", str(run), "--metrics", "dloss"]) == 0
+    rows = json.loads((run / "eval" / "metrics.json").read_text())["rows"]
+    assert sorted(r["direction"] for r in rows if r["metric"] == "D loss") == ["AtoB", "BtoA"]
