@@ -291,8 +291,8 @@ def write_run(plan: Plan, run_dir: Path) -> Path:
 
 
 def write_checkpoint(plan: Plan, run) -> None:
-    """A checkpoint of step 0 holding every network of the model, the imported ones in their places:
-    evaluate's discriminator losses read it, and `train` fine-tunes from it."""
+    """A checkpoint of step 0 holding every network of the model, the imported ones in their places
+    (evaluate's discriminator losses read it)."""
     from replication import checkpoints, models
 
     model = models.build(plan.config, "float32")
