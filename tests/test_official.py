@@ -79,3 +79,37 @@ def test_what_the_kit_cannot_build_is_refused_naming_the_first_key_that_does_not
 def test_a_state_dict_of_another_model_is_refused():
     classifier = OrderedDict([("features.0.weight", np.zeros((64, 3, 11, 11), np.float32)), ("fc.weight", np.zeros((10, 64), np.float32))])
     assert "its first key 'features.0.weight' does not fit any network of the official code" in refusal(classifier)
+
+
+def official_state_of(network, slots) -> OrderedDict:
+    """A Keras network's weights under the official code's keys and layouts (the mapping run backwards)."""
+    import keras
+
+    layers = [layer for layer in network.layers if isinstance(layer, tuple(official.KERAS_KINDS.values()))]
+    weighted = [slot for slot in slots if slot.kind in official.KERAS_KINDS]
+    state = OrderedDict()
+    for layer, slot in zip(layers, weighted, strict=True):
+        values = layer.get_weights()
+        if isinstance(layer, keras.layers.BatchNormalization):
+            state.update(zip(slot.keys(), values))
+        else:
+            state.update(zip(slot.keys(), [np.transpose(values[0], (3, 2, 0, 1)), *values[1:]]))
+    return state
+
+
+@pytest.mark.parametrize("model_keys, in_channels, size", [
+    ({"generator": "unet", "num_downs": 8, "ngf": 2, "generator_norm": "instance"}, 3, 256),
+    ({"discriminator": "pixel", "ndf": 4, "discriminator_norm": "batch"}, 6, 16),
+    ({"discriminator": "patchgan", "n_layers_d": 1, "ndf": 4, "discriminator_norm": "instance"}, 3, 32),
+])
+def test_other_depths_and_norms_are_read_from_their_keys(model_keys, in_channels, size):
+    """U-Net 256 with instance norm, the PixelGAN, a 16x16 PatchGAN: a state dict laid out as the official
+    code's is read back as the same architecture with the same outputs."""
+    arch = official.Architecture("generator" if "generator" in model_keys else "discriminator", model_keys, (), "", in_channels)
+    network = arch.build()
+    slots = {"unet": lambda: official.unet_slots(8, "instance"), "pixel": lambda: official.pixel_slots("batch"),
+             "patchgan": lambda: official.patchgan_slots(1, "instance")}[model_keys.get("generator") or model_keys["discriminator"]]()
+    found, copy = official.network_from(official_state_of(network, slots), "x.pth")
+    assert found.model == model_keys and found.in_channels == in_channels
+    images = fixture_images(1, size, in_channels)
+    np.testing.assert_allclose(copy(images, training=False).numpy(), network(images, training=False).numpy(), atol=1e-6)
