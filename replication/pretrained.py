@@ -171,7 +171,7 @@ class Plan:
     sources: list
 
 
-def plan_import(sources: list, run_name: str, experiment: str | None, direction: str | None) -> Plan:
+def plan_import(sources: list, experiment: str | None, direction: str | None) -> Plan:
     """Which network each file is, the model type and experiment they belong to, the config; refused in one line if unclear."""
     named = {s.official_name for s in sources if s.official_name}
     if len(named) > 1:
@@ -207,8 +207,7 @@ def plan_import(sources: list, run_name: str, experiment: str | None, direction:
     if official_model and not experiment:
         overrides += list(official_model.data)
     chosen = experiment or (official_model.experiment if official_model else ("pix2pix_facades" if model_type == "pix2pix" else "horse2zebra"))
-    config = config_lib.resolve(chosen, overrides)
-    config["name"] = run_name
+    config = config_lib.resolve(chosen, overrides)  # its name is the experiment's, as a trained run's
     wanted = 6 if model_type == "pix2pix" else 3
     for item, source in discriminators.values():
         if source.arch.in_channels != wanted:
@@ -306,5 +305,5 @@ def import_official(items, run_dir, experiment=None, direction=None, data_dir="d
     """Read every file (fetching official names), plan the run, write it; nothing is written if any step refuses."""
     paths = resolve_inputs(items, Path(data_dir), url)
     sources = [read_source(path) for path in paths]
-    plan = plan_import(sources, Path(run_dir).name, experiment, direction)
+    plan = plan_import(sources, experiment, direction)
     return write_run(plan, run_dir), plan
