@@ -18,6 +18,9 @@ Where each concept of the paper lives:
   the run folder                                                      runs.py: RunFolder
   exports: float32 .keras files, SavedModels, manifest.json           export.py: export_model
   a run's generators for translate, evaluate, figures                 loading.py: load_generators, Translator
+  the official code's .pth files, read without running them          pth.py: read_state_dict
+  their networks as the kit's (architecture from the keys)            official.py: network_from
+  `replication import`: official models as a run folder               pretrained.py: import_official
   FCN-style scores, MAE/PSNR/SSIM, FID/KID                            metrics.py, evaluate.py
   the quality logged while training (eval.csv)                        quality.py: QualityLog
   figures and results pages, the paper's tables                       figures/

@@ -10,6 +10,7 @@
   data synthetic OUT_DIR [--seed N] [--size 64]
   data check PATH
   data download EXPERIMENT
+  import (FILE.pth ... | NAME) [--run-dir DIR] [--experiment NAME] [--direction AtoB|BtoA]
 
 `--version` prints the kit's version; `--verbose` shows TensorFlow's own log lines.
 A run folder is named the same way by every command: RUN, the folder `train` wrote
@@ -274,7 +275,7 @@ def add_translate(commands, common) -> None:
     parser.add_argument("--output", required=True, metavar="DIR",
                         help="folder for the translations, same names and sizes as the inputs; never the inputs' folder")
     parser.add_argument("--direction", choices=DIRECTIONS,
-                        help="default: AtoB for a run; for --model, the direction its export manifest names")
+                        help="default: AtoB for a run (a run of one direction: that one); for --model, the direction its export manifest names")
     parser.add_argument("--format", dest="image_format", choices=["png", "jpg"], default="png",
                         help="png: lossless, every output named .png (default); jpg: JPEG at quality 95")
     parser.set_defaults(run=run_translate)
@@ -444,6 +445,49 @@ def data_command(name: str, args, tensorflow: bool = False) -> int:
     return getattr(commands, name)(args)
 
 
+# ---------------------------------------------------------------- import
+
+
+def add_import(commands, common) -> None:
+    parser = commands.add_parser("import", parents=[common],
+                                 help="the official PyTorch code's .pth generators (and discriminators) as a run folder")
+    parser.add_argument("items", nargs="+", metavar="FILE.pth|NAME",
+                        help="latest_net_G_A.pth latest_net_G_B.pth ... as the official code saves them, or the name of an "
+                             "official pretrained model (horse2zebra, style_monet, pix2pix/facades_label2photo, ...) to download")
+    parser.add_argument("--run-dir", metavar="DIR", help="the run folder to write (default runs/official_NAME for a name)")
+    parser.add_argument("--experiment", help="the experiment the weights belong to, whose test split evaluate scores "
+                                             "(default: the one the official model's name says)")
+    parser.add_argument("--direction", choices=DIRECTIONS, help="which direction a single generator translates "
+                                                                 "(default: read from its name, e.g. zebra2horse is BtoA)")
+    parser.add_argument("--data-dir", default="data", help="where downloaded models are kept: DATA_DIR/official/ (default data)")
+    parser.add_argument("--url", help=argparse.SUPPRESS)  # fetch the one named model from this address (tests, mirrors)
+    parser.set_defaults(run=run_import)
+
+
+def run_import(args) -> int:
+    from replication import config as config_lib
+    from replication import pretrained
+
+    if args.experiment:
+        config_lib.experiment_path(args.experiment)  # a wrong name answers before TensorFlow starts
+    pretrained.check_inputs(args.items, args.url)
+    run_dir = args.run_dir
+    if run_dir is None:
+        named = [item for item in args.items if item in pretrained.OFFICIAL_MODELS and not Path(item).is_file()]
+        if len(named) != 1 or len(args.items) != 1:
+            raise KitError("Say where the run goes: replication import FILE.pth ... --run-dir runs/NAME.")
+        run_dir = Path("runs", "official_" + named[0].replace("/", "_"))
+    start_tensorflow(args)
+    path, plan = pretrained.import_official(args.items, run_dir, args.experiment, args.direction, args.data_dir, args.url)
+    for source in plan.sources:
+        print(f"{source.path}: {source.arch.described} (SHA-256 {source.sha256})")
+    directions = ", ".join(d.replace("to", "->") for d in plan.generators)
+    data = plan.config["data"]
+    print(f"run folder: {path}  ({plan.config['model']['type']}, {directions}; evaluate scores it on {data['source']} "
+          f"{data['name']}). Next: replication translate {path} --input DIR --output DIR")
+    return 0
+
+
 # ---------------------------------------------------------------- the parser
 
 
@@ -458,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show TensorFlow's own log lines (hidden by default)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      help="one of these; replication COMMAND -h shows its flags")
-    for add in (add_experiments, add_train, add_evaluate, add_figures, add_translate, add_cityscapes_scorer, add_data):
+    for add in (add_experiments, add_train, add_evaluate, add_figures, add_translate, add_cityscapes_scorer, add_data, add_import):
         add(commands, common)
     return parser
 

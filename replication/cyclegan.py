@@ -164,8 +164,11 @@ class CycleGAN(gan.GAN):
 
     @staticmethod
     def visuals(generators: dict, real_a, real_b) -> dict:
-        """Inputs, translations and reconstructions (paper Figure 4), by `sample_names`."""
-        G, F = generators["AtoB"], generators["BtoA"]
+        """Inputs, translations and reconstructions (paper Figure 4), by `sample_names`; a run of one
+        direction (an imported generator) has that direction's input and translation only."""
+        G, F = generators.get("AtoB"), generators.get("BtoA")
+        if G is None or F is None:
+            return dict(real_A=real_a, fake_B=G(real_a)) if G is not None else dict(real_B=real_b, fake_A=F(real_b))
         fake_b, fake_a = G(real_a), F(real_b)
         return dict(real_A=real_a, fake_B=fake_b, rec_A=F(fake_b), real_B=real_b, fake_A=fake_a, rec_B=G(fake_a))
 

@@ -131,6 +131,9 @@ def manifest_problem(manifest) -> str | None:
         value = manifest.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             return f'"{key}" is {value!r}, not a whole number'
+    imported = manifest.get("imported")
+    if imported is not None and not (isinstance(imported, dict) and isinstance(imported.get("text"), str)):
+        return '"imported" is not an object with a "text"'
     if not isinstance(manifest.get("training_mode_at_test", False), bool):
         return '"training_mode_at_test" is not true or false'
     return None

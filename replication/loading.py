@@ -28,8 +28,11 @@ class Weights:
     epoch: int | None  # epochs completed
     steps_per_epoch: int | None = None
     into: int = 0  # steps into the epoch under way
+    imported: str | None = None  # "official weights, imported from FILE (SHA-256 ...)": not trained by the kit
 
     def __str__(self) -> str:
+        if self.imported:
+            return f"{self.imported} ({self.path})"
         where = "the exported generators" if self.source == "export" else f"checkpoint {self.path.name}"
         return f"step {self.step}, {self.epochs_text()} ({where}, {self.path})"
 
@@ -41,7 +44,8 @@ class Weights:
         return f"epoch {self.epoch}"
 
     def as_json(self) -> dict:
-        return {"source": self.source, "path": str(self.path), "step": self.step, "epoch": self.epoch}
+        return {"source": self.source, "path": str(self.path), "step": self.step, "epoch": self.epoch,
+                **({"imported": self.imported} if self.imported else {})}
 
 
 class Translator:
@@ -112,7 +116,8 @@ def exported_generators(manifest_path: Path) -> dict:
     """The export's generators, as the manifest names them; refused if a file is not the one it names."""
     text = read_bytes(manifest_path)
     manifest = export.read_manifest(manifest_path)
-    weights = Weights("export", manifest_path, manifest.get("step"), manifest.get("epoch"))
+    weights = Weights("export", manifest_path, manifest.get("step"), manifest.get("epoch"),
+                      imported=(manifest.get("imported") or {}).get("text"))
     translators = {}
     for direction, files in manifest["generators"].items():
         path = manifest_path.parent / files["keras"]

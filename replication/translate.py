@@ -73,8 +73,8 @@ def load_translator(run_dir=None, model_file=None, direction=None) -> Translator
         raise KitError(f"--direction must be AtoB or BtoA, not {direction!r}.")
     if model_file:
         return translator_from_file(Path(model_file), direction)
-    direction = direction or "AtoB"
     generators = loading.load_generators(run_dir)
+    direction = direction or ("AtoB" if "AtoB" in generators else next(iter(generators)))  # a run of one direction: that one
     if direction not in generators:
         raise KitError(f"{run_dir} has no {direction} generator; it has {', '.join(generators)}.")
     return generators[direction]
@@ -121,6 +121,8 @@ def weights_used(translator: Translator, run_dir=None, model_file=None) -> str:
 
 
 def exported_when(manifest: dict) -> str:
+    if manifest.get("imported"):
+        return manifest["imported"]["text"]
     if "step" not in manifest:
         return ""
     epoch = f", epoch {manifest['epoch']}" if "epoch" in manifest else ""

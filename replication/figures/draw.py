@@ -59,6 +59,7 @@ class Summary:
     image_size: int = 0  # data.crop_size
     data: str = ""  # what it is tested on, in words
     finished: bool = False
+    imported: str = ""  # "official weights, imported from ...": a run the kit did not train (replication import)
     latest_losses: dict = field(default_factory=dict)
     metrics: list = field(default_factory=list)
     not_drawn: dict = field(default_factory=dict)  # figure -> why
@@ -133,6 +134,7 @@ class RunFigures:
             manifest = export.read_manifest(self.run.manifest)
             self.summary.epochs_done = max(self.summary.epochs_done, manifest.get("epoch") or 0)
             self.summary.step = manifest.get("step") or 0
+            self.summary.imported = (manifest.get("imported") or {}).get("text", "")
         try:
             self.log = losses.read_log(self.run.losses)
         except FigureInputError as err:
@@ -294,6 +296,8 @@ def weights_of(run_dir: Path, step) -> str:
     from replication import export, runs
 
     manifest = runs.RunFolder(run_dir).manifest
+    if manifest.exists() and export.read_manifest(manifest).get("imported"):
+        return "official weights, imported"
     epoch = export.read_manifest(manifest).get("epoch") if manifest.exists() else None
     return ", ".join(([f"epoch {epoch}"] if epoch is not None else []) + ([f"step {step}"] if step is not None else [])) or "weights of unknown step"
 
@@ -318,7 +322,7 @@ def draw_comparison(run_dirs, labels, figures_dir: Path, count: int = TEST_IMAGE
     configs = [runs.load_config(r) for r in run_dirs]
     classes = [models.model_class(c) for c in configs]
     generators = [loading.load_generators(r) for r in run_dirs]
-    directions = [d for d in classes[0].sample_rows if all(d in c.sample_rows for c in classes)]
+    directions = [d for d in classes[0].sample_rows if all(d in c.sample_rows for c in classes) and all(d in g for g in generators)]
     multiple = math.lcm(*(t.size_multiple for g in generators for t in g.values()))
     pairs = results.same_test_images(run_dirs, configs, multiple, count, directions)
     truths = {d: results.truth_images(configs[0], d, multiple) for d in directions}

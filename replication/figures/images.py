@@ -169,8 +169,9 @@ def result_tables(results: dict, sample_rows: dict, captions: dict) -> list[Tabl
     """
     tables = []
     for direction, rows in results.items():
-        names = list(sample_rows[direction])
-        names += [name for name in (rows[0][1] if rows else {}) if name not in names]  # the truth
+        present = rows[0][1] if rows else {}
+        names = [name for name in sample_rows[direction] if not rows or name in present]  # a one-way run has no cycle
+        names += [name for name in present if name not in names]  # the truth
         cells = [[images[name] for name in names] for _, images in rows]
         tables.append(Table(ARROWS.get(direction, direction), [label for label, _ in rows], [captions[n] for n in names], cells))
     return tables

@@ -99,7 +99,9 @@ def number(value) -> str:
 
 def progress(summary: dict) -> str:
     """How far a run is, in the words of every figure and page: `finished: 8 of 8 epochs done (step 1600)`
-    or `training or stopped: 3 of 8 epochs done (step 640)`."""
+    or `training or stopped: 3 of 8 epochs done (step 640)`; an imported run says whose weights it holds."""
+    if summary.get("imported"):
+        return summary["imported"]
     done, total, step = summary["epochs_done"], summary["epochs_total"], summary["step"]
     return f"{'finished' if summary['finished'] else 'training or stopped'}: {done} of {total} epochs done (step {step})"
 

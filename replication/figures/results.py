@@ -86,12 +86,13 @@ def translate_test_set(run_dir: Path, config: dict, model, folder: Path) -> dict
 
     generators = loading.load_generators(run_dir)
     multiple = math.lcm(*(t.size_multiple for t in generators.values()))
-    listing = {direction: [] for direction in model.sample_rows}
-    truths = {direction: truth_images(config, direction, multiple) for direction in model.sample_rows}
+    sample_rows = {d: rows for d, rows in model.sample_rows.items() if d in generators}  # an imported run may have one
+    listing = {direction: [] for direction in sample_rows}
+    truths = {direction: truth_images(config, direction, multiple) for direction in sample_rows}
     for i, counts, a, b in image_pairs(config, multiple):
         visuals = model.visuals(generators, a[0], b[0])
-        for direction, (_, name) in new_sources(i, counts, a, b, model.sample_rows):
-            names = model.sample_rows[direction]
+        for direction, (_, name) in new_sources(i, counts, a, b, sample_rows):
+            names = tuple(n for n in sample_rows[direction] if n in visuals)
             shown = dict(visuals)
             if name in truths[direction]:
                 names, shown[TRUTH] = (*names, TRUTH), truths[direction][name]

@@ -66,6 +66,8 @@ def variant(config: dict) -> str:
 
 def who(summary: dict, row: dict) -> str:
     """`cityscapes (epoch 200, 128 px)`: the run, the epoch of the weights it scored, its image size."""
+    if summary.get("imported"):
+        return f"{escape(summary['name'])} (official weights, imported)"
     epoch = row.get("epoch")
     facts = [f"epoch {epoch} of {summary['epochs_total']}" if epoch is not None else f"{summary['epochs_total']} epochs"]
     if summary.get("image_size"):

@@ -1,0 +1,165 @@
+"""Benchmark: `replication translate` with an official-size generator (ResNet-9, ngf 64) against the
+official code's test.py path in PyTorch, on the same CPU, at 256x256 and on 1024x768 photos.
+
+    python bench/translate_speed.py --torch-python /tmp/torchenv/bin/python [--images 8] [--out-dir bench/results]
+
+PyTorch is never a dependency of the kit: it runs in a throwaway virtual environment
+(`python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch==2.13.0 numpy pillow`).
+There, the script builds the official ResnetGenerator (tests/fixtures/official/make_fixtures.py's
+equivalent of models/networks.py), saves its random weights as a .pth, and translates the photos
+as test.py does: PIL open, RGB, resize to 256x256 with bicubic (test.py's default load_size, for the
+256 case) or no resize (`--preprocess none`, for 1024x768), ToTensor, Normalize(0.5, 0.5), the
+network in eval mode under no_grad, tensor2im, PNG. The kit imports that .pth
+(`replication import`) and translates the same photos with `replication translate`'s own work
+(loading.load_generators, translate.translate_job). Both are timed per image after one warm-up
+image, with the same number of threads, start-up and model loading left out; both outputs are
+compared (levels of 255) on the 256x256 photos. Prints a table and writes
+bench/results/translate-<machine>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SIZES = {"256x256": (256, 256), "1024x768": (1024, 768)}
+
+TORCH_SIDE = r'''
+import json, sys, time
+from pathlib import Path
+import numpy as np, torch
+from PIL import Image
+sys.path.insert(0, sys.argv[1])
+from make_fixtures import ResnetGenerator
+work, threads = Path(sys.argv[2]), int(sys.argv[3])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+net = ResnetGenerator(ngf=64, n_blocks=9)
+with torch.no_grad():
+    for p in net.parameters():
+        p.normal_(0, 0.02)
+net.eval()
+torch.save(net.state_dict(), work / "latest_net_G_A.pth")
+timings = {}
+for size in json.loads(sys.argv[4]):
+    folder, out = work / size, work / f"torch_{size}"
+    out.mkdir()
+    seconds = []
+    for path in sorted(folder.iterdir()):
+        start = time.perf_counter()
+        image = Image.open(path).convert("RGB")
+        if size == "256x256":
+            image = image.resize((256, 256), Image.BICUBIC)
+        x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+        x = (x - 0.5) / 0.5
+        with torch.no_grad():
+            y = net(x)
+        pixels = ((y[0].permute(1, 2, 0).numpy() + 1) / 2.0 * 255.0).astype(np.uint8)
+        Image.fromarray(pixels).save(out / (path.stem + ".png"))
+        seconds.append(time.perf_counter() - start)
+    timings[size] = seconds[1:]
+print(json.dumps({"timings": timings, "torch": torch.__version__}))
+'''
+
+
+def photos(folder: Path, size: tuple[int, int], count: int, seed: int) -> None:
+    """Smooth random photos (JPEG, quality 95) of `size` (width, height)."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        small = rng.uniform(0, 255, (size[1] // 32, size[0] // 32, 3)).astype(np.uint8)
+        Image.fromarray(small).resize(size, Image.BICUBIC).save(folder / f"photo_{i:03d}.jpg", quality=95)
+
+
+def kit_side(work: Path, sizes, threads: int) -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from replication import loading, pretrained, translate
+
+    run_dir, _ = pretrained.import_official([str(work / "latest_net_G_A.pth")], work / "runs" / "official", experiment="horse2zebra")
+    translator = loading.load_generators(run_dir)["AtoB"]
+    timings = {}
+    for size in sizes:
+        folder = work / size
+        seconds = []
+        for path in sorted(folder.iterdir()):
+            job = translate.plan_job(str(path), str(work / f"kit_{size}"), "png")
+            start = time.perf_counter()
+            translate.translate_job(translator, job)
+            seconds.append(time.perf_counter() - start)
+        timings[size] = seconds[1:]
+    return timings
+
+
+def level_difference(work: Path) -> int:
+    """The largest difference, in levels of 255, between the two outputs of the same 256x256 photos."""
+    worst = 0
+    for kit in sorted((work / "kit_256x256").glob("*.png")):
+        theirs = np.asarray(Image.open(work / "torch_256x256" / kit.name), dtype=int)
+        worst = max(worst, int(np.abs(np.asarray(Image.open(kit), dtype=int) - theirs).max()))
+    return worst
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--torch-python", required=True, help="python of a throwaway venv with torch (never the kit's)")
+    parser.add_argument("--images", type=int, default=8, help="photos per size (the first one warms up)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads each side may use (default: all cores)")
+    parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"))
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for seed, (size, wh) in enumerate(SIZES.items()):
+            photos(work / size, wh, args.images, seed)
+        # The 256x256 case: photos of 256x256 already, so both sides translate the same pixels.
+        said = subprocess.run([args.torch_python, "-c", TORCH_SIDE, str(ROOT / "tests" / "fixtures" / "official"), str(work),
+                               str(args.threads), json.dumps(list(SIZES))], check=True, capture_output=True, text=True)
+        torch_side = json.loads(said.stdout.strip().splitlines()[-1])
+        kit = kit_side(work, list(SIZES), args.threads)
+        levels = level_difference(work)
+
+    rows = {}
+    print(f"{'size':<10} {'kit s/image':>12} {'PyTorch s/image':>16} {'kit speed-up':>13}")
+    for size in SIZES:
+        ours, theirs = float(np.median(kit[size])), float(np.median(torch_side["timings"][size]))
+        rows[size] = {"kit_seconds": kit[size], "torch_seconds": torch_side["timings"][size],
+                      "kit_median": ours, "torch_median": theirs, "speedup": theirs / ours}
+        print(f"{size:<10} {ours:>12.3f} {theirs:>16.3f} {theirs / ours:>12.2f}x")
+    print(f"outputs at 256x256 differ by at most {levels} level(s) of 255 (float32 on both sides)")
+    result = {"machine": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch_side["torch"], "threads": args.threads,
+              "images_timed": args.images - 1, "sizes": rows, "max_level_difference_256": levels,
+              "command": " ".join(sys.argv)}
+    slug = "-".join("".join(c if c.isalnum() else " " for c in cpu_name().lower()).split())
+    out = Path(args.out_dir) / f"translate-{slug}-{os.cpu_count()}cpu.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
