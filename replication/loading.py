@@ -33,12 +33,9 @@ class Weights:
         return f"step {self.step}, {self.epochs_text()} ({where}, {self.path})"
 
     def epochs_text(self) -> str:
-        if self.epoch is None:
-            return "epoch unknown"
-        into = self.step - self.epoch * self.steps_per_epoch if self.steps_per_epoch and self.step is not None else 0
-        if into:
-            return f"{into} of the {self.steps_per_epoch} steps of epoch {self.epoch + 1}"
-        return f"epoch {self.epoch}"
+        if self.steps_per_epoch and self.step is not None:
+            return schedule.position(self.step, self.steps_per_epoch)
+        return "epoch unknown" if self.epoch is None else f"the end of epoch {self.epoch}"  # an export: written as training ends
 
     def as_json(self) -> dict:
         return {"source": self.source, "path": str(self.path), "step": self.step, "epoch": self.epoch}

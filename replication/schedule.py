@@ -41,3 +41,13 @@ def steps_per_epoch(data_steps: int, train_cfg: dict) -> int:
     """An epoch's steps: the data's (the larger domain's images per batch), capped by train.max_steps_per_epoch."""
     cap = train_cfg["max_steps_per_epoch"]
     return min(data_steps, cap) if cap else data_steps
+
+
+def position(step: int, steps_per_epoch: int, epochs: int | None = None) -> str:
+    """Where a run at `step` stands, in the words of every command and page: `4 of the 8 steps of epoch 3`,
+    `the end of epoch 2` (`... of 16` given the run's `epochs`), `no step yet`."""
+    done, into = divmod(step, steps_per_epoch)
+    of = f" of {epochs}" if epochs else ""
+    if into:
+        return f"{into} of the {steps_per_epoch} steps of epoch {done + 1}{of}"
+    return f"the end of epoch {done}{of}" if done else "no step yet"
