@@ -6,6 +6,7 @@ A run lives in `runs/<experiment>/` (or `--run-dir`):
   run.log          what happened, in words          checkpoints/   latest two + every_epoch/
   samples/         epoch_NNN.png and .npz           export/        the generators + manifest.json
   eval/            what `evaluate` measured         eval.csv       quality per epoch while training
+  state.json       training, stopped (and how) or finished, at which step
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class RunFolder:
         self.manifest = self.export / MANIFEST
         self.eval = self.path / "eval"
         self.eval_csv = self.path / "eval.csv"
+        self.state = self.path / "state.json"
 
     def move_aside(self) -> Path | None:
         """`--fresh`: keep the old run under a dated name instead of deleting it."""
@@ -79,6 +81,12 @@ class RunFolder:
         config_lib.save(config, self.config)
         atomic_write_text(self.versions, json.dumps(versions(), indent=2) + "\n")
 
+
+    def record_state(self, state: str, step: int | None, steps_per_epoch: int, how: str = "") -> None:
+        """state.json: `training`, `stopped` (`how`: Ctrl-C, --until-step N, a fault) or `finished`, at `step`."""
+        record = {"state": state, "step": step, "how": how, "steps_per_epoch": steps_per_epoch,
+                  "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        atomic_write_text(self.state, json.dumps(record, indent=1) + "\n")
 
     def record_settings(self, settings: dict) -> None:
         """Add the settings chosen for this machine (machine.Choice by name: value and reason) to versions.json."""
