@@ -788,8 +788,9 @@ def test_a_run_whose_lock_a_live_process_holds_is_training_and_its_pages_reload(
     with FolderLock(run):
         draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=lambda line: None)
     for page in (tmp_path / "figures" / "run" / "index.html", tmp_path / "figures" / "index.html"):
-        text = page.read_text()
-        assert "training: step 9, the end of epoch 3 of 3" in text and '<meta http-equiv="refresh" content="60">' in text
+        assert '<meta http-equiv="refresh" content="60">' in page.read_text()
+    assert "training: step 9, the end of epoch 3 of 3" in (tmp_path / "figures" / "run" / "index.html").read_text()
+    assert runs_table(tmp_path / "figures" / "index.html").cell("run", "state") == "training: step 9, the end of epoch 3 of 3"
     draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=lambda line: None)  # let go: the export is its last step
     assert "finished: step 9" in (tmp_path / "figures" / "run" / "index.html").read_text()
     assert "refresh" not in (tmp_path / "figures" / "index.html").read_text()
@@ -862,7 +863,7 @@ class RunsTable(HTMLParser):
             self.heads[-1] += data
 
     def row(self, run: str) -> dict:
-        (found,) = [row for row in self.rows if row[0]["text"] == run]
+        (found,) = [row for row in self.rows if row[0]["links"] == [f"{run}/index.html"]]
         return dict(zip(self.heads, found))
 
     def cell(self, run: str, head: str) -> str:
@@ -886,16 +887,15 @@ def test_the_runs_page_has_a_row_per_run_and_a_column_per_metric_and_shows_trans
     (bare / "config.yaml").write_text(yaml.safe_dump(config))
     draw.draw_runs([scored, bare], figures_dir, draw.Options(), say=lambda line: None)
     table = runs_table(figures_dir / "index.html")
-    assert table.heads == ["run", "state", "latest checkpoint", "test images → translations", "losses (smoothed)",
-                           "MAE A→B", "PSNR B→A", "numbers from", "experiment and departures"]
-    assert [row[0]["text"] for row in table.rows] == ["bare", "scored"]
+    assert table.heads == ["run, experiment, departures", "state", "latest checkpoint", "test images → translations", "losses (smoothed)",
+                           "MAE A→B", "PSNR B→A", "numbers from"]
+    assert [row[0]["links"] for row in table.rows] == [["bare/index.html"], ["scored/index.html"]]
     for row in table.rows:
         assert len(row) == len(table.heads)
         for cell in row:
             for target in cell["images"] + cell["links"]:
                 assert (figures_dir / unquote(target)).is_file(), target
     scored_row, bare_row = table.row("scored"), table.row("bare")
-    assert scored_row["run"]["links"] == ["scored/index.html"]
     # the first 3 test images of each direction, each beside its translation
     assert scored_row["test images → translations"]["images"] == [
         f"scored/test/{d}/{name}_{sample}.png" for d, prefix, (a, b) in (("AtoB", "a", ("real_A", "fake_B")), ("BtoA", "b", ("real_B", "fake_A")))
@@ -905,7 +905,7 @@ def test_the_runs_page_has_a_row_per_run_and_a_column_per_metric_and_shows_trans
     assert [bare_row[h]["text"] for h in ("MAE A→B", "PSNR B→A", "numbers from")] == ["", "", ""]
     assert scored_row["latest checkpoint"]["text"].startswith("ckpt-9 (step 9)saved 20")
     assert bare_row["latest checkpoint"]["text"] == "" and bare_row["test images → translations"]["images"] == []
-    departures = scored_row["experiment and departures"]["text"]
-    assert departures.startswith("demo") and "data.crop_size: 32" in departures and "model.ngf: 4" in departures
-    assert bare_row["experiment and departures"]["text"] == "not_an_experimentno such experiment file here"
+    departures = scored_row["run, experiment, departures"]["text"]
+    assert departures.startswith("scoredexperiment demo") and "data.crop_size: 32" in departures and "model.ngf: 4" in departures
+    assert bare_row["run, experiment, departures"]["text"] == "bareexperiment not_an_experimentno such experiment file here"
     assert "sort" in table.scripts[0] and "http" not in table.scripts[0]  # sorting, offline

@@ -1,8 +1,8 @@
 """figures/index.html: the page that compares runs, one row per run drawn into the folder.
 
-Each row: the run and its state, its latest checkpoint and how old it is, its first test images and
-their translations, a sparkline per loss group, one column per metric and direction, where its
-numbers come from, and its experiment with the settings where the run departs from it. Every cell
+Each row: the run, its experiment and the settings where the run departs from it; its state; its
+latest checkpoint and how old it is; its first test images and their translations; a sparkline per
+loss group; one column per metric and direction; where its numbers come from. Every cell
 is read from the run's summary.json (summary.py). A click on a column head sorts by it (a few lines
 of inline script, nothing from the network); the page reloads itself while a run is training.
 """
@@ -20,7 +20,7 @@ from replication.figures.style import ARROWS, colour
 from replication.figures.summary import TRAINING, state_words
 from replication.io import atomic_write_text
 
-SPARK_WIDTH, SPARK_HEIGHT = 150, 30  # px
+SPARK_WIDTH, SPARK_HEIGHT = 100, 24  # px
 
 SORTING = """<script>
 for (const th of document.querySelectorAll("table.runs th")) th.addEventListener("click", () => {
@@ -43,16 +43,20 @@ for (const when of document.querySelectorAll("[data-time]")) {
 </script>"""
 
 STYLE = """
-table.runs th { cursor: pointer; background: #f3f3f3; white-space: nowrap; }
+body { max-width: none; margin: 1em auto; padding: 0 0.6em; }
+table.runs { font-size: 0.9em; }
+table.runs th, table.runs td { padding: 0.3em 0.4em; }
+table.runs th { cursor: pointer; background: #f3f3f3; }
 table.runs th[data-order="up"]::after { content: " ▲"; }
 table.runs th[data-order="down"]::after { content: " ▼"; }
 table.runs td { vertical-align: top; }
+td.state { min-width: 8em; }
+td.run { min-width: 11em; max-width: 18em; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
 .strip { white-space: nowrap; }
-.strip img { width: 40px; height: 40px; image-rendering: pixelated; margin-right: 1px; }
-.spark { white-space: nowrap; font-size: 0.85em; }
-.spark b { display: inline-block; width: 7.5em; font-weight: normal; }
-.spark svg { vertical-align: middle; }
+.strip img { width: 32px; height: 32px; max-width: none; image-rendering: pixelated; margin-right: 1px; }
+.strip img.output { margin-right: 4px; }
+.sparks { display: grid; grid-template-columns: auto auto auto; gap: 1px 5px; align-items: center; font-size: 0.9em; white-space: nowrap; }
 .small { font-size: 0.85em; }
 """
 
@@ -82,13 +86,13 @@ def sparkline(lines: list[dict]) -> str:
 
 
 def loss_cell(summary: dict) -> str:
-    """A sparkline per loss group, its name left of it and each curve's latest smoothed value right of it."""
+    """A sparkline per loss group, its name left of it and each curve's latest smoothed value right of it (a grid of three columns)."""
     parts = []
     for group, lines in summary.get("sparklines", {}).items():
         lasts = " ".join(f'<span style="color:{to_hex(colour(line["direction"]))}" title="{escape(line["label"])}">{line["last"]:.3g}</span>'
                          for line in lines)
-        parts.append(f'<div class="spark"><b>{escape(group)}</b>{sparkline(lines)} {lasts}</div>')
-    return "".join(parts)
+        parts.append(f"<span>{escape(group)}</span>{sparkline(lines)}<span>{lasts}</span>")
+    return f'<div class="sparks">{"".join(parts)}</div>' if parts else ""
 
 
 def strip_cell(summary: dict) -> str:
@@ -98,7 +102,7 @@ def strip_cell(summary: dict) -> str:
         for role in ("input", "output"):
             path = f"{summary['name']}/{item[role]}"
             what = f"{shown(item['name'])} {ARROWS.get(item['direction'], item['direction'])}: {role}"
-            rows.setdefault(item["direction"], []).append(f'<img src="{link(path)}" alt="{what}" title="{what}">')
+            rows.setdefault(item["direction"], []).append(f'<img class="{role}" src="{link(path)}" alt="{what}" title="{what}">')
     return "".join(f'<div class="strip">{"".join(images)}</div>' for images in rows.values())
 
 
@@ -111,38 +115,38 @@ def checkpoint_cell(summary: dict) -> tuple[str, str]:
     return (f'{escape(found["name"])} (step {found["step"]})<br><span class="small" data-time="{when}">saved {when}</span>', when)
 
 
-def experiment_cell(summary: dict) -> str:
-    """The experiment and the settings where the run departs from it."""
+def run_cell(summary: dict) -> str:
+    """The run, linking to its page; its experiment and the settings where the run departs from it."""
     changed = summary.get("departures")
     if changed is None:
         note = "no such experiment file here"
     else:
         note = "; ".join(f"{key}: {value}" for key, value in changed.items()) or "as the experiment file says"
-    return f'{escape(summary["experiment"])}<br><span class="small note">{escape(note)}</span>'
+    name = summary["name"]
+    return (f'<td class="run" data-sort="{shown(name)}"><a href="{link(name)}/index.html">{shown(name)}</a><br>'
+            f'<span class="small">experiment {escape(summary["experiment"])}</span><br><span class="small note">{escape(note)}</span></td>')
 
 
 def row_of(summary: dict, columns: list[tuple[str, str]]) -> str:
-    name = summary["name"]
     numbers = summary.get("numbers") or {}
     values = {(r["metric"], r.get("direction") or ""): r["value"] for r in numbers.get("rows", []) if r.get("value") is not None}
     checkpoint, saved = checkpoint_cell(summary)
     cells = [
-        f'<td><a href="{link(name)}/index.html">{shown(name)}</a></td>',
-        f'<td data-sort="{escape(summary.get("state", ""))}">{escape(state_words(summary))}</td>',
+        run_cell(summary),
+        f'<td class="state" data-sort="{escape(summary.get("state", ""))}">{escape(state_words(summary)).replace(": ", ": <br>", 1)}</td>',
         f'<td data-sort="{saved}">{checkpoint}</td>',
         f"<td>{strip_cell(summary)}</td>",
         f"<td>{loss_cell(summary)}</td>",
         *(f'<td class="number" data-sort="{values[c]!r}">{number(values[c])}</td>' if c in values else '<td data-sort=""></td>' for c in columns),
         f'<td class="small">{escape(numbers.get("source", ""))}{" step " + str(numbers["step"]) if numbers.get("step") is not None else ""}</td>',
-        f"<td>{experiment_cell(summary)}</td>",
     ]
     return "<tr>" + "".join(cells) + "</tr>"
 
 
 def heads(columns: list[tuple[str, str]]) -> list[str]:
     """The column heads, in the order of row_of's cells."""
-    return ["run", "state", "latest checkpoint", "test images → translations", "losses (smoothed)",
-            *(f"{metric} {ARROWS.get(direction, direction)}".strip() for metric, direction in columns), "numbers from", "experiment and departures"]
+    return ["run, experiment, departures", "state", "latest checkpoint", "test images → translations", "losses (smoothed)",
+            *(f"{metric} {ARROWS.get(direction, direction)}".strip() for metric, direction in columns), "numbers from"]
 
 
 def write_index(figures_dir: Path) -> Path:

@@ -116,7 +116,7 @@ def numbers_section(summary: dict) -> str:
     if not numbers:
         return ('<p class="note">No numbers yet: <code>replication evaluate RUN</code> scores the run, and '
                 "<code>train.eval_every</code> scores it after its epochs while it trains (eval.csv).</p>")
-    return f"<p>The latest numbers, {escape(numbers['words'])}:</p>{metrics_table(numbers['rows'])}"
+    return f"<p>The latest numbers: {escape(numbers['words'])}.</p>{metrics_table(numbers['rows'])}"
 
 
 def figure(folder: Path, stem: str, alt: str, not_drawn: str | None) -> str:

@@ -65,10 +65,9 @@ def where(summary: dict, step: int | None = None) -> str:
 def state_words(summary: dict) -> str:
     """The run's state and place, in the words of every figure and page: `finished: step 9, the end of
     epoch 3 of 3`, `training: step 20, ...`, `stopped at step 20 (Ctrl-C): ...`."""
-    if summary.get("state") == STOPPED:
-        how = f" ({summary['how']})" if summary.get("how") else ""
-        return f"stopped{how}: {where(summary)}"
-    return f"{summary.get('state', STOPPED)}: {where(summary)}"
+    state = summary.get("state") or (FINISHED if summary.get("finished") else STOPPED)  # or a summary drawn before states
+    how = f" ({summary['how']})" if state == STOPPED and summary.get("how") else ""
+    return f"{state}{how}: {where(summary)}"
 
 
 def read_state(path: Path) -> dict:
