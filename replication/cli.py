@@ -315,7 +315,7 @@ def add_figures(commands, common) -> None:
     parser.add_argument("run_dirs", nargs="*", metavar="RUN", help="run folders (default: every folder under runs/)")
     parser.add_argument("--run", dest="run_flags", action="append", default=[], metavar="RUN", help=argparse.SUPPRESS)
     parser.add_argument("--smoothing", type=float, help="TensorBoard's moving-average weight for the loss curves, 0 <= s < 1 "
-                        "(default: forward and backward, weight 1 - 100/rows logged, at most 0.99)")
+                        "(default: forward and backward, weight 1 - 100/rows logged, at least 0.6, at most 0.99)")
     parser.add_argument("--epochs", type=int, nargs="+", help="the progression's epochs (default 1 25 75 100 200 where present, else a spread)")
     parser.add_argument("--test-images", type=int, default=8, help="test images per direction in test_results.png (default 8)")
     parser.add_argument("--figures-dir", default="figures", help="where figures go: FIGURES_DIR/<run name>/ (default figures, in the current folder)")

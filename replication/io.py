@@ -161,6 +161,27 @@ class FolderLock:
         return False
 
 
+def lock_holder(folder: str | os.PathLike) -> str | None:
+    """Who holds `folder`'s FolderLock now, in the words it left (`train (pid 12, since ...)`); None when
+    no live process does. Only a file that names a holder is probed: a lock let go empties it, and one
+    whose holder was killed is free to take."""
+    path = Path(folder) / ".lock"
+    try:
+        holder = path.read_text(errors="replace").strip()
+        fd = os.open(path, os.O_RDONLY) if holder else None
+    except OSError:
+        return None
+    if fd is None:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return holder
+    finally:
+        os.close(fd)  # closing lets go of the probe's own lock at once
+    return None
+
+
 # errno: (the system's words, the problem, what to do)
 STORAGE_PROBLEMS = {
     errno.ENOSPC: ("No space left on device", "the disk is full", "free some space"),

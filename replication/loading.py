@@ -39,9 +39,9 @@ class Weights:
     def epochs_text(self) -> str:
         if self.epoch is None:
             return "epoch unknown"
-        if self.into:
-            return f"{self.into} of the {self.steps_per_epoch} steps of epoch {self.epoch + 1}"
-        return f"epoch {self.epoch}"
+        if self.steps_per_epoch:
+            return schedule.position_words(self.epoch, self.into, self.steps_per_epoch)
+        return f"the end of epoch {self.epoch}"  # an export: written as training ends
 
     def as_json(self) -> dict:
         return {"source": self.source, "path": str(self.path), "step": self.step, "epoch": self.epoch,

@@ -8,6 +8,7 @@ A run lives in `runs/<experiment>/` (or `--run-dir`):
   eval/            what `evaluate` measured         eval.csv       quality per epoch while training
   data.json        the files of each split it trains on (names, sizes, times) and where its epochs begin
   config.<time>.yaml  an earlier configuration, kept when a resume changed one (train.epochs, ...)
+  state.json       training, stopped (and how) or finished, at which step
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class RunFolder:
         self.eval = self.path / "eval"
         self.eval_csv = self.path / "eval.csv"
         self.data = self.path / "data.json"
+        self.state = self.path / "state.json"
 
     def move_aside(self) -> Path | None:
         """`--fresh`: keep the old run under a dated name instead of deleting it."""
@@ -133,6 +135,12 @@ class RunFolder:
     def record_data(self, listings: dict, epochs: schedule.Epochs) -> None:
         epochs_json = {"steps": epochs.steps, "from_step": epochs.from_step, "first": epochs.first}
         atomic_write_text(self.data, json.dumps({"epochs": epochs_json, "files": listings}) + "\n")
+
+    def record_state(self, state: str, step: int | None, steps_per_epoch: int, how: str = "") -> None:
+        """state.json: `training`, `stopped` (`how`: Ctrl-C, --until-step N, a fault) or `finished`, at `step`."""
+        record = {"state": state, "step": step, "how": how, "steps_per_epoch": steps_per_epoch,
+                  "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        atomic_write_text(self.state, json.dumps(record, indent=1) + "\n")
 
     def record_settings(self, settings: dict) -> None:
         """Add the settings chosen for this machine (machine.Choice by name: value and reason) to versions.json."""

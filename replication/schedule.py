@@ -66,3 +66,17 @@ class Epochs:
     def restarted(self, step: int, steps: int) -> "Epochs":
         """Epochs of `steps` steps from `step` on, where the epoch under way at `step` starts again."""
         return Epochs(steps, step, self.of(step))
+
+
+def position(step: int, steps_per_epoch: int, epochs: int | None = None) -> str:
+    """Where a run at `step` stands, in the words of every command and page: `4 of the 8 steps of epoch 3`,
+    `the end of epoch 2` (`... of 16` given the run's `epochs`), `no step yet`."""
+    return position_words(*divmod(step, steps_per_epoch), steps_per_epoch, epochs)
+
+
+def position_words(done: int, into: int, steps_per_epoch: int, epochs: int | None = None) -> str:
+    """`position`'s words for `done` whole epochs and `into` steps of the next."""
+    of = f" of {epochs}" if epochs else ""
+    if into:
+        return f"{into} of the {steps_per_epoch} steps of epoch {done + 1}{of}"
+    return f"the end of epoch {done}{of}" if done else "no step yet"

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from replication import config as config_lib
 from replication import cluster, export, figures, gan, models, quality, schedule
-from replication.checkpoints import Checkpoints, listed, loss_scale_in, remove_abandoned_temp
+from replication.checkpoints import Checkpoints, first_line, listed, loss_scale_in, remove_abandoned_temp
 from replication.errors import ConfigError, KitError, RunFolderError
 from replication.io import FolderLock, remove_partial_writes, storage_errors
 from replication.logs import LossLog, ProgressBar, TextLog
@@ -36,6 +36,9 @@ from replication.speed import machine
 
 class TrainingDiverged(KitError):
     """A loss became NaN or infinite."""
+
+
+STOPPED_BY = {"SIGINT": "Ctrl-C", "SIGTERM": "SIGTERM"}  # how a stop request is named in RUN/state.json
 
 
 class Stopped(KeyboardInterrupt):
@@ -343,6 +346,21 @@ class Loop:
         if until_step is not None and step >= until_step:
             self.log(f"nothing to do: the run is already at step {step}, and --until-step is {until_step}.")
             return
+        self.record("training", step)
+        try:
+            self.train_epochs(step, until_step)
+        except Stopped:
+            raise  # recorded where it stopped
+        except BaseException as err:
+            with contextlib.suppress(OSError):  # a full disk must still show its own error
+                self.record("stopped", None, f"a fault: {first_line(err)}")
+            raise
+
+    def record(self, state: str, step: int | None, how: str = "") -> None:
+        """RUN/state.json, so that pages can say whether the run trains, stopped (and how) or finished."""
+        self.run_folder.record_state(state, step, self.steps_per_epoch, how)
+
+    def train_epochs(self, step: int, until_step: int | None) -> None:
         self.losses.resume_at(step)
         self.complete_last_epoch(step)
         if self.quality:
@@ -359,11 +377,13 @@ class Loop:
                         self.checkpoints.save(step)
                     reason = f"on {stop.signal_name}" if stop.signal_name else f"at step {until_step} as asked"
                     self.log(f"stopped {reason}; checkpoint saved at step {step}. Run the same command again to resume.")
+                    self.record("stopped", step, STOPPED_BY.get(stop.signal_name, stop.signal_name) if stop.signal_name else f"--until-step {until_step}")
                     if stop.signal_name:
                         raise Stopped(stop.signal_name)
                     return
         paths = export.export_model(self.model, self.run_folder.export, step=step, epoch=self.total_epochs)
         self.log(f"finished: generators exported to {', '.join(str(p) for p in paths.values())}")
+        self.record("finished", step)
 
     def run_epoch(self, epoch: int, step: int, until_step, stop) -> int:
         """Train epoch `epoch` from `step` on; returns the step reached.

@@ -3,11 +3,13 @@ comparison, the results pages, and what a run still training, resumed or broken 
 
 import errno
 import json
+import math
 import os
 import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -248,7 +250,7 @@ def test_the_pages_parse_and_every_link_is_a_file_there_by_relative_path(drawn):
             assert not link.startswith(("/", "http:", "https:", "file:")), link
             assert (page.parent / link).is_file(), link
     page = (folder / "index.html").read_text()
-    assert "finished: 3 of 3 epochs done (step 9)" in page
+    assert "finished: step 9, the end of epoch 3 of 3" in page
     assert "model.ngf: 4" in page  # the resolved config
     assert page.count('<td class="image">') == 2 * 3 * 4  # every test image once, both directions, with its truth
     assert "<th>ground truth</th>" in page
@@ -266,7 +268,9 @@ def test_metrics_appear_on_the_pages_once_an_evaluation_exists(trained_run, tmp_
     draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=lambda line: None)
     page = (tmp_path / "figures" / "run" / "index.html").read_text()
     assert "<td>MAE</td><td>A→B</td><td>0.1234</td>" in page and "mean absolute error" in page
-    assert "MAE A→B 0.1234" in (tmp_path / "figures" / "index.html").read_text()
+    assert "with the weights of step 9, the end of epoch 3 of 3" in page
+    index = runs_table(tmp_path / "figures" / "index.html")
+    assert index.cell("run", "MAE A→B") == "0.1234" and index.cell("run", "numbers from") == "eval/metrics.json step 9"
     # eval.csv in its own figure: a panel per metric, one curve per direction, a point per evaluation
     fig = losses.draw_evaluation(losses.read_log(run / "eval.csv"), "t")
     (panel,) = [ax for ax in fig.axes if ax.get_title() == "evaluation on the test set: MAE"]
@@ -304,7 +308,7 @@ def test_drawing_again_redraws_only_what_is_out_of_date(trained_run, tmp_path):
     draw.draw_runs([run], figures_dir, draw.Options(), say=lambda line: None)
     redrawn = {stem: (figures_dir / "run" / f"{stem}.png").stat().st_mtime_ns != drawn_at[stem] for stem in stems}
     assert redrawn == {"losses": True, "progression": False, "test_results": False}
-    assert "training or stopped: 3 of 3 epochs done (step 10)" in (figures_dir / "run" / "index.html").read_text()
+    assert "stopped: step 10, 1 of the 3 steps of epoch 4 of 3" in (figures_dir / "run" / "index.html").read_text()  # trained on after its export
     draw.draw_runs([run], figures_dir, draw.Options(smoothing=0.9), say=lambda line: None)  # other options: redrawn
     assert (figures_dir / "run" / "losses.png").stat().st_mtime_ns != drawn_at["losses"]
 
@@ -411,10 +415,11 @@ def test_the_default_smoothing_follows_a_known_curve_on_short_and_long_runs(rows
 def test_the_weight_follows_the_run_and_keeps_the_reports_at_its_length():
     assert losses.weight_for(640) == pytest.approx(1 - 100 / 640)
     assert losses.weight_for(50_000) == 0.99
-    assert losses.weight_for(50) == 0.0  # too short to smooth: the raw values
+    assert losses.weight_for(50) == 0.6  # short runs: TensorBoard's default weight
     # the rule is written under the figure's title
     rule = losses.smoothing_rule(None, 640)
-    assert rule.endswith("weight 1 − 100/rows, at most 0.99: here 0.844 (640 rows)")
+    assert rule.endswith("weight 1 − 100/rows, at least 0.6, at most 0.99: here 0.844 (640 rows)")
+    assert losses.smoothing_rule(None, 60).endswith("here 0.6 (60 rows)")
     assert "TensorBoard's moving average, weight 0.99" in losses.smoothing_rule(0.99, 640)
 
 
@@ -446,9 +451,9 @@ def test_every_text_of_the_figures_is_as_tall_as_the_readmes(tmp_path):
     image = np.zeros((64, 64, 3), np.uint8)
     table = images.Table("A→B", [f"a_{i:04d}.png" for i in range(8)], ["input A", "G(A)", "F(G(A))", "ground truth"], [[image] * 4] * 8)
     figures = {
-        "losses": losses.draw_losses(log, CycleGAN.loss_panels, "demo: finished: 16 of 16 epochs done (step 3200)", epochs_done=16),
+        "losses": losses.draw_losses(log, CycleGAN.loss_panels, "demo: finished: step 3200, the end of epoch 16 of 16", epochs_done=16),
         "evaluation": losses.draw_evaluation(evaluation, "demo", 16, {("SSIM", "AtoB"): ("identity", 0.782), ("SSIM", "BtoA"): ("identity", 0.781)}),
-        "test results": images.draw_tables([table, table], "demo: finished: 16 of 16 epochs done (step 3200): test images"),
+        "test results": images.draw_tables([table, table], "demo: finished: step 3200, the end of epoch 16 of 16: test images"),
     }
     for name, fig in figures.items():
         texts = shown_text(fig)
@@ -539,8 +544,10 @@ def test_a_run_page_shows_each_test_image_once_and_links_only_inside_its_folder(
     # a fresh clone holds figures/demo/ but not figures/index.html (ignored by git): the page alone must hold up
     clone = tmp_path / "clone" / "figures" / folder.name
     shutil.copytree(folder, clone)
-    for link in links(clone / "index.html"):
+    inside, out = [link for link in links(clone / "index.html") if link != "../index.html"], "../index.html"
+    for link in inside:
         assert (clone / link).is_file(), link
+    assert f'<a href="{out}">the all-runs page</a>' in page  # the one link out: FIGURES_DIR/index.html, where it is drawn
     summary = json.loads((folder / "summary.json").read_text())
     assert f"<code>{summary['run']}</code>" in page and summary["run"].endswith(folder.name)
     assert f"drawn {summary['drawn_at']}" in page and summary["drawn_at"].endswith("+00:00")
@@ -590,7 +597,7 @@ def test_how_far_a_run_is_reads_the_same_in_its_figures_and_on_both_pages(traine
         (run / "samples" / stale).unlink()  # epoch 3 of 3 under way: 2 done
     write_log(run / "losses.csv", [(s, 1 + (s - 1) // 3, 1.0) for s in range(1, 9)])  # its log is in epoch 3
     draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=lambda line: None)
-    words = "training or stopped: 2 of 3 epochs done (step 8)"
+    words = "stopped: step 8, 2 of the 3 steps of epoch 3 of 3"
     assert words in (tmp_path / "figures" / "run" / "index.html").read_text()
     assert words in (tmp_path / "figures" / "index.html").read_text()
     config = runs.load_config(run)
@@ -694,3 +701,211 @@ def test_a_second_figures_on_one_folder_is_refused_with_advice_it_can_follow(tmp
         with pytest.raises(RunFolderError, match=r"is in use by figures \(pid \d+.*--figures-dir"):
             with draw.figures_folder(tmp_path / "figures"):
                 pass
+
+
+# ---------------------------------------------------------------- issue 36: smoothing every run, pages that agree, the runs page
+
+
+@pytest.mark.parametrize("rows", [20, 60, 600, 60_000])
+def test_the_default_smoothing_smooths_runs_of_any_length_and_keeps_a_step_where_it_happens(rows):
+    jump = rows // 2
+    clean = np.where(np.arange(rows) < jump, 1.0, 2.0)  # the loss steps up at row `jump`
+    noisy = clean + np.random.default_rng(1).normal(0, 0.3, rows)
+    smoothed = losses.smoothed(noisy)
+    assert np.abs(np.diff(smoothed)).mean() < np.abs(np.diff(noisy)).mean() / 2.5
+    # no lag: the clean step's smoothed curve crosses its middle where the step is, and rises most there
+    step = losses.smoothed(clean)
+    assert step[jump - 1] < 1.5 < step[jump]
+    assert np.argmax(np.diff(step)) == jump - 1
+    # the noisy one too, within a time constant of the run's weight
+    weight = losses.weight_for(rows)
+    crossing = np.flatnonzero(smoothed > 1.5)[0]
+    assert abs(crossing - jump) <= max(1, 1 / (1 - weight))
+    far = 3 * math.ceil(1 / (1 - weight))  # three time constants away, the two levels are apart
+    assert smoothed[: max(1, jump - far)].max() < 1.5 < smoothed[min(rows - 1, jump + far):].min()
+
+
+def test_a_log_of_sixty_rows_is_drawn_smoothed_and_its_title_says_how(tmp_path):
+    steps = np.arange(1, 61) * 5
+    noisy = 1 + np.random.default_rng(0).normal(0, 0.3, 60)
+    path = tmp_path / "losses.csv"
+    write_log(path, [(s, 1 + (s - 1) // 100, v) for s, v in zip(steps, noisy)])
+    fig = losses.draw_losses(losses.read_log(path), CycleGAN.loss_panels, "t")
+    assert "weight 1 − 100/rows, at least 0.6, at most 0.99: here 0.6 (60 rows)" in fig._suptitle.get_text().replace("\n", " ")
+    faint, solid = [line.get_ydata() for line in fig.axes[0].lines[:2]]
+    assert np.abs(np.diff(solid)).mean() < np.abs(np.diff(faint)).mean() / 2.5
+
+
+def test_steps_are_whole_and_epoch_marks_sit_at_the_epochs_ends(tmp_path):
+    write_log(tmp_path / "losses.csv", [(s, 1 + (s - 1) // 8, 1 / s) for s in range(5, 21, 5)])  # a row every 5 steps, 8 steps an epoch
+    log = losses.read_log(tmp_path / "losses.csv")
+    assert losses.epoch_ends(log, 2, steps_per_epoch=8) == [(1, 8.0), (2, 16.0)]
+    fig = losses.draw_losses(log, CycleGAN.loss_panels, "t", epochs_done=2, steps_per_epoch=8)
+    fig.draw_without_rendering()
+    bottom = fig.axes[-2] if not fig.axes[-1].get_visible() else fig.axes[-1]
+    ticks = [t for t in bottom.get_xticks() if 5 <= t <= 20]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    marks = sorted({line.get_xdata()[0] for line in fig.axes[0].lines if line.get_linestyle() == ":"})
+    assert marks == [8, 16]
+
+
+def test_where_a_run_stands_reads_alike_in_evaluate_and_on_every_page(tiny_stopped_run, tmp_path):
+    from replication import schedule
+
+    assert [schedule.position(s, 8, e) for s, e in ((20, None), (16, None), (16, 16), (0, None))] == [
+        "4 of the 8 steps of epoch 3", "the end of epoch 2", "the end of epoch 2 of 16", "no step yet"]
+    run = Path(shutil.copytree(tiny_stopped_run, tmp_path / "stopped"))
+    weights = loading.load_generators(run)["AtoB"].weights
+    assert str(weights).startswith("step 4, 1 of the 3 steps of epoch 2 ")  # what `evaluate` says it scores
+    (run / "eval").mkdir()
+    (run / "eval" / "metrics.json").write_text(json.dumps({"step": 4, "epoch": 1, "rows": [{"metric": "MAE", "direction": "AtoB", "value": 0.5}]}))
+    draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=lambda line: None)
+    page = (tmp_path / "figures" / "stopped" / "index.html").read_text()
+    assert "stopped (--until-step 4): step 4, 1 of the 3 steps of epoch 2 of 3" in page
+    assert "with the weights of step 4, 1 of the 3 steps of epoch 2 of 3" in page
+    assert runs_table(tmp_path / "figures" / "index.html").cell("stopped", "state") == "stopped (--until-step 4): step 4, 1 of the 3 steps of epoch 2 of 3"
+
+
+@pytest.mark.parametrize("recorded, words", [
+    (None, "stopped: step 9"),  # a run trained before state.json
+    ({"state": "stopped", "step": 9, "how": "Ctrl-C"}, "stopped (Ctrl-C): step 9"),
+    ({"state": "stopped", "step": None, "how": "a fault: TrainingDiverged: Loss G=nan at step 9"}, "stopped (a fault: TrainingDiverged: Loss G=nan at step 9): step 9"),
+    ({"state": "training", "step": 3}, "stopped (it ended without a word: killed?): step 9"),  # its lock is free
+])
+def test_a_stopped_run_says_so_and_how(trained_run, tmp_path, recorded, words):
+    run = a_run_folder(tmp_path, trained_run, keep=("config.yaml", "losses.csv"))
+    if recorded:
+        (run / "state.json").write_text(json.dumps(dict(recorded, steps_per_epoch=3)))
+    draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=lambda line: None)
+    assert f"{words}, the end of epoch 3 of 3" in (tmp_path / "figures" / "run" / "index.html").read_text()
+    assert "refresh" not in (tmp_path / "figures" / "index.html").read_text()
+
+
+def test_a_run_whose_lock_a_live_process_holds_is_training_and_its_pages_reload(trained_run, tmp_path):
+    from replication.io import FolderLock
+
+    run = a_run_folder(tmp_path, trained_run, keep=("config.yaml", "losses.csv", "export"))
+    with FolderLock(run):
+        draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=lambda line: None)
+    for page in (tmp_path / "figures" / "run" / "index.html", tmp_path / "figures" / "index.html"):
+        assert '<meta http-equiv="refresh" content="60">' in page.read_text()
+    assert "training: step 9, the end of epoch 3 of 3" in (tmp_path / "figures" / "run" / "index.html").read_text()
+    assert runs_table(tmp_path / "figures" / "index.html").cell("run", "state") == "training: step 9, the end of epoch 3 of 3"
+    draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=lambda line: None)  # let go: the export is its last step
+    assert "finished: step 9" in (tmp_path / "figures" / "run" / "index.html").read_text()
+    assert "refresh" not in (tmp_path / "figures" / "index.html").read_text()
+
+
+def test_training_records_how_it_stopped_after_a_fault(tmp_path):
+    from types import SimpleNamespace
+
+    from replication import training
+
+    def fault(step, until_step):
+        raise RuntimeError("the disk is on fire\nsecond line")
+
+    loop = SimpleNamespace(run_folder=runs.RunFolder(tmp_path), steps_per_epoch=3, train_epochs=fault)
+    loop.record = lambda *args: training.Loop.record(loop, *args)
+    with pytest.raises(RuntimeError):
+        training.Loop.run(loop, 4, None)
+    recorded = json.loads((tmp_path / "state.json").read_text())
+    assert {k: recorded[k] for k in ("state", "step", "how", "steps_per_epoch")} == {
+        "state": "stopped", "step": None, "how": "a fault: RuntimeError: the disk is on fire", "steps_per_epoch": 3}
+
+
+def test_a_run_page_shows_the_latest_numbers_of_eval_csv_before_an_evaluation(trained_run, tmp_path):
+    run = a_run_folder(tmp_path, trained_run, keep=("config.yaml", "losses.csv"))
+    (run / "eval.csv").write_text("step,epoch,MAE_AtoB,MAE_BtoA\n3,1,0.3,0.4\n6,2,0.2,0.35\n")
+    draw.draw_runs([run], tmp_path / "figures", draw.Options(), say=lambda line: None)
+    page = (tmp_path / "figures" / "run" / "index.html").read_text()
+    assert "No numbers yet" not in page and "No evaluation" not in page
+    assert "eval.csv&#x27;s last row (step 6, the end of epoch 2 of 3)" in page
+    assert "<td>MAE</td><td>B→A</td><td>0.35</td>" in page
+    table = runs_table(tmp_path / "figures" / "index.html")
+    assert (table.cell("run", "MAE B→A"), table.cell("run", "numbers from")) == ("0.35", "eval.csv step 6")
+
+
+class RunsTable(HTMLParser):
+    """figures/index.html: the runs table's heads, and each row's cells (text, images, links), and the page's scripts."""
+
+    def __init__(self):
+        super().__init__()
+        self.heads, self.rows, self.scripts, self.cell_ = [], [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "th":
+            self.heads.append("")
+        elif tag == "tr" and self.heads:
+            self.rows.append([])
+        elif tag == "td":
+            self.cell_ = {"text": "", "images": [], "links": [], "svg": 0}
+            self.rows[-1].append(self.cell_)
+        elif tag == "img":
+            self.cell_["images"].append(attrs["src"])
+        elif tag == "a" and self.cell_ is not None:
+            self.cell_["links"].append(attrs["href"])
+        elif tag == "svg":
+            self.cell_["svg"] += 1
+        elif tag == "script":
+            self.scripts.append("")
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "tr"):
+            self.cell_ = None
+
+    def handle_data(self, data):
+        if self.scripts and self.lasttag == "script":
+            self.scripts[-1] += data
+        elif self.cell_ is not None and self.lasttag not in ("title",):
+            self.cell_["text"] += data
+        elif self.lasttag == "th" and self.heads and not self.rows:
+            self.heads[-1] += data
+
+    def row(self, run: str) -> dict:
+        (found,) = [row for row in self.rows if row[0]["links"] == [f"{run}/index.html"]]
+        return dict(zip(self.heads, found))
+
+    def cell(self, run: str, head: str) -> str:
+        return self.row(run)[head]["text"].strip()
+
+
+def runs_table(path: Path) -> RunsTable:
+    table = RunsTable()
+    table.feed(path.read_text())
+    table.close()
+    return table
+
+
+def test_the_runs_page_has_a_row_per_run_and_a_column_per_metric_and_shows_translations_and_losses(drawn, trained_run, tmp_path):
+    figures_dir = tmp_path / "figures"
+    scored = a_run_folder(tmp_path, trained_run, name="scored", keep=("config.yaml", "losses.csv", "export", "checkpoints"))
+    (scored / "eval.csv").write_text("step,epoch,MAE_AtoB,PSNR_BtoA\n9,3,0.2,21.5\n")
+    bare = a_run_folder(tmp_path, trained_run, name="bare", keep=("config.yaml",))
+    config = yaml.safe_load((bare / "config.yaml").read_text())
+    config["name"] = "not_an_experiment"
+    (bare / "config.yaml").write_text(yaml.safe_dump(config))
+    draw.draw_runs([scored, bare], figures_dir, draw.Options(), say=lambda line: None)
+    table = runs_table(figures_dir / "index.html")
+    assert table.heads == ["run, experiment, departures", "state", "latest checkpoint", "test images → translations", "losses (smoothed)",
+                           "MAE A→B", "PSNR B→A", "numbers from"]
+    assert [row[0]["links"] for row in table.rows] == [["bare/index.html"], ["scored/index.html"]]
+    for row in table.rows:
+        assert len(row) == len(table.heads)
+        for cell in row:
+            for target in cell["images"] + cell["links"]:
+                assert (figures_dir / unquote(target)).is_file(), target
+    scored_row, bare_row = table.row("scored"), table.row("bare")
+    # the first 3 test images of each direction, each beside its translation
+    assert scored_row["test images → translations"]["images"] == [
+        f"scored/test/{d}/{name}_{sample}.png" for d, prefix, (a, b) in (("AtoB", "a", ("real_A", "fake_B")), ("BtoA", "b", ("real_B", "fake_A")))
+        for name in (f"{prefix}_000{i}" for i in range(3)) for sample in (a, b)]
+    assert scored_row["losses (smoothed)"]["svg"] == 4  # adversarial, cycle, identity, discriminators
+    assert [scored_row[h]["text"] for h in ("MAE A→B", "PSNR B→A")] == ["0.2", "21.5"]
+    assert [bare_row[h]["text"] for h in ("MAE A→B", "PSNR B→A", "numbers from")] == ["", "", ""]
+    assert scored_row["latest checkpoint"]["text"].startswith("ckpt-9 (step 9)saved 20")
+    assert bare_row["latest checkpoint"]["text"] == "" and bare_row["test images → translations"]["images"] == []
+    departures = scored_row["run, experiment, departures"]["text"]
+    assert departures.startswith("scoredexperiment demo") and "data.crop_size: 32" in departures and "model.ngf: 4" in departures
+    assert bare_row["run, experiment, departures"]["text"] == "bareexperiment not_an_experimentno such experiment file here"
+    assert "sort" in table.scripts[0] and "http" not in table.scripts[0]  # sorting, offline

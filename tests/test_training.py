@@ -454,11 +454,20 @@ def test_sigterm_during_a_call_stops_at_its_end_with_a_checkpoint_and_the_run_re
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-2")
     assert [int(r["step"]) for r in loss_rows(tmp_path)] == [1, 2]
     assert "stopped on SIGTERM" in (tmp_path / "run.log").read_text()
+    assert recorded_state(tmp_path) == {"state": "stopped", "step": 2, "how": "SIGTERM", "steps_per_epoch": 3}
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
 
     monkeypatch.undo()
     train(tiny_config(synthetic_root, "train.epochs=1", "train.epochs_decay=0"), run_dir=tmp_path)
     assert [int(r["step"]) for r in loss_rows(tmp_path)] == [1, 2, 3]
+    assert recorded_state(tmp_path) == {"state": "finished", "step": 3, "how": "", "steps_per_epoch": 3}
+
+
+def recorded_state(run_dir) -> dict:
+    """RUN/state.json as training wrote it, without its time."""
+    recorded = json.loads((run_dir / "state.json").read_text())
+    assert recorded.pop("at").startswith("20")
+    return recorded
 
 
 def test_a_non_finite_loss_stops_the_run_by_its_own_step_before_the_next_checkpoint(synthetic_root, tmp_path, monkeypatch):
@@ -475,6 +484,7 @@ def test_a_non_finite_loss_stops_the_run_by_its_own_step_before_the_next_checkpo
         train(tiny_config(synthetic_root, "train.log_every=4"), run_dir=tmp_path)
     assert [int(r["step"]) for r in loss_rows(tmp_path)] == [4]
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-3")
+    assert recorded_state(tmp_path)["how"].startswith("a fault: TrainingDiverged: Loss D_X=nan at step 5: training diverged.")
     # the call was traced once, not again for the second epoch's new dataset
     assert compiled[0].experimental_get_tracing_count() == 1
 

@@ -4,7 +4,9 @@
   tables.py    figures/tables.html: the paper's Tables 2-5 beside the runs' numbers
   losses.py    losses.csv read robustly, the debiased moving average, the loss figure
   images.py    labelled image tables: progression, test results, comparison
-  page.py      the static results pages (figures/NAME/index.html, figures/index.html)
+  summary.py   what every page says of a run, found in one place (figures/NAME/summary.json)
+  page.py      a run's results page (figures/NAME/index.html) and what the pages share
+  all_runs.py  figures/index.html: the runs side by side, sortable
   draw.py      `python -m replication figures`: what to draw for a run, redrawing only what is out of date
 
 Only the sample writer is imported here, so the training loop does not load matplotlib.

@@ -19,12 +19,14 @@ import contextlib
 import datetime
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from replication.errors import FigureInputError, KitError
-from replication.figures import images, losses, page, results, samples, tables
+from replication.figures import all_runs, images, losses, page, results, samples, tables
 from replication.figures.style import save_figure
+from replication.figures.summary import (FINISHED, Summary, departures, latest_checkpoint, latest_numbers, read_metrics, read_state,
+                                         sparklines, state_of, state_words, steps_per_epoch_of, strip)
 from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_errors
 from replication.pixels import to_uint8
 
@@ -42,27 +44,6 @@ class Options:
         losses.check_smoothing(self.smoothing)
         if self.test_images < 1:
             raise KitError(f"--test-images must be at least 1, not {self.test_images}.")
-
-
-@dataclass
-class Summary:
-    """What figures/index.html shows for a run (saved as figures/NAME/summary.json)."""
-
-    name: str
-    experiment: str
-    run: str = ""  # the run folder, as given
-    drawn_at: str = ""  # when, UTC
-    epochs_done: int = 0  # epochs that ended (samples written, or the export's epoch); how far a run is, everywhere
-    epochs_total: int = 0
-    step: int = 0
-    variant: str = ""  # the paper's name for what it trains (tables.variant)
-    image_size: int = 0  # data.crop_size
-    data: str = ""  # what it is tested on, in words
-    finished: bool = False
-    imported: str = ""  # "official weights, imported from ...": a run the kit did not train (replication import)
-    latest_losses: dict = field(default_factory=dict)
-    metrics: list = field(default_factory=list)
-    not_drawn: dict = field(default_factory=dict)  # figure -> why
 
 
 def newest_mtime(paths) -> float:
@@ -128,22 +109,34 @@ class RunFigures:
         self.summary = Summary(self.run.path.name, self.config["name"], str(self.run.path), drawn_at, epochs_total=train["epochs"] + train["epochs_decay"],
                                variant=tables.variant(self.config), image_size=self.config["data"].get("crop_size", 0), data=data_name(self.config["data"]))
         self.samples = samples.sample_epochs(self.run.samples)
-        self.summary.epochs_done = max(self.samples, default=0)
-        self.summary.finished = self.run.manifest.is_file()
-        if self.summary.finished:  # the export says how far the run went, even without its logs
-            manifest = export.read_manifest(self.run.manifest)
-            self.summary.epochs_done = max(self.summary.epochs_done, manifest.get("epoch") or 0)
-            self.summary.step = manifest.get("step") or 0
-            self.summary.imported = (manifest.get("imported") or {}).get("text", "")
+        self.find_where_the_run_stands()
+
+    def find_where_the_run_stands(self) -> None:
+        """The summary's step, epochs, state and latest losses, from the run's files as they are now."""
+        from replication import export
+
+        summary, recorded = self.summary, read_state(self.run.state)
+        summary.steps_per_epoch = steps_per_epoch_of(recorded, self.config)
+        manifest = export.read_manifest(self.run.manifest) if self.run.manifest.is_file() else {}
+        exported_step = manifest.get("step") if manifest else None
+        summary.step = exported_step or 0  # the export says how far the run went, even without its logs
+        summary.imported = (manifest.get("imported") or {}).get("text", "")
         try:
             self.log = losses.read_log(self.run.losses)
         except FigureInputError as err:
             self.log, self.log_error = None, err
         else:
-            if self.log.steps[-1] > self.summary.step:  # trained on after its export (resumed with more epochs)
-                self.summary.finished = False
-            self.summary.step = int(self.log.steps[-1])
-            self.summary.latest_losses = losses.latest_smoothed(self.log, options.smoothing)
+            summary.step = max(summary.step, int(self.log.steps[-1]))
+            summary.latest_losses = losses.latest_smoothed(self.log, self.options.smoothing)
+            summary.sparklines = sparklines(self.log, getattr(self.model, "loss_panels", {}), self.options.smoothing)
+        if summary.steps_per_epoch:
+            summary.epochs_done = min(summary.step // summary.steps_per_epoch, summary.epochs_total)
+        else:  # the samples written at each epoch's end, or the export's epoch
+            summary.epochs_done = max(max(self.samples, default=0), manifest.get("epoch") or 0)
+        summary.state, summary.how = state_of(self.run.path, recorded, summary.step, exported_step)
+        summary.finished = summary.state == FINISHED
+        summary.checkpoint = latest_checkpoint(self.run.checkpoints)
+        summary.departures = departures(self.config)
 
     def not_drawn(self, figure: str, err: Exception) -> None:
         self.summary.not_drawn[figure] = str(err)
@@ -156,17 +149,20 @@ class RunFigures:
                 method()
             except KitError as err:
                 self.not_drawn(figure, err)
-        self.summary.metrics = page.read_metrics(self.run.eval / "metrics.json")
+        summary = self.summary
+        summary.metrics, report = read_metrics(self.run.eval / "metrics.json")
+        summary.numbers = latest_numbers(asdict(summary), summary.metrics, report, self.run.eval_csv)
+        summary.strip = strip(results.load_results(self.folder / "test"), self.model.sample_rows)
         atomic_write_text(self.folder / "summary.json", json.dumps(asdict(self.summary), indent=1) + "\n")
         page.write_run_page(self.folder, asdict(self.summary), self.config, results.load_results(self.folder / "test"), results.captions(self.model))
         return self.folder
 
     def title(self) -> str:
         run = "" if self.run.path.name == self.config["name"] else f" (run {self.run.path.name})"
-        return f"{self.config['name']}{run}: {page.progress(asdict(self.summary))}"
+        return f"{self.config['name']}{run}: {state_words(asdict(self.summary))}"
 
     def losses(self) -> None:
-        recipe = self.recipes["losses"]
+        recipe = dict(self.recipes["losses"], title=self.title())  # redrawn when the run's state changes too
         if self.log is None:
             raise self.log_error
         log = self.log
@@ -176,7 +172,7 @@ class RunFigures:
         if self.stamps.fresh("losses", recipe, outputs):
             return
         panels = getattr(self.model, "loss_panels", {})  # a model without panels gets one panel per loss
-        figure = losses.draw_losses(log, panels, self.title(), self.options.smoothing, self.summary.epochs_done)
+        figure = losses.draw_losses(log, panels, self.title(), self.options.smoothing, self.summary.epochs_done, self.summary.steps_per_epoch)
         save_figure(figure, self.folder / "losses")
         self.stamps.record("losses", recipe)
 
@@ -187,9 +183,9 @@ class RunFigures:
         recipe = self.recipes["evaluation"]
         if self.stamps.fresh("evaluation", recipe, figure_files(self.folder, "evaluation")):
             return
-        baselines = losses.baselines_of(page.read_metrics(self.run.eval / "metrics.json"))
+        baselines = losses.baselines_of(read_metrics(self.run.eval / "metrics.json")[0])
         title = f"{self.title()}: scores on the test set after each epoch"
-        figure = losses.draw_evaluation(losses.read_log(self.run.eval_csv), title, self.summary.epochs_done, baselines)
+        figure = losses.draw_evaluation(losses.read_log(self.run.eval_csv), title, self.summary.epochs_done, baselines, self.summary.steps_per_epoch)
         save_figure(figure, self.folder / "evaluation")
         self.stamps.record("evaluation", recipe)
 
@@ -287,7 +283,7 @@ def draw_runs(run_dirs, figures_dir: Path, options: Options, say=print) -> list[
                 continue
             say(f"{run_dir}: figures in {folder}/ (open {folder / 'index.html'})")
         tables.write_tables_page(Path(figures_dir))
-        page.write_index(Path(figures_dir))
+        all_runs.write_index(Path(figures_dir))
     return skipped
 
 

@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 from scipy.signal import filtfilt, lfilter
 
 from replication.errors import ConfigError, FigureInputError
 from replication.figures.style import ARROWS, colour, new_figure, readable_text
 
 SMOOTHING = 0.99  # the replication report's Figure 8, whose run logged about 50,000 rows
+FLOOR = 0.6  # TensorBoard's default weight: runs under 250 rows are smoothed at least this much
 RUN_SHARE = 100  # the default smoothing's time constant is 1/100 of the run: 0.99 from 10,000 rows on
 NOT_LOSSES = ("step", "epoch", "lr", "wall_time")
 
@@ -98,8 +100,9 @@ def smooth(values, smoothing: float = SMOOTHING) -> np.ndarray:
 
 
 def weight_for(rows: int) -> float:
-    """The default weight: a time constant of 1/RUN_SHARE of the run's rows, at most the report's 0.99."""
-    return min(SMOOTHING, max(0.0, 1 - RUN_SHARE / max(rows, 1)))
+    """The default weight: a time constant of 1/RUN_SHARE of the run's rows, at least TensorBoard's 0.6
+    (so a short run is smoothed too), at most the report's 0.99."""
+    return min(SMOOTHING, max(FLOOR, 1 - RUN_SHARE / max(rows, 1)))
 
 
 def smooth_both_ways(values, weight: float) -> np.ndarray:
@@ -132,7 +135,7 @@ def smoothing_rule(smoothing: float | None, rows: int) -> str:
     """The solid curve's rule in words, for the figure's subtitle."""
     if smoothing is not None:
         return f"solid: TensorBoard's moving average, weight {smoothing:g} (--smoothing), debiased; it lags the trend"
-    rule = f"solid: moving average forward and backward (no lag), weight 1 − {RUN_SHARE}/rows, at most {SMOOTHING}"
+    rule = f"solid: moving average forward and backward (no lag), weight 1 − {RUN_SHARE}/rows, at least {FLOOR}, at most {SMOOTHING}"
     return f"{rule}: here {weight_for(rows):.3g} ({rows} rows)"
 
 
@@ -159,10 +162,16 @@ def panels_to_draw(log: Log, loss_panels: dict) -> tuple[dict, list[str]]:
     return panels, notes
 
 
-def epoch_ends(log: Log, epochs_done: int = 0) -> list[tuple[int, float]]:
-    """(epoch, its last logged step) for every epoch that a later epoch follows in the log,
-    and for the log's last epoch once it is done (`epochs_done`, counted from the sample files)."""
-    epochs, steps = log.columns["epoch"], log.steps
+def epoch_ends(log: Log, epochs_done: int = 0, steps_per_epoch: int | None = None) -> list[tuple[int, float]]:
+    """(epoch, the step it ends at) for every epoch that ended by the log's last step.
+
+    Given the run's steps per epoch, the ends are where they are: epoch k ends at step
+    k * steps_per_epoch. Without them, each epoch that a later one follows in the log ends at its
+    last logged step, and the log's last epoch too once it is done (`epochs_done`, from the samples)."""
+    steps = log.steps
+    if steps_per_epoch:
+        return [(k, float(k * steps_per_epoch)) for k in range(1, int(steps[-1]) // steps_per_epoch + 1)]
+    epochs = log.columns["epoch"]
     ends = [(int(epochs[i]), float(steps[i])) for i in range(len(steps) - 1) if epochs[i + 1] != epochs[i]]
     if epochs[-1] <= epochs_done:
         ends.append((int(epochs[-1]), float(steps[-1])))
@@ -202,7 +211,8 @@ PANEL_HEIGHT = 2.7
 HEADROOM = 0.4  # the share of the data's range left free above it for the legend
 
 
-def draw_losses(log: Log, loss_panels: dict, title: str, smoothing: float | None = None, epochs_done: int = 0):
+def draw_losses(log: Log, loss_panels: dict, title: str, smoothing: float | None = None, epochs_done: int = 0,
+                steps_per_epoch: int | None = None):
     """The loss figure: one panel per group of losses and the learning rate, the raw curves faint,
     their smoothed curves over them (report Figure 8)."""
     panels, notes = panels_to_draw(log, loss_panels)
@@ -231,12 +241,12 @@ def draw_losses(log: Log, loss_panels: dict, title: str, smoothing: float | None
             ax.plot(steps, log.columns["lr"], color="black", linewidth=1.4, marker=marker)
             ax.set_title("learning rate")
             ax.set_ylim(0, 1.1 * np.nanmax(log.columns["lr"]) or 1)
-        finish_panels(fig, axes, count, ncols, few(epoch_ends(log, epochs_done), 8))
+        finish_panels(fig, axes, count, ncols, few(epoch_ends(log, epochs_done, steps_per_epoch), 8))
         fig.suptitle(heading)
     return fig
 
 
-def draw_evaluation(eval_log: Log, title: str, epochs_done: int = 0, baselines: dict | None = None):
+def draw_evaluation(eval_log: Log, title: str, epochs_done: int = 0, baselines: dict | None = None, steps_per_epoch: int | None = None):
     """eval.csv as one panel per metric, a point per evaluation and direction; each metric's baselines
     (`baselines`, {(metric, direction): (name, value)} from RUN/eval/metrics.json) are dashed lines,
     each named at its right end, so a reader sees at which epoch the run beats, say, the input itself."""
@@ -267,7 +277,7 @@ def draw_evaluation(eval_log: Log, title: str, epochs_done: int = 0, baselines: 
             ax.set_ylabel(f"{metric}{unit}")
             legend_above_the_data(ax, shown)
             label_right_ends(ax, ends, size)
-        finish_panels(fig, axes, len(axes), 1, few(epoch_ends(eval_log, epochs_done), 8))
+        finish_panels(fig, axes, len(axes), 1, few(epoch_ends(eval_log, epochs_done, steps_per_epoch), 8))
         fig.suptitle(heading)
     return fig
 
@@ -306,10 +316,11 @@ def label_right_ends(ax, ends: list[tuple[float, str, str]], size: float) -> Non
 
 
 def finish_panels(fig, axes, count: int, ncols: int, ends: list[tuple[int, float]]) -> None:
-    """Epoch ends as dotted lines and as a top axis on the first row; steps on the bottom row; unused axes hidden."""
+    """Epoch ends as dotted lines and as a top axis on the first row; whole steps on the bottom row; unused axes hidden."""
     for ax in axes[count:]:
         ax.set_visible(False)
     for i, ax in enumerate(axes[:count]):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         for _, step in ends:
             ax.axvline(step, color="0.6", linewidth=0.6, linestyle=":", zorder=0)
         ax.grid(True, axis="y", alpha=0.3)

@@ -1,7 +1,8 @@
-"""The static results pages: figures/NAME/index.html for a run, figures/index.html for every run.
+"""A run's results page, figures/NAME/index.html, and what the kit's pages share (all_runs.py and
+tables.py draw the others).
 
-Offline and self-contained: no scripts, no fonts or styles from the network,
-every link relative, so the figures folder can be moved or zipped.
+Offline and self-contained: no fonts, styles or scripts from the network, every link relative, so
+the figures folder can be moved or zipped. Each page reads the run summaries (summary.py) only.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from replication.figures.style import ARROWS
+from replication.figures.summary import TRAINING, state_words
 from replication.io import atomic_write_text, readable
 
 TABLES_PAGE = "tables.html"
+ALL_RUNS = "index.html"  # FIGURES_DIR/index.html, all_runs.py
+REFRESH = 60  # s: how often a page reloads itself while a run it shows is training
 
 STYLE = """
 body { font-family: sans-serif; margin: 1.5em auto; max-width: 1400px; padding: 0 1em; color: #222; }
@@ -74,42 +78,21 @@ def config_section(config: dict) -> str:
     )
 
 
-def document(title: str, body: str) -> str:
+def document(title: str, body: str, refresh: bool = False, style: str = "") -> str:
+    """A whole page; `refresh`: the browser reloads it every REFRESH seconds (while a run trains); `style`: the page's own CSS."""
+    reload = f'<meta http-equiv="refresh" content="{REFRESH}">\n' if refresh else ""
     return (
-        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{escape(title)}</title>\n'
-        f"<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n{reload}<title>{escape(title)}</title>\n'
+        f"<style>{STYLE}{style}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
-
-
-def read_metrics(path: Path) -> list:
-    """The rows of RUN/eval/metrics.json (schema in the evaluation's docs), or [] before an evaluation."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    try:
-        report = json.loads(path.read_text())
-        return [dict(row, step=report.get("step"), epoch=report.get("epoch")) for row in report["rows"]]
-    except (ValueError, KeyError, TypeError):
-        return [{"metric": f"{path} could not be read", "direction": "", "value": None}]
 
 
 def number(value) -> str:
     return "" if value is None else f"{value:.4g}" if isinstance(value, float) else escape(str(value))
 
 
-def progress(summary: dict) -> str:
-    """How far a run is, in the words of every figure and page: `finished: 8 of 8 epochs done (step 1600)`
-    or `training or stopped: 3 of 8 epochs done (step 640)`; an imported run says whose weights it holds."""
-    if summary.get("imported"):
-        return summary["imported"]
-    done, total, step = summary["epochs_done"], summary["epochs_total"], summary["step"]
-    return f"{'finished' if summary['finished'] else 'training or stopped'}: {done} of {total} epochs done (step {step})"
-
-
 def metrics_table(rows: list) -> str:
     """One row per metric and direction, one number per cell; columns nobody filled are left out."""
-    if not rows:
-        return '<p class="note">No evaluation yet.</p>'
     baselines = list(dict.fromkeys((row.get("baseline") or {}).get("name", "baseline") for row in rows if row.get("baseline")))
     papers = list(dict.fromkeys(name for row in rows for name, v in (row.get("paper") or {}).items() if v is not None))
     columns = [("metric", lambda r: escape(str(r.get("metric", "")))),
@@ -124,8 +107,16 @@ def metrics_table(rows: list) -> str:
     kept = [i for i in range(len(columns)) if any(line[i] for line in cells)]
     head = "<tr>" + "".join(f"<th>{escape(columns[i][0])}</th>" for i in kept) + "</tr>"
     body = "".join("<tr>" + "".join(f"<td>{line[i]}</td>" for i in kept) + "</tr>" for line in cells)
-    when = f"<p>Evaluated at epoch {rows[0].get('epoch')}, step {rows[0].get('step')}.</p>" if rows[0].get("step") is not None else ""
-    return f"{when}<table>{head}{body}</table>"
+    return f"<table>{head}{body}</table>"
+
+
+def numbers_section(summary: dict) -> str:
+    """The run's latest numbers, saying where they come from (evaluate's, else eval.csv's last row)."""
+    numbers = summary.get("numbers") or {}
+    if not numbers:
+        return ('<p class="note">No numbers yet: <code>replication evaluate RUN</code> scores the run, and '
+                "<code>train.eval_every</code> scores it after its epochs while it trains (eval.csv).</p>")
+    return f"<p>The latest numbers: {escape(numbers['words'])}.</p>{metrics_table(numbers['rows'])}"
 
 
 def figure(folder: Path, stem: str, alt: str, not_drawn: str | None) -> str:
@@ -170,17 +161,18 @@ def test_tables(results: dict, captions: dict) -> str:
 def write_run_page(folder: Path, summary: dict, config: dict, results: dict, captions: dict) -> Path:
     """figures/NAME/index.html: state, metrics, the figures, every test image once, the config the run used.
 
-    Every link stays inside figures/NAME/, so the folder reads the same wherever it is copied (a clone
-    holds figures/demo/ but not figures/index.html, which git ignores)."""
+    Every link but the one to the all-runs page stays inside figures/NAME/, so the folder reads the
+    same wherever it is copied (a clone holds figures/demo/ but not figures/index.html, which git ignores)."""
     folder = Path(folder)
     why = summary["not_drawn"]
     first = "".join(f' <a href="test_results.{fmt}">test_results.{fmt}</a>' for fmt in ("png", "pdf") if (folder / f"test_results.{fmt}").exists())
     body = f"""<h1>{escape(summary['name'])}</h1>
-<p>Experiment <b>{escape(summary['experiment'])}</b>: {escape(progress(summary))}.</p>
+<p>Experiment <b>{escape(summary['experiment'])}</b>: {escape(state_words(summary))}.</p>
 <p class="note">Run folder <code>{escape(summary.get('run', ''))}</code>; drawn {escape(summary.get('drawn_at', ''))} by
-<code>replication figures</code>, which also lists every run in FIGURES_DIR/index.html.</p>
+<code>replication figures</code>, which also compares every run drawn beside this one on
+<a href="../{ALL_RUNS}">the all-runs page</a> (a clone of the repository holds this folder but not that page).</p>
 <h2>Metrics</h2>
-{metrics_table(summary['metrics'])}
+{numbers_section(summary)}
 <h2>Losses</h2>
 <p>{escape(HOW_TO_READ)}</p>
 {figure(folder, 'losses', 'loss curves', why.get('loss figure'))}
@@ -197,30 +189,5 @@ def write_run_page(folder: Path, summary: dict, config: dict, results: dict, cap
 <h2>Configuration</h2>
 {config_section(config)}"""
     path = folder / "index.html"
-    atomic_write_text(path, document(f"{summary['name']}: CycleGAN replication kit", body))
-    return path
-
-
-def write_index(figures_dir: Path) -> Path:
-    """figures/index.html: every run that has figures, its state, latest smoothed losses and metrics."""
-    figures_dir = Path(figures_dir)
-    rows = []
-    for path in sorted(figures_dir.glob("*/summary.json")):
-        summary = json.loads(path.read_text())
-        name = summary["name"]
-        losses = " ".join(f"{k}&nbsp;{v:.3f}" for k, v in summary["latest_losses"].items())
-        metrics = "<br>".join(
-            f"{escape(str(m.get('metric')))} {escape(ARROWS.get(m.get('direction'), ''))} {number(m.get('value'))}" for m in summary["metrics"]
-        )
-        metrics = metrics or '<span class="note">no evaluation yet</span>'
-        thumbnail = f'<a href="{escape(name)}/index.html"><img src="{escape(name)}/losses.png" width="240" alt="losses"></a>' if (path.parent / "losses.png").exists() else ""
-        rows.append(
-            f'<tr><td><a href="{escape(name)}/index.html">{escape(name)}</a></td><td>{escape(progress(summary))}</td>'
-            f"<td>{losses}</td><td>{metrics}</td><td>{thumbnail}</td></tr>"
-        )
-    table = "<table><tr><th>run</th><th>state</th><th>latest smoothed losses</th><th>metrics</th><th>losses</th></tr>" + "".join(rows) + "</table>"
-    tables_link = f'<p><a href="{TABLES_PAGE}">The paper\'s tables</a>, each number beside those of the runs here that measured it.</p>' if (figures_dir / TABLES_PAGE).exists() else ""
-    body = f"<h1>Runs</h1>\n<p>Drawn by <code>replication figures</code>.</p>\n{tables_link}\n{table}"
-    path = figures_dir / "index.html"
-    atomic_write_text(path, document("Runs: CycleGAN replication kit", body))
+    atomic_write_text(path, document(f"{summary['name']}: CycleGAN replication kit", body, refresh=summary.get("state") == TRAINING))
     return path
