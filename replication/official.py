@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from replication import config as config_lib
 from replication import gan
 from replication.pth import PthError
 
@@ -66,7 +67,9 @@ class Architecture:
 
     def build(self) -> keras.Model:
         """The kit's network for it, in float32, with the weights the kit would draw (load_weights sets them)."""
-        config = {**self.model, "upsample": "transpose"}
+        # base.yaml's model section below the keys read from the file: whatever else a builder reads
+        # (dropout, say) takes its default; dropout has no weights, so any setting takes these ones.
+        config = {**config_lib.load_chain(config_lib.BASE)["model"], **self.model, "upsample": "transpose"}
         with gan.dtype_policy("float32"):
             if self.role == "generator":
                 return gan.build_generator(config)
