@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import resource
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 UNLIMITED_V1 = 2**60  # cgroup v1 writes "no limit" as the largest page-aligned 63-bit number
 
@@ -130,7 +130,7 @@ def cgroup_folders(root: Path, fs_type: str, controller: str) -> list:
     if mount is None or place is None:
         return []
     mount_root, mount_point = mount
-    relative = os.path.relpath(place, mount_root) if place.startswith(mount_root) else "."
+    relative = os.path.relpath(place, mount_root) if PurePosixPath(place).is_relative_to(mount_root) else "."
     top = root / mount_point.lstrip("/")
     folder = top / relative if (top / relative).is_dir() else top
     folders = [folder]
