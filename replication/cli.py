@@ -16,8 +16,10 @@
 A run folder is named the same way by every command: RUN, the folder `train` wrote
 (`--run RUN` still reads, for older commands).
 
-Flags, experiment names, configuration values and run folders are checked before
-TensorFlow is imported, so such a mistake answers at once. A mistake the user can
+Flags, experiment names, configuration values, run folders (and whether they hold weights),
+the data folder `data.root` names and translate's inputs and outputs are checked before
+TensorFlow is imported, so such a mistake answers at once. Off a terminal (a pipe, a log
+file), progress is written as whole lines, never redrawn over a message. A mistake the user can
 fix (a `KitError`) ends in one line on stderr and exit status 2, never a traceback;
 `translate` exits with 1 when it skipped inputs it could not read. A training stopped
 by Ctrl-C exits with 130, by SIGTERM with 143, after saving a checkpoint.

@@ -232,7 +232,8 @@ def d_loss_at(checkpoint, config, translations: dict) -> float:
     return 0.5 * (np.mean(real) + np.mean(fake))
 
 
-def test_a_stopped_run_is_scored_from_its_newest_checkpoint_and_says_which(stopped_copy, capsys):
+def test_a_stopped_run_is_scored_from_its_newest_checkpoint_and_says_which(stopped_copy, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal, where the progress bars are drawn
     assert main(["evaluate", str(stopped_copy), "--metrics", "truth", "dloss"]) == 0
     out, err = capsys.readouterr()
     saved = json.loads((stopped_copy / "eval" / "metrics.json").read_text())
