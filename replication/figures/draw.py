@@ -88,7 +88,7 @@ class RunFigures:
     """The figures of one run folder, each drawn (or left alone) on its own."""
 
     def __init__(self, run_dir: Path, figures_dir: Path, options: Options, say=print):
-        from replication import export, models, runs
+        from replication import models, runs
 
         self.config = runs.load_config(run_dir)  # a KitError for a folder that is not a run
         self.run = runs.RunFolder(run_dir)
