@@ -67,6 +67,7 @@ class RunFolder:
         saved = saved_config(self.checkpoints)
         if saved is None and self.config.exists() and self.checkpoints.exists():
             saved = config_lib.load(self.config)
+        saved = config_lib.add_missing_keys(saved) if saved else saved  # a run from before a key existed
         changed = sorted(k for k in differing_keys(saved or {}, config) if k not in RESUMABLE_CHANGES) if saved else []
         if changed:
             raise ConfigError(

@@ -62,7 +62,8 @@ def bce(logits, target):
 
 
 def translate_as_in_step(model, a, step, seed=0):
-    networks.seed_dropout(model.G, seed * 1024, step)
+    model.seed = seed  # train.seed
+    model.seed_dropout(step)
     return model.G(a, training=True)
 
 
