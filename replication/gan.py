@@ -21,8 +21,8 @@ class GAN:
     """What the training loop asks of every model that the models answer alike.
 
     A subclass sets `model_type` (its row in replication/models.py), `generator_names`,
-    `training_mode_at_test`, `model_cfg`, `seed` (train.seed) and its two optimizers `optimizer_G`
-    and `optimizer_D`.
+    `training_mode_at_test`, `model_cfg`, and its two optimizers `optimizer_G` and `optimizer_D`;
+    `seed` (train.seed) too if its step calls `seed_dropout`.
     """
 
     model_type: str
