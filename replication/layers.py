@@ -78,6 +78,9 @@ class InputSizeCheck(keras.layers.Layer):
         return {**super().get_config(), "multiple": self.multiple, "minimum": self.minimum}
 
 
+DRAW_RANGE = 1 << 30  # a dropout draw is a whole number below this; it drops its unit below rate * DRAW_RANGE
+
+
 @keras.saving.register_keras_serializable(package="replication")
 class KeyedDropout(keras.layers.Dropout):
     """Dropout whose masks are fixed by its seed state and each image's place in the global batch.
@@ -96,9 +99,10 @@ class KeyedDropout(keras.layers.Dropout):
         replicas, replica = (context.num_replicas_in_sync, context.replica_id_in_sync_group) if context else (1, 0)
         rows = tf.shape(inputs)[0]
         everyone = tf.concat([[replicas * rows], tf.shape(inputs)[1:]], axis=0)
-        # Philox: the same numbers with or without XLA, on every device
-        uniform = tf.random.stateless_uniform(everyone, seed, alg="philox")[replica * rows :][:rows]
-        return tf.where(uniform >= self.rate, inputs / (1 - self.rate), tf.zeros_like(inputs))
+        # integers from Philox, not floats: the same draws with XLA as without (as history.draw_choices)
+        draws = tf.random.stateless_uniform(everyone, seed, minval=0, maxval=DRAW_RANGE, dtype=tf.int32, alg="philox")
+        kept = draws[replica * rows :][:rows] >= round(self.rate * DRAW_RANGE)
+        return tf.where(kept, inputs / (1 - self.rate), tf.zeros_like(inputs))
 
 
 def instance_norm(name=None):
