@@ -17,6 +17,10 @@ MODELS = {
     "pix2pix": ("replication.pix2pix:Pix2Pix", "paired"),
 }
 
+# model.dropout auto: the official code's default per model.type (0 where not listed: its
+# cycle_gan_model.py sets no_dropout, "default CycleGAN did not use dropout").
+DROPOUT_BY_DEFAULT = {"pix2pix": 0.5}
+
 # data.direction, and the two generators of a run: A -> B and B -> A
 DIRECTIONS = {"AtoB": ("A", "B"), "BtoA": ("B", "A")}  # direction -> (input domain, output domain)
 

@@ -39,6 +39,21 @@ RENAMED = {
 }
 
 
+# Keys added since an earlier version -> the value a run saved without them trained with.
+ADDED = {
+    "model.dropout": lambda model: 0.5 if model.get("generator") == "unet" else 0.0,  # the U-Net always had it
+}
+
+
+def add_missing_keys(config: dict) -> dict:
+    """A saved config from before a key of `ADDED` existed, with that key as the run trained."""
+    for dotted, value_then in ADDED.items():
+        section, key = dotted.split(".")
+        if isinstance(config.get(section), dict) and key not in config[section]:
+            config[section][key] = value_then(config[section])
+    return config
+
+
 def renamed_key(dotted: str, value, where: str) -> tuple[str, object]:
     """The current name and value of a key that may use an old name; a note on stderr when it did."""
     if dotted not in RENAMED:
@@ -307,7 +322,7 @@ def number(minimum: float = 0, below: float | None = None) -> Rule:
 
 
 def auto_or(rule: Rule) -> Rule:
-    """`auto` (chosen for the machine when training starts) or what `rule` allows."""
+    """`auto` (chosen for the machine when training starts, or the model's default) or what `rule` allows."""
     return Rule(f"auto or {rule.allowed}", lambda value: "auto" if value == "auto" else rule.accept(value))
 
 
@@ -368,6 +383,7 @@ def rules() -> dict:
         "model.upsample": one_of("transpose", "resize_conv"),
         "model.num_downs": whole(5),
         "model.generator_norm": one_of(*choices.NORMS),
+        "model.dropout": auto_or(number(0, below=1)),
         "model.discriminator": one_of("patchgan", "pixel"),
         "model.n_layers_d": whole(1),
         "model.discriminator_norm": one_of(*choices.NORMS),
@@ -421,7 +437,14 @@ def validate(config: dict, base: dict) -> dict:
     check_crop_fits_load_size(config["data"])
     check_crop_fits_generator(config)
     check_cyclegan_has_a_loss(config)
+    choose_dropout(config["model"])
     return config
+
+
+def choose_dropout(model: dict) -> None:
+    """model.dropout auto becomes the model's default (choices.DROPOUT_BY_DEFAULT), so the saved config says it."""
+    if model["dropout"] == "auto":
+        model["dropout"] = choices.DROPOUT_BY_DEFAULT.get(model["type"], 0.0)
 
 
 def check_section(section: str, keys: dict) -> dict:
@@ -479,7 +502,7 @@ def load(path: str | os.PathLike) -> dict:
     config = read_yaml(path.read_text(), where, fix="restore it")
     if not isinstance(config, dict):
         raise ConfigError(f"{where} must hold a mapping of sections; restore it.")
-    config = rename_old_keys(config, str(path))
+    config = add_missing_keys(rename_old_keys(config, str(path)))
     try:
         return validate(config, load_chain(BASE))
     except ConfigError as err:

@@ -105,6 +105,7 @@ class CycleGAN(gan.GAN):
         Runs once per replica; losses are means over this replica's images.
         Without the adversarial terms (loss.gan false) the discriminators are not run at all.
         """
+        self.seed_dropout(step)  # only if model.dropout asks for dropout, which the paper's CycleGAN has not
         with tf.GradientTape() as tape:
             generator_losses, fake_x, fake_y = self.generator_losses(real_x, real_y)
             scaled = gan.scaled_loss(tf.add_n(list(generator_losses.values())), self.optimizer_G)

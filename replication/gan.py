@@ -21,7 +21,8 @@ class GAN:
     """What the training loop asks of every model that the models answer alike.
 
     A subclass sets `model_type` (its row in replication/models.py), `generator_names`,
-    `training_mode_at_test`, `model_cfg`, and its two optimizers `optimizer_G` and `optimizer_D`.
+    `training_mode_at_test`, `model_cfg`, and its two optimizers `optimizer_G` and `optimizer_D`;
+    `seed` (train.seed) too if its step calls `seed_dropout`.
     """
 
     model_type: str
@@ -37,11 +38,18 @@ class GAN:
         for optimizer in self.optimizers:
             optimizer.learning_rate.assign(lr)
 
+    def seed_dropout(self, counter) -> None:
+        """The dropout masks of step `counter` (if the generators have dropout): stateless draws keyed by
+        (train.seed, the generator, the step), so a resumed run draws the uninterrupted run's masks."""
+        for index, name in enumerate(self.generator_names.values()):
+            # the history buffers draw from keys seed * 16 + 1 and + 2 (cyclegan.draw_from_history)
+            networks.seed_dropout(getattr(self, name), self.seed * 16 + 3 + index, counter)
+
 
 # model.generator and model.discriminator -> how each is built from the model section.
 GENERATORS = {
-    "resnet": lambda cfg: networks.resnet_generator(cfg["n_blocks"], cfg["ngf"], cfg["upsample"]),
-    "unet": lambda cfg: networks.unet_generator(cfg["num_downs"], cfg["ngf"], cfg["generator_norm"]),
+    "resnet": lambda cfg: networks.resnet_generator(cfg["n_blocks"], cfg["ngf"], cfg["upsample"], dropout=cfg["dropout"]),
+    "unet": lambda cfg: networks.unet_generator(cfg["num_downs"], cfg["ngf"], cfg["generator_norm"], dropout=cfg["dropout"]),
 }
 DISCRIMINATORS = {
     "patchgan": lambda cfg, in_channels: networks.patchgan_discriminator(

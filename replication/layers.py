@@ -78,6 +78,33 @@ class InputSizeCheck(keras.layers.Layer):
         return {**super().get_config(), "multiple": self.multiple, "minimum": self.minimum}
 
 
+DRAW_RANGE = 1 << 30  # a dropout draw is a whole number below this; it drops its unit below rate * DRAW_RANGE
+
+
+@keras.saving.register_keras_serializable(package="replication")
+class KeyedDropout(keras.layers.Dropout):
+    """Dropout whose masks are fixed by its seed state and each image's place in the global batch.
+
+    The seed state is (key, counter): networks.seed_dropout sets it before a step, and each call
+    draws from it, then moves the counter on by one. The mask is drawn for the whole global batch
+    (every replica draws the same) and each replica keeps the rows of its own images, so a batch
+    split over any number of replicas and workers gets the masks one replica of the whole batch gets.
+    """
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        seed = tf.cast(self.seed_generator.next(), tf.int64)
+        context = tf.distribute.get_replica_context()
+        replicas, replica = (context.num_replicas_in_sync, context.replica_id_in_sync_group) if context else (1, 0)
+        rows = tf.shape(inputs)[0]
+        everyone = tf.concat([[replicas * rows], tf.shape(inputs)[1:]], axis=0)
+        # integers from Philox, not floats: the same draws with XLA as without (as history.draw_choices)
+        draws = tf.random.stateless_uniform(everyone, seed, minval=0, maxval=DRAW_RANGE, dtype=tf.int32, alg="philox")
+        kept = draws[replica * rows :][:rows] >= round(self.rate * DRAW_RANGE)
+        return tf.where(kept, inputs / (1 - self.rate), tf.zeros_like(inputs))
+
+
 def instance_norm(name=None):
     """Instance norm without learned scale/offset, eps 1e-5, always computed in float32.
 
@@ -96,6 +123,7 @@ def batch_norm(name=None):
         momentum=0.9,
         epsilon=1e-5,
         gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02),
+        synchronized=True,  # statistics over the global batch, however many replicas and workers share it
         name=name,
     )
 
@@ -174,10 +202,16 @@ def d(x, k, norm="instance"):
     return relu(normalize(x, norm))
 
 
-def R(x, k, norm="instance"):  # noqa: N802  (the paper's name)
-    """Rk: residual block, two 3x3 convs with k filters and reflection padding; no ReLU after the sum (paper §7.2)."""
+def R(x, k, norm="instance", dropout=0.0):  # noqa: N802  (the paper's name)
+    """Rk: residual block, two 3x3 convs with k filters and reflection padding; no ReLU after the sum (paper §7.2).
+
+    `dropout` > 0 puts dropout between the two convs, where the official code's ResnetBlock has it
+    when dropout is on (pix2pix's default; CycleGAN trains without).
+    """
     y = conv(x, k, 3, reflect_pad=1, bias=conv_bias(norm))
     y = relu(normalize(y, norm))
+    if dropout:
+        y = KeyedDropout(dropout)(y)
     y = conv(y, k, 3, reflect_pad=1, bias=conv_bias(norm))
     y = normalize(y, norm)
     return keras.layers.Add()([x, y])

@@ -15,6 +15,7 @@ import tensorflow as tf
 from replication.choices import generator_input_rule
 from replication.layers import (
     InputSizeCheck,
+    KeyedDropout,
     C,
     R,
     c7s1,
@@ -30,11 +31,13 @@ from replication.layers import (
 )
 
 
-def resnet_generator(n_blocks=9, ngf=64, upsample="transpose", norm="instance", channels=3):
+def resnet_generator(n_blocks=9, ngf=64, upsample="transpose", norm="instance", channels=3, dropout=0.0):
     """c7s1-64, d128, d256, R256 x n_blocks, u128, u64, c7s1-3 (paper §7.2).
 
     n_blocks=9 for 256x256 training images, 6 for 128x128. Two stride-2
     steps: height and width must be multiples of 4 (and at least 8).
+    `dropout` > 0 puts dropout inside each R block (the official code's
+    use_dropout; off for CycleGAN, whose official code sets no_dropout).
     """
     image = keras.Input(shape=(None, None, channels), name="image")
     x = InputSizeCheck(*generator_input_rule("resnet"))(image)
@@ -42,7 +45,7 @@ def resnet_generator(n_blocks=9, ngf=64, upsample="transpose", norm="instance", 
     x = d(x, 2 * ngf, norm)
     x = d(x, 4 * ngf, norm)
     for _ in range(n_blocks):
-        x = R(x, 4 * ngf, norm)
+        x = R(x, 4 * ngf, norm, dropout)
     x = u(x, 2 * ngf, norm, upsample)
     x = u(x, ngf, norm, upsample)
     # c7s1-3 without norm, then tanh (paper §7.2)
@@ -57,8 +60,9 @@ def unet_generator(num_downs=8, ngf=64, norm="batch", channels=3, dropout=0.5):
     Encoder: Conv 4x4 stride 2 (pad 1) - norm - LeakyReLU(0.2) with filters
     64-128-256-512-512-...; no norm on the first conv nor on the innermost.
     Decoder: ReLU - ConvTranspose 4x4 stride 2 (pad 1) - norm, concatenated
-    with the mirrored encoder output; dropout 0.5 in the num_downs - 5
-    decoder steps of the intermediate 512-filter levels; tanh at the end.
+    with the mirrored encoder output; dropout (pix2pix's 0.5; 0 leaves it
+    out) in the num_downs - 5 decoder steps of the intermediate 512-filter
+    levels; tanh at the end.
     Height and width must be multiples of 2**num_downs.
     """
     if num_downs < 5:
@@ -82,8 +86,8 @@ def unet_generator(num_downs=8, ngf=64, norm="batch", channels=3, dropout=0.5):
     for level in reversed(range(1, num_downs)):
         x = conv_transpose(relu(x), filters[level - 1], 4, stride=2, padding=1, bias=bias)
         x = normalize(x, norm)
-        if 4 <= level <= num_downs - 2:  # the intermediate 512-filter levels
-            x = keras.layers.Dropout(dropout)(x)
+        if dropout and 4 <= level <= num_downs - 2:  # the intermediate 512-filter levels
+            x = KeyedDropout(dropout)(x)
         x = keras.layers.Concatenate()([skips[level - 1], x])
 
     x = conv_transpose(relu(x), channels, 4, stride=2, padding=1, bias=True)
@@ -135,16 +139,22 @@ def dropout_layers(model: keras.Model) -> list:
     return [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
 
 
-def seed_dropout(model: keras.Model, key, counter) -> None:
-    """Make the next mask of the model's i-th dropout layer the stateless draw of seed (key + i, counter).
+# Draws a network may make from one counter: each call of a dropout layer takes the next (CycleGAN
+# calls each generator up to three times in a step).
+DRAWS_PER_COUNTER = 8
 
-    Keras' Dropout draws from its SeedGenerator's state, which no checkpoint
-    or export keeps; setting that state from numbers the caller derives (the
-    run's seed and the step) makes every mask reproducible, so a resumed run
-    draws the masks the uninterrupted run drew.
+
+def seed_dropout(model: keras.Model, key, counter) -> None:
+    """Make the masks of the model's i-th dropout layer the stateless draws of seed
+    (key * 64 + i, counter * DRAWS_PER_COUNTER), the next call's, and so on.
+
+    A dropout layer draws from its seed state, which nothing else sets; setting it from numbers
+    the caller derives (the run's seed and the step) makes every mask reproducible, so a resumed
+    run draws the masks the uninterrupted run drew (and layers.KeyedDropout makes them the same
+    however the batch is split between workers).
     """
     for i, layer in enumerate(dropout_layers(model)):
-        seed = tf.stack([tf.cast(key, tf.int64) + i, tf.cast(counter, tf.int64)])
+        seed = tf.stack([tf.cast(key, tf.int64) * 64 + i, tf.cast(counter, tf.int64) * DRAWS_PER_COUNTER])
         layer.seed_generator.state.assign(tf.cast(seed, layer.seed_generator.state.dtype))
 
 

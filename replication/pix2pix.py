@@ -3,9 +3,10 @@
 G: A -> B is a U-Net trained on aligned pairs (x, y); D is a PatchGAN that
 judges an input and an output together, stacked on the channel axis (the
 conditional GAN of pix2pix §2.1, 6 channels). Objective: vanilla GAN loss
-+ lambda * L1(G(x), y) with lambda = 100 (pix2pix eq. 4). Dropout is the only
-noise (pix2pix §2.1); the reference code tests in training mode, so it stays
-on at test time, and batch norm uses the test batch's own statistics.
++ lambda * L1(G(x), y) with lambda = 100 (pix2pix eq. 4). Dropout (model.dropout,
+0.5 by default) is the only noise (pix2pix §2.1); the reference code tests in
+training mode, so it stays on at test time, and batch norm uses the test
+batch's own statistics.
 
 The training loop sees the contract in replication/models.py, as for CycleGAN.
 """
@@ -95,13 +96,6 @@ class Pix2Pix(gan.GAN):
         """G's adversarial term (its output scored real) and lambda * L1 to the ground truth (pix2pix eq. 4)."""
         g_gan = losses.generator_adversarial_loss(self.judge(real_a, fake_b), self.gan_mode)
         return g_gan, losses.l1_loss(fake_b, real_b, self.lambda_l1)
-
-    def seed_dropout(self, step) -> None:
-        """This step's dropout masks: stateless draws keyed by (seed, step, replica), so resume is exact."""
-        context = tf.distribute.get_replica_context()
-        replica = context.replica_id_in_sync_group if context is not None else 0
-        key = tf.cast(self.seed, tf.int64) * 1024 + tf.cast(replica, tf.int64) * 16
-        networks.seed_dropout(self.G, key, step)
 
     # ------------------------------------------------------------ what the loop shows and keeps
 

@@ -76,7 +76,8 @@ class RunFolder:
         saved = saved_config(self.checkpoints)
         if saved is None and self.config.exists() and self.checkpoints.exists():
             saved = config_lib.load(self.config)
-        saved = config_lib.with_absolute_paths(saved)[0] if saved else None  # runs saved before paths were stored absolute
+        if saved:  # a run from before a key existed, or before paths were stored absolute
+            saved = config_lib.with_absolute_paths(config_lib.add_missing_keys(saved))[0]
         differing = sorted(differing_keys(saved, config)) if saved else []
         changed = [k for k in differing if k not in RESUMABLE_CHANGES]
         if changed:

@@ -17,6 +17,13 @@ tf.config.set_logical_device_configuration(
 )
 
 
+@pytest.fixture(scope="session")
+def two_replicas():
+    """A MirroredStrategy over the two logical CPUs, one per test process: the collectives of two
+    such strategies in one process can take each other's keys and abort."""
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
 @pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
 def mixed_policy(request):
     """Run a test under each mixed-precision policy (yields its half dtype) and restore float32 afterwards."""
@@ -62,12 +69,28 @@ def tiny_stopped_run(tiny_synthetic_root, tmp_path_factory):
     return train(tiny_config(tiny_synthetic_root), run_dir=tmp_path_factory.mktemp("runs") / "stopped", until_step=4)
 
 
+@pytest.fixture
+def worker_env(tmp_path):
+    """The workers' environment; their temporary folders go to a folder of the test's own."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    return dict(os.environ, TMPDIR=str(temp), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1")
+
+
+@pytest.fixture
+def launcher_env(worker_env, monkeypatch):
+    """`train --workers N` run by this process: the launcher's workers inherit this environment."""
+    for name in ("TMPDIR", "TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.setenv(name, worker_env[name])
+    return worker_env
+
+
 # The session's trained runs: the tests that read one of them share one worker (one group each).
 SESSION_RUNS = ("tiny_finished_run", "tiny_stopped_run")
 
 
 # Module- and session-scoped fixtures that are cheap to make twice; the others train a run.
-CHEAP_SHARED_FIXTURES = {"synthetic_root", "tiny_synthetic_root", "tmp_path_factory"}
+CHEAP_SHARED_FIXTURES = {"synthetic_root", "tiny_synthetic_root", "tmp_path_factory", "two_replicas"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the markers

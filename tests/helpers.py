@@ -95,6 +95,32 @@ def assert_trained_alike(run_dir, reference, generators=("G_AtoB", "F_BtoA"), ep
             np.testing.assert_array_equal(a["fake_B"], b["fake_B"])
 
 
+def experiment_file(folder: Path, config: dict) -> Path:
+    """A resolved config as an experiment file that every worker's command can name."""
+    path = Path(folder) / "experiment.yaml"
+    config = {key: value for key, value in config.items() if key != "name"}  # an experiment file's name is its file's
+    config_lib.save(config, path)
+    return path
+
+
+def loss_numbers(run_dir) -> np.ndarray:
+    """losses.csv's numbers, [steps, columns] (step, epoch, the losses, lr)."""
+    return np.array([[float(v) for v in row.values()] for row in loss_rows(run_dir)])
+
+
+def assert_workers_trained_as_one(workers_run, one_run, generators=("G_AtoB", "F_BtoA"), lr=0.0002):
+    """Several workers trained as one worker of their global batch: steps 1-2 to float32 rounding
+    (the workers sum their gradients in another order), the whole run within what that rounding
+    explains. Adam's first updates are about +-lr whatever a gradient's size, so rounding that flips
+    one moves that weight by up to 2 lr a step; the losses drift apart by a fraction of a percent."""
+    workers, one = loss_numbers(workers_run), loss_numbers(one_run)
+    assert workers.shape == one.shape
+    np.testing.assert_allclose(workers[:2], one[:2], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(workers, one, rtol=2e-3, atol=1e-5)
+    difference = [np.abs(a - b).max() for a, b in zip(exported_weights(workers_run, generators), exported_weights(one_run, generators))]
+    assert max(difference) <= 2 * lr * len(one)
+
+
 def pixels(path) -> np.ndarray:
     """An image file as uint8 HxWx3."""
     with Image.open(path) as image:

@@ -1,6 +1,7 @@
 """Experiments are plain data: extends chains, --set overrides, unknown keys refused."""
 
 import pytest
+import yaml
 
 from replication import config
 from replication.errors import ConfigError
@@ -124,6 +125,8 @@ def test_every_key_of_base_has_a_rule():
         ("model.type=stargan", "model.type=stargan is not allowed: model.type must be cyclegan or pix2pix."),
         ("model.generator=vgg", "model.generator=vgg is not allowed: model.generator must be resnet or unet."),
         ("model.discriminator=big", "model.discriminator=big is not allowed: model.discriminator must be patchgan or pixel."),
+        ("model.dropout=1", "model.dropout=1 is not allowed: model.dropout must be auto or a number from 0 to below 1."),
+        ("model.dropout=some", "model.dropout=some is not allowed: model.dropout must be auto or a number from 0 to below 1."),
         ("data.root=5", "data.root=5 is not allowed: data.root must be a name or path (text), or null."),
         ("data=5", "data=5 is not allowed: data must be a section of keys, as in experiments/base.yaml; set one of them with --set data.source=VALUE."),
     ],
@@ -210,6 +213,23 @@ def test_the_old_mixed_precision_key_reads_as_precision_with_a_note(tmp_path, ca
     assert "  precision: auto\n" in text
     (tmp_path / "config.yaml").write_text(text.replace("  precision: auto\n", "  mixed_precision: auto\n"))
     assert config.load(tmp_path / "config.yaml") == saved
+
+
+def test_dropout_is_the_official_codes_default_for_the_model_unless_set_and_the_saved_config_says_which():
+    assert config.resolve("demo")["model"]["dropout"] == 0.0  # CycleGAN: the official code's no_dropout
+    assert config.resolve("demo", ["model.type=pix2pix", "loss.gan_mode=vanilla"])["model"]["dropout"] == 0.5
+    assert config.resolve("pix2pix_facades")["model"]["dropout"] == 0.5
+    assert config.resolve("demo", ["model.dropout=0.25"])["model"]["dropout"] == 0.25
+    assert config.resolve("pix2pix_facades", ["model.dropout=0"])["model"]["dropout"] == 0
+
+
+@pytest.mark.parametrize("generator, trained_with", [("unet", 0.5), ("resnet", 0.0)])
+def test_a_run_saved_before_model_dropout_existed_reads_as_it_trained(generator, trained_with, tmp_path):
+    saved = config.resolve("demo", [f"model.generator={generator}"])
+    text = yaml.safe_dump(saved, sort_keys=False)
+    (tmp_path / "config.yaml").write_text(text.replace(f"  dropout: {saved['model']['dropout']}\n", ""))
+    assert "dropout" not in (tmp_path / "config.yaml").read_text()
+    assert config.load(tmp_path / "config.yaml")["model"]["dropout"] == trained_with  # the U-Net always had dropout
 
 
 # ---------------------------------------------------------------- extends, read beside the file that names it

@@ -26,6 +26,8 @@ def test_every_experiment_extends_another_and_resolves_to_the_keys_of_base(name)
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_builds_its_model_and_translates_at_its_crop_size(name):
+    """...and its generators drop out only as the official code trains them: pix2pix's (0.5), never
+    CycleGAN's (its cycle_gan_model.py sets no_dropout), whatever the generator."""
     config = config_lib.resolve(name, ["model.ngf=2", "model.ndf=2", "model.n_blocks=1"])
     keras.utils.set_random_seed(0)
     model = models.build(config)
@@ -36,9 +38,18 @@ def test_every_experiment_builds_its_model_and_translates_at_its_crop_size(name)
         assert crop % networks.size_multiple(generator) == 0, f"{name}: crop {crop} does not fit the generator"
         translated = generator(image)
         assert translated.shape == image.shape
+        dropout = {layer.rate for layer in networks.dropout_layers(generator)}
+        assert dropout == ({0.5} if config["model"]["type"] == "pix2pix" else set()), name
         if direction == "AtoB":
             model.sample_images(image, image)  # the loop's sample call works too
     assert set(models.model_class(config).loss_names) == set(model.loss_names)
+
+
+def test_a_cyclegan_has_dropout_when_model_dropout_asks_for_it():
+    for generator in ("unet", "resnet"):
+        config = config_lib.resolve("demo", ["model.ngf=2", "model.ndf=2", "model.n_blocks=1", f"model.generator={generator}", "model.dropout=0.5"])
+        model = models.build(config)
+        assert {layer.rate for net in (model.G, model.F) for layer in networks.dropout_layers(net)} == {0.5}
 
 
 def test_the_papers_runs_resize_as_the_official_code_and_the_demo_does_not_resize():

@@ -22,8 +22,8 @@ from replication.errors import KitError
 
 # A CycleGAN ResNet generator (inference mode at test) and a pix2pix U-Net (dropout on at test).
 MODELS = {
-    "cyclegan": dict(generator="resnet", n_blocks=1, ngf=4, upsample="transpose", num_downs=6, generator_norm="instance"),
-    "pix2pix": dict(generator="unet", n_blocks=1, ngf=4, upsample="transpose", num_downs=6, generator_norm="batch"),
+    "cyclegan": dict(generator="resnet", n_blocks=1, ngf=4, upsample="transpose", num_downs=6, generator_norm="instance", dropout=0.0),
+    "pix2pix": dict(generator="unet", n_blocks=1, ngf=4, upsample="transpose", num_downs=6, generator_norm="batch", dropout=0.5),
 }
 
 # Runs in a subprocess: plain TensorFlow, no `replication` on the path. Each SavedModel translates

@@ -252,6 +252,23 @@ def test_generator_survives_a_keras_file_round_trip(tmp_path):
     assert networks.size_multiple(loaded) == 4
 
 
+def test_dropout_masks_are_the_seeds_whatever_the_call_and_the_same_under_xla():
+    """Each call draws the next mask of the seed state networks.seed_dropout sets; a mask keeps
+    each unit with probability 1 - rate, scaled by 1 / (1 - rate); XLA draws the same masks."""
+    x = tf.ones((2, 8, 8, 64))
+    model = keras.Sequential([keras.Input((8, 8, 64)), layers.KeyedDropout(0.25)])
+    networks.seed_dropout(model, 3, 7)
+    first, second = model(x, training=True).numpy(), model(x, training=True).numpy()
+    networks.seed_dropout(model, 3, 7)
+    compiled = tf.function(lambda images: model(images, training=True), jit_compile=True)
+    np.testing.assert_array_equal(compiled(x).numpy(), first)
+    np.testing.assert_array_equal(compiled(x).numpy(), second)
+    assert not np.array_equal(first, second)
+    assert set(np.unique(first).tolist()) == {0.0, np.float32(1 / 0.75)}
+    assert abs((first == 0).mean() - 0.25) < 0.02  # 8,192 units
+    np.testing.assert_array_equal(model(x, training=False).numpy(), x.numpy())
+
+
 # ---------------------------------------------------------------- conv gradients as forward convolutions
 
 

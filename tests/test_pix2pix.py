@@ -1,5 +1,6 @@
 """pix2pix: its losses by hand, the conditional discriminator, paired jitter, dropout keyed by
-(seed, step), and a tiny run that trains, resumes exactly, exports and translates with dropout on."""
+(seed, step), two replicas as one, and a tiny run that trains, resumes exactly, trains alike on two
+workers, exports and translates with dropout on."""
 
 import hashlib
 import json
@@ -19,7 +20,7 @@ from replication.figures import results
 from replication.config import data_section
 from replication.pix2pix import Pix2Pix
 
-from helpers import assert_trained_alike, gradient_image, loss_rows, save
+from helpers import assert_trained_alike, assert_workers_trained_as_one, experiment_file, gradient_image, loss_rows, save
 from helpers import tiny_config as cyclegan_config
 
 SIZE = 64  # the smallest U-Net with dropout (num_downs 6) takes multiples of 64
@@ -62,7 +63,8 @@ def bce(logits, target):
 
 
 def translate_as_in_step(model, a, step, seed=0):
-    networks.seed_dropout(model.G, seed * 1024, step)
+    model.seed = seed  # train.seed
+    model.seed_dropout(step)
     return model.G(a, training=True)
 
 
@@ -118,6 +120,26 @@ def test_dropout_masks_are_keyed_by_seed_and_step():
     assert np.abs(first - later).max() > 1e-4 and np.abs(first - other_seed).max() > 1e-4
 
 
+def test_two_replicas_of_batch_one_train_as_one_replica_of_batch_two(two_replicas):
+    """Dropout masks drawn for each image's place in the global batch and batch norm over the
+    global batch: the two replicas' steps are the one replica's, to float32 rounding."""
+    from replication.training import compile_step
+
+    mirrored = two_replicas
+    config = tiny_config(None, "data.batch_size=2")
+    losses = {}
+    for strategy in (tf.distribute.get_strategy(), mirrored):
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            model = models.build(config)
+        step, losses[strategy] = compile_step(model, strategy, jit_compile=False), []
+        for i in range(2):
+            batch = tf.data.Dataset.from_tensors((images(2 * i, 2), images(2 * i + 1, 2)))
+            a, b = next(iter(strategy.experimental_distribute_dataset(batch)))
+            losses[strategy].append([step(a, b, tf.constant(i, tf.int64))[name].numpy() for name in Pix2Pix.loss_names])
+    np.testing.assert_allclose(losses[mirrored], losses[tf.distribute.get_strategy()], rtol=1e-6)
+
+
 def test_testing_the_model_in_training_mode_leaves_its_moving_statistics_alone():
     model = build(tiny_config())
     one_step(model)  # moving statistics that are not the initial ones
@@ -157,11 +179,16 @@ def synthetic_root(tmp_path_factory):
     return data_lib.write_synthetic(tmp_path_factory.mktemp("data") / "synthetic", seed=0, size=SIZE, n_train=8, n_test=2)
 
 
+# The tiny run's settings: batches of 2, each image with its own dropout masks (so two workers can
+# share one); its quality log tests G after each epoch.
+RUN = ("data.batch_size=2", "train.eval_every=1")
+
+
 @pytest.fixture(scope="module")
 def straight_run(synthetic_root, tmp_path_factory):
     from replication.training import train
 
-    return train(tiny_config(synthetic_root, "train.eval_every=1"), run_dir=tmp_path_factory.mktemp("runs") / "pix2pix")
+    return train(tiny_config(synthetic_root, *RUN), run_dir=tmp_path_factory.mktemp("runs") / "pix2pix")
 
 
 def test_a_run_logs_the_four_losses_and_samples_input_output_and_truth(straight_run, synthetic_root):
@@ -177,12 +204,19 @@ def test_a_run_logs_the_four_losses_and_samples_input_output_and_truth(straight_
 def test_resume_is_exact_with_dropout(straight_run, synthetic_root, tmp_path):
     from replication.training import train
 
-    config = tiny_config(synthetic_root, "train.eval_every=1")  # the quality log tests G after each epoch
+    config = tiny_config(synthetic_root, *RUN)
     train(config, run_dir=tmp_path, until_step=3)  # stops at the end of epoch 1, after its quality log
     train(config, run_dir=tmp_path, until_step=4)  # stops inside epoch 2
     train(config, run_dir=tmp_path)
     assert_trained_alike(tmp_path, straight_run, generators=("G_AtoB",))
     assert (tmp_path / "eval.csv").read_text() == (straight_run / "eval.csv").read_text()
+
+
+def test_two_workers_train_as_one_with_dropout_and_batch_norm_over_the_global_batch(straight_run, synthetic_root, tmp_path, launcher_env):
+    workers = tmp_path / "workers"
+    config = experiment_file(tmp_path, tiny_config(synthetic_root, *RUN))
+    assert main(["train", str(config), "--run-dir", str(workers), "--workers", "2"]) == 0
+    assert_workers_trained_as_one(workers, straight_run, generators=("G_AtoB",))
 
 
 def test_the_export_says_dropout_stays_on_and_translate_runs_it_so(straight_run, tmp_path):

@@ -224,9 +224,10 @@ def test_mixed_precision_steps_give_finite_float32_losses_and_a_checkpoint_keeps
         np.testing.assert_array_equal(a, b)
 
 
-def test_two_replicas_of_batch_one_equal_one_replica_of_batch_two():
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    config = tiny_config(None, "data.batch_size=2")
+@pytest.mark.parametrize("dropout", ["0", "0.5"])  # with dropout, each image's masks do not depend on its replica
+def test_two_replicas_of_batch_one_equal_one_replica_of_batch_two(dropout, two_replicas):
+    mirrored = two_replicas
+    config = tiny_config(None, "data.batch_size=2", f"model.dropout={dropout}")
     single, double = build(config), build(config, mirrored)
     assert isinstance(double.G.trainable_variables[0].value, tf.distribute.DistributedValues)
     for s, d in zip(weights(single), weights(double)):
@@ -241,8 +242,8 @@ def test_two_replicas_of_batch_one_equal_one_replica_of_batch_two():
     assert_same_training(weights(single), weights(double), steps=2)
 
 
-def test_jit_with_several_cpu_replicas_is_refused_saying_why():
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+def test_jit_with_several_cpu_replicas_is_refused_saying_why(two_replicas):
+    mirrored = two_replicas
     model = build(tiny_config(None, "data.batch_size=2"), mirrored)
     with pytest.raises(ConfigError, match="jit_compile with several replicas needs every replica on a GPU"):
         compile_step(model, mirrored, jit_compile=True)
