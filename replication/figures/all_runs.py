@@ -17,7 +17,7 @@ from matplotlib.colors import to_hex
 
 from replication.figures.page import ALL_RUNS, REFRESH, TABLES_PAGE, document, link, number, shown
 from replication.figures.style import ARROWS, colour
-from replication.figures.summary import TRAINING, state_words
+from replication.figures.summary import TRAINING, numbers_of, state_words
 from replication.io import atomic_write_text
 
 SPARK_WIDTH, SPARK_HEIGHT = 100, 24  # px
@@ -63,7 +63,7 @@ td.number { text-align: right; font-variant-numeric: tabular-nums; }
 
 def metric_columns(summaries: list[dict]) -> list[tuple[str, str]]:
     """(metric, direction) of every number any run has, in a stable order (by name, A→B before B→A)."""
-    return sorted({(row["metric"], row.get("direction") or "") for s in summaries for row in (s.get("numbers") or {}).get("rows", [])
+    return sorted({(row["metric"], row.get("direction") or "") for s in summaries for row in numbers_of(s).get("rows", [])
                    if row.get("value") is not None})
 
 
@@ -128,7 +128,7 @@ def run_cell(summary: dict) -> str:
 
 
 def row_of(summary: dict, columns: list[tuple[str, str]]) -> str:
-    numbers = summary.get("numbers") or {}
+    numbers = numbers_of(summary)
     values = {(r["metric"], r.get("direction") or ""): r["value"] for r in numbers.get("rows", []) if r.get("value") is not None}
     checkpoint, saved = checkpoint_cell(summary)
     cells = [

@@ -152,6 +152,13 @@ def latest_numbers(summary: dict, metric_rows: list, report: dict, eval_csv: Pat
             "words": f"eval.csv's last row ({where(summary, step)}): train.eval_every's quick measure on the first test images"}
 
 
+def numbers_of(summary: dict) -> dict:
+    """The summary's latest numbers; for a summary drawn before they were kept, its evaluate rows."""
+    if "numbers" in summary or not summary.get("metrics"):
+        return summary.get("numbers") or {}
+    return {"source": "eval/metrics.json", "step": summary["metrics"][0].get("step"), "rows": summary["metrics"]}
+
+
 def latest_checkpoint(checkpoints: Path) -> dict:
     """{"name", "step", "saved_at"} of the run's newest checkpoint ({} before the first)."""
     from replication.checkpoints import candidates, number_of
