@@ -202,7 +202,8 @@ def run_train(args) -> int:
     run_dir = Path(args.run_dir or Path("runs", config["name"])).absolute()
     from replication.data.sources import write_missing_synthetic
 
-    written = write_missing_synthetic(config["data"])  # once, before any worker starts
+    given = any(text.split("=", 1)[0].strip() == "data.root" for text in args.overrides)  # a --set root must exist
+    written = None if given else write_missing_synthetic(config["data"])  # once, before any worker starts
     if written:
         print(written)
     launched = cluster.train_command(args, args.argv)
