@@ -248,7 +248,8 @@ def run_train(args) -> int:
         raise KitError(f"--run-dir {run_dir} is a file, not a run folder; give a folder (train creates it if missing).")
     from replication.data.sources import write_missing_synthetic
 
-    written = write_missing_synthetic(config["data"])  # once, before any worker starts
+    given = any(text.split("=", 1)[0].strip() == "data.root" for text in args.overrides)  # a --set root must exist
+    written = None if given else write_missing_synthetic(config["data"])  # once, before any worker starts
     if written:
         print(written)
     launched = cluster.train_command(args, args.argv)
