@@ -320,7 +320,7 @@ def finish_panels(fig, axes, count: int, ncols: int, ends: list[tuple[int, float
     for ax in axes[count:]:
         ax.set_visible(False)
     for i, ax in enumerate(axes[:count]):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins="auto", integer=True))  # as many as fit the width
         for _, step in ends:
             ax.axvline(step, color="0.6", linewidth=0.6, linestyle=":", zorder=0)
         ax.grid(True, axis="y", alpha=0.3)
