@@ -296,7 +296,7 @@ def run_translate(args) -> int:
     job = translate.plan_job(args.input, args.output, args.image_format)
     start_tensorflow(args)
     translator = translate.load_translator(run_dir, args.model, args.direction)
-    print(translate.weights_used(translator, run_dir, args.model), flush=True)
+    print(translate.weights_used(translator), flush=True)
     if job.renamed():
         print(job.renaming_note(), flush=True)
     outcome = translate.translate_job(translator, job)

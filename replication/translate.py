@@ -21,7 +21,6 @@ An output location that would overwrite an input is refused before anything is w
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import io
 import math
@@ -84,61 +83,31 @@ def translator_from_file(path: Path, direction: str | None) -> Translator:
     """A lone `.keras` file; the export manifest beside it, if any, says its direction and test mode."""
     from replication import loading
 
-    known, training_mode = loading.exported_as(path)
+    known, training_mode, weights = loading.exported_as(path)
     if known and direction and known != direction:
         raise KitError(
             f"{path} translates {known}, not {direction} (its export manifest says so). "
             f"Use --direction {known}, or pass the other generator of that run."
         )
-    return loading.Translator(loading.load_model_file(path), known or direction or "AtoB", training_mode)
+    model = loading.load_model_file(path)
+    return loading.Translator(model, known or direction or "AtoB", training_mode, weights and weights.step, weights, path)
 
 
-def weights_used(translator: Translator, run_dir=None, model_file=None) -> str:
-    """One line: which weights translate, and from when (an export's step and epoch, or a checkpoint's).
-
-    Reads what loading.load_generators leaves on the Translator (its step) plus the export manifest
-    and losses.csv; if loading ever describes the weights it loaded, this is the one place to use it.
-    """
-    from replication import export, runs
-
+def weights_used(translator: Translator) -> str:
+    """One line: which weights translate, and from when (an export's step and epoch, or a checkpoint's),
+    as loading found them."""
     arrow = translator.direction.replace("to", "->")
-    if model_file:
-        manifest_path = Path(model_file).parent / export.MANIFEST
-        manifest = export.read_manifest(manifest_path) if manifest_path.is_file() else {}
-        when = exported_when(manifest) or "no export manifest beside it says when it was trained"
-        return f"weights: {model_file} ({arrow}), {when}"
-    run = runs.RunFolder(run_dir)
-    if run.manifest.is_file():
-        manifest = export.read_manifest(run.manifest)
-        files = manifest["generators"].get(translator.direction, {})
-        return f"weights: {run.export / files.get('keras', '')} ({arrow}), {exported_when(manifest)}"
-    epoch = epoch_at_step(run.losses, translator.step)
+    weights = translator.weights
+    if weights is None:
+        return f"weights: {translator.file} ({arrow}), no export manifest beside it says when it was trained"
+    if weights.source == "export":
+        return f"weights: {translator.file} ({arrow}), {weights.when_exported()}"
+    epoch = weights.epoch_under_way()
     during = f", during epoch {epoch}" if epoch else ""
     return (
-        f"weights: the checkpoint of step {translator.step}{during} in {run.checkpoints} ({arrow}): "
+        f"weights: the checkpoint of step {weights.step}{during} in {weights.path.parent} ({arrow}): "
         "the run has not finished, so it has no export yet"
     )
-
-
-def exported_when(manifest: dict) -> str:
-    if manifest.get("imported"):
-        return manifest["imported"]["text"]
-    if "step" not in manifest:
-        return ""
-    epoch = f", epoch {manifest['epoch']}" if "epoch" in manifest else ""
-    return f"exported at step {manifest['step']}{epoch}"
-
-
-def epoch_at_step(losses_csv: Path, step) -> str | None:
-    """The epoch losses.csv gives `step`, or None (no log, or the step is not in it)."""
-    try:
-        with open(losses_csv, newline="", errors="replace") as f:
-            for row in csv.DictReader(f):
-                if row.get("step") == str(step):
-                    return row.get("epoch")
-    except OSError:
-        return None
-    return None
 
 
 # --------------------------------------------------------------------------- what goes where
