@@ -64,10 +64,7 @@ class CycleGAN(gan.GAN):
         self.D_X = gan.build_discriminator(model_cfg)
         self.D_Y = gan.build_discriminator(model_cfg)
         # One optimizer for both generators and one for both discriminators, as the reference code.
-        self.optimizer_G = gan.adam(train_cfg, precision)
-        self.optimizer_D = gan.adam(train_cfg, precision)
-        self.optimizer_G.build(self.generator_variables)
-        self.optimizer_D.build(self.discriminator_variables)
+        self.build_optimizers(train_cfg, precision, self.generator_variables, self.discriminator_variables)
 
         # Fakes shown to D_X come from F, fakes shown to D_Y from G (paper §4, pool of 50).
         self.history_X = HistoryBuffer(train_cfg["pool_size"], tuple(image_shape), name="history_X")

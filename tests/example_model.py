@@ -27,10 +27,7 @@ class OneWayGAN(gan.GAN):
         self.model_cfg = model_cfg
         self.G = gan.build_generator(model_cfg)
         self.D = gan.build_discriminator(model_cfg)
-        self.optimizer_G = gan.adam(train_cfg, precision)
-        self.optimizer_D = gan.adam(train_cfg, precision)
-        self.optimizer_G.build(self.G.trainable_variables)
-        self.optimizer_D.build(self.D.trainable_variables)
+        self.build_optimizers(train_cfg, precision, self.G.trainable_variables, self.D.trainable_variables)
 
     def checkpoint_items(self) -> dict:
         return dict(G=self.G, D=self.D, optimizer_G=self.optimizer_G, optimizer_D=self.optimizer_D)
