@@ -226,7 +226,7 @@ def train_config(args) -> dict:
     overrides = [*args.overrides, "train.strategy=multi_worker"] if args.workers is not None else args.overrides
     config = config_lib.resolve(args.experiment, overrides)
     if args.until_step is not None:
-        config_lib.whole(1).check("--until-step", args.until_step)
+        config_lib.whole_number(1).check("--until-step", args.until_step)
     batch = config["data"]["batch_size"]
     if args.workers and batch % args.workers:
         fitting = -(-batch // args.workers) * args.workers
@@ -300,7 +300,7 @@ def run_translate(args) -> int:
     if job.renamed():
         print(job.renaming_note(), flush=True)
     outcome = translate.translate_job(translator, job)
-    print(f"translated {len(outcome.written)} image(s) into {translate.shown(Path(args.output).absolute())}")
+    print(f"translated {len(outcome.written)} image(s) into {translate.readable_path(Path(args.output).absolute())}")
     if outcome.failed:
         print(translate.skipped_advice(outcome, len(job.names)), file=sys.stderr)
         return 1

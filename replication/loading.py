@@ -130,7 +130,7 @@ class ExportGone(KitError):
 
 def exported_generators(manifest_path: Path) -> dict:
     """The export's generators, as the manifest names them; refused if a file is not the one it names."""
-    text = read_bytes(manifest_path)
+    text = bytes_or_none(manifest_path)
     manifest = export.read_manifest(manifest_path)
     weights = export_weights(manifest_path, manifest)
     translators = {}
@@ -144,11 +144,11 @@ def exported_generators(manifest_path: Path) -> dict:
                     + export.DAMAGED_MANIFEST
                 )
         except (KitError, FileNotFoundError):
-            if read_bytes(manifest_path) != text:
+            if bytes_or_none(manifest_path) != text:
                 raise ExportGone(f"{manifest_path.parent} changed while it was read") from None
             raise
         translators[direction] = Translator(model, direction, manifest.get("training_mode_at_test", False), weights.step, weights, path)
-    if read_bytes(manifest_path) != text:
+    if bytes_or_none(manifest_path) != text:
         raise ExportGone(f"{manifest_path.parent} changed while it was read")
     return translators
 
@@ -159,7 +159,7 @@ def export_weights(manifest_path: Path, manifest: dict) -> Weights:
                    imported=(manifest.get("imported") or {}).get("text"))
 
 
-def read_bytes(path: Path) -> bytes | None:
+def bytes_or_none(path: Path) -> bytes | None:
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
