@@ -440,9 +440,9 @@ def run_data_check(args) -> int:
 def data_command(name: str, args, tensorflow: bool = False) -> int:
     if tensorflow:
         start_tensorflow(args)
-    from replication.data import commands
+    from replication.commands import data as data_commands
 
-    return getattr(commands, name)(args)
+    return getattr(data_commands, name)(args)
 
 
 # ---------------------------------------------------------------- import
