@@ -26,7 +26,6 @@ class CycleGAN(gan.GAN):
     model_type = "cyclegan"
     loss_names = ("D_X", "G", "cycle_X", "idt_X", "D_Y", "F", "cycle_Y", "idt_Y")
     sample_rows = {"AtoB": ("real_A", "fake_B", "rec_A"), "BtoA": ("real_B", "fake_A", "rec_B")}
-    sample_names = (*sample_rows["AtoB"], *sample_rows["BtoA"])
     sample_captions = {
         "real_A": "input A", "fake_B": "G(A)", "rec_A": "F(G(A))",
         "real_B": "input B", "fake_A": "F(B)", "rec_B": "G(F(B))",

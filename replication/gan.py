@@ -26,6 +26,12 @@ class GAN:
     """
 
     model_type: str
+    sample_rows: dict[str, tuple[str, ...]]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # derived, so that it cannot disagree with the rows
+        cls.sample_names = tuple(name for row in cls.sample_rows.values() for name in row)
 
     @property
     def optimizers(self):

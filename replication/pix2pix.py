@@ -30,7 +30,6 @@ class Pix2Pix(gan.GAN):
         "discriminator, fake pairs": {"AtoB": "D_fake"},
     }
     sample_rows = {"AtoB": ("real_A", "fake_B", "real_B")}
-    sample_names = sample_rows["AtoB"]
     sample_captions = {"real_A": "input", "fake_B": "output", "real_B": "ground truth"}
     generator_names = {"AtoB": "G"}
     training_mode_at_test = True

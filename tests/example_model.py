@@ -13,7 +13,6 @@ class OneWayGAN(gan.GAN):
     generator_names = {"AtoB": "G"}
     training_mode_at_test = False
     sample_rows = {"AtoB": ("real_A", "fake_B")}
-    sample_names = ("real_A", "fake_B")
     sample_captions = {"real_A": "input A", "fake_B": "G(A)"}
     loss_panels = {"adversarial": {"AtoB": "G"}, "discriminator": {"AtoB": "D"}}
     judges = {"AtoB": "D"}
