@@ -16,16 +16,10 @@ bench/results/conv-gradients-<machine>.json.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import common
 
 
 
@@ -105,7 +99,7 @@ def main(argv=None) -> int:
     parser.add_argument("--experiment", default="horse2zebra", help="whose networks, at its crop size (default horse2zebra)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override (repeatable)")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per op, the best kept (default 5)")
-    parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--out-dir", default=str(common.RESULTS_DIR))
     args = parser.parse_args(argv)
 
     from replication import config as config_lib
@@ -114,7 +108,6 @@ def main(argv=None) -> int:
 
     here = machine.detect()
     threads = machine.apply_threads(machine.choose_threads_per_op("auto", here, jit_compile=False), here)
-    import step_speed  # noqa: E402  (its machine description and results-file name)
 
     config = config_lib.resolve(args.experiment, args.set)
     model = models.build(config, "float32")
@@ -126,10 +119,10 @@ def main(argv=None) -> int:
     print_table(rows)
     import tensorflow as tf
 
-    info = step_speed.results_machine(tf)
+    info = common.results_machine(tf)
     result = {"benchmark": "conv_gradients", "experiment": args.experiment, "size": size,
               "threads_per_op": threads.value, "machine": info, "rows": rows}
-    out = step_speed.write_results(args.out_dir, f"conv-gradients-{step_speed.machine_slug(info)}", result)
+    out = common.write_results(args.out_dir, f"conv-gradients-{common.machine_slug(info)}", result)
     print(f"\nwritten to {out}")
     return 0
 

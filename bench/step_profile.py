@@ -20,18 +20,13 @@ from __future__ import annotations
 
 import argparse
 import glob
-import os
 import re
 import shutil
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import common
 
 
 PARTS = ("forward", "backward", "optimizer")
@@ -194,23 +189,22 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override (repeatable)")
     parser.add_argument("--steps", type=int, default=20, help="steps timed, then as many profiled (default 20)")
     parser.add_argument("--top", type=int, default=15, help="op types shown (default 15; the JSON has all)")
-    parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--out-dir", default=str(common.RESULTS_DIR))
     args = parser.parse_args(argv)
 
     import tensorflow as tf
 
-    import step_speed  # noqa: E402  (the results file's machine name)
     from replication import config as config_lib
 
     config = config_lib.resolve(args.experiment, args.set)
-    info = step_speed.results_machine(tf)
-    slug = f"{args.experiment}-{step_speed.machine_slug(info)}"
+    info = common.results_machine(tf)
+    slug = f"{args.experiment}-{common.machine_slug(info)}"
     trace_dir = Path(args.out_dir) / f"trace-{slug}"
     result = {"benchmark": "step_profile", "experiment": args.experiment, "overrides": args.set, "steps": args.steps,
               "machine": info, **profile(config, args.steps, trace_dir)}
     print(f"{args.experiment}: {info['device']}, settings {result['settings']}")
     print_table(result, args.top)
-    out = step_speed.write_results(args.out_dir, f"step-profile-{slug}", result)
+    out = common.write_results(args.out_dir, f"step-profile-{slug}", result)
     print(f"\nwritten to {out}; the trace, for TensorBoard's profile plugin, in {trace_dir}")
     return 0
 

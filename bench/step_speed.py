@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import resource
 import subprocess
 import sys
@@ -40,11 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from replication.io import atomic_write_text  # noqa: E402  (no TensorFlow in the parent process)
+from common import RESULTS_DIR, ROOT, machine_slug, results_machine, write_results
 
 STEP_SIZES = {  # case name: (experiment, what it is)
     "demo": ("demo", "64x64 U-Net-64 ngf 16"),
@@ -118,31 +113,12 @@ def timed(run, sync, min_steps: int, min_seconds: float) -> tuple[int, float]:
     return steps, time.perf_counter() - started
 
 
-def cpu_model() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() or "CPU"
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "CPU")
 
 
-def device_name(tf) -> str:
-    """The first GPU's name, else the CPU's."""
-    gpus = tf.config.list_physical_devices("GPU")
-    return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else cpu_model()
 
 
-def vector_unit(flags) -> str:
-    """The widest vector instructions the CPU has: part of the results file's name, so two kinds of one CPU name differ."""
-    return next((name for name in ("avx512_bf16", "avx512f", "avx2") if name in flags), "")
 
 
-def results_machine(tf) -> dict:
-    """What `machine_slug` names a results file by: the device, the GPUs, the CPUs and their vector unit."""
-    from replication.speed import machine
-
-    return {"device": device_name(tf), "gpu_count": len(tf.config.list_physical_devices("GPU")),
-            "cpus": os.cpu_count(), "vector_unit": vector_unit(machine.detect().cpu_flags)}
 
 
 def machine_case(args) -> dict:
@@ -395,27 +371,14 @@ def print_table(rows: list[dict], peaks: dict) -> None:
         )
 
 
-def machine_slug(info: dict) -> str:
-    """The results file's name: a GPU's name and count, or a CPU's name, vector unit and cores (two kinds
-    of one CPU name, e.g. AMD EPYC Zen 3 and Zen 4, keep separate files)."""
-    name = re.sub(r"[^a-z0-9]+", "-", info["device"].lower()).strip("-")
-    if info["gpu_count"]:
-        return f"{name}-{info['gpu_count']}gpu"
-    vector = info.get("vector_unit", "").replace("_", "-")
-    return f"{name}-{vector + '-' if vector else ''}{info['cpus']}cpu"
 
 
-def write_results(out_dir, name: str, result: dict) -> Path:
-    """`result` as bench/results/<name>.json (or under `out_dir`), written atomically."""
-    out = Path(out_dir) / f"{name}.json"
-    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
-    return out
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the reduced set: under 10 minutes on a 2-core CPU")
-    parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--out-dir", default=str(RESULTS_DIR))
     parser.add_argument("--min-steps", type=int, help="timed steps per case, at least (default 2 quick, 3 full)")
     parser.add_argument("--min-seconds", type=float, help="timed seconds per case, at least (default 3 quick, 10 full)")
     parser.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)

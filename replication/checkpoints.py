@@ -115,7 +115,7 @@ def on_disk(folder: Path, name: str = LATEST) -> list[str]:
     return sorted((str(Path(folder) / p) for p in prefixes), key=number_of)
 
 
-def listed(folder: Path) -> list[str]:
+def indexed_checkpoints(folder: Path) -> list[str]:
     """The checkpoints the `checkpoint` index names, oldest first; none if it is missing or unreadable."""
     try:
         state = tf.train.get_checkpoint_state(str(folder))
@@ -127,7 +127,7 @@ def listed(folder: Path) -> list[str]:
 def candidates(folder: Path) -> list[str]:
     """Every checkpoint of a run, newest first: the latest ones, then the kept ones of `every_epoch/`."""
     folder = Path(folder)
-    latest = set(on_disk(folder, LATEST)) | {p for p in listed(folder) if Path(p).name.startswith(f"{LATEST}-")}
+    latest = set(on_disk(folder, LATEST)) | {p for p in indexed_checkpoints(folder) if Path(p).name.startswith(f"{LATEST}-")}
     kept = on_disk(folder / KEPT_FOLDER, KEPT)
     return sorted(latest, key=number_of, reverse=True) + kept[::-1]
 
@@ -205,7 +205,7 @@ def move_aside(prefixes: list[str], into: Path) -> Path:
 def repair_index(folder: Path, name: str) -> None:
     """Rewrite `folder/checkpoint` to list the whole checkpoints on disk, if it does not already."""
     whole = [p for p in on_disk(folder, name) if Path(f"{p}.index").exists()]
-    if not whole or listed(folder) == whole:
+    if not whole or indexed_checkpoints(folder) == whole:
         return
     times = [Path(f"{p}.index").stat().st_mtime for p in whole]
     checkpoint_management.update_checkpoint_state_internal(

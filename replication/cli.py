@@ -228,7 +228,7 @@ def train_config(args) -> dict:
     overrides = [*args.overrides, "train.strategy=multi_worker"] if args.workers is not None else args.overrides
     config = config_lib.resolve(args.experiment, overrides)
     if args.until_step is not None:
-        config_lib.whole(1).check("--until-step", args.until_step)
+        config_lib.whole_number(1).check("--until-step", args.until_step)
     batch = config["data"]["batch_size"]
     if args.workers and batch % args.workers:
         fitting = -(-batch // args.workers) * args.workers
@@ -299,11 +299,11 @@ def run_translate(args) -> int:
     job = translate.plan_job(args.input, args.output, args.image_format)
     start_tensorflow(args)
     translator = translate.load_translator(run_dir, args.model, args.direction)
-    print(translate.weights_used(translator, run_dir, args.model), flush=True)
+    print(translate.weights_used(translator), flush=True)
     if job.renamed():
         print(job.renaming_note(), flush=True)
     outcome = translate.translate_job(translator, job)
-    print(f"translated {len(outcome.written)} image(s) into {translate.shown(Path(args.output).absolute())}")
+    print(f"translated {len(outcome.written)} image(s) into {translate.readable_path(Path(args.output).absolute())}")
     if outcome.failed:
         print(translate.skipped_advice(outcome, len(job.names)), file=sys.stderr)
         return 1
@@ -443,9 +443,9 @@ def run_data_check(args) -> int:
 def data_command(name: str, args, tensorflow: bool = False) -> int:
     if tensorflow:
         start_tensorflow(args)
-    from replication.data import commands
+    from replication.commands import data as data_commands
 
-    return getattr(commands, name)(args)
+    return getattr(data_commands, name)(args)
 
 
 # ---------------------------------------------------------------- import

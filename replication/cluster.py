@@ -420,7 +420,7 @@ class AgreedStop:
         return signal.Signals(got[0]).name if got else None
 
 
-def agreed(request, strategy):
+def agreed_stop(request, strategy):
     """`request` (a StopRequest) as every worker of `strategy` reads it."""
     return AgreedStop(request, strategy) if is_multi_worker(strategy) else request
 

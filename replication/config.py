@@ -109,7 +109,7 @@ def parent_path(parent, child: Path, experiments_dir: Path = EXPERIMENTS_DIR) ->
     """The file `extends: parent` in `child` names: a .yaml path is read from child's folder; a
     name is child's sibling NAME.yaml, or else the kit's experiments/NAME.yaml."""
     if not isinstance(parent, str) or not parent.strip():
-        raise ConfigError(f"{child}: extends: {shown(parent)} must name an experiment (e.g. extends: base).")
+        raise ConfigError(f"{child}: extends: {as_typed(parent)} must name an experiment (e.g. extends: base).")
     named = Path(parent)
     if named.suffix in YAML_SUFFIXES:
         candidates = [child.parent / named]
@@ -295,10 +295,10 @@ class Rule:
             return self.accept(value)
         except (ValueError, TypeError):
             allowed = f"{self.allowed}, or null" if self.optional else self.allowed
-            raise ConfigError(f"{key}={shown(value)} is not allowed: {key} must be {allowed}.") from None
+            raise ConfigError(f"{key}={as_typed(value)} is not allowed: {key} must be {allowed}.") from None
 
 
-def whole(minimum: int = 0, optional: bool = False) -> Rule:
+def whole_number(minimum: int = 0, optional: bool = False) -> Rule:
     def accept(value):
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError
@@ -336,7 +336,7 @@ def one_of(*options) -> Rule:
             raise ValueError
         return value
 
-    names = [shown(option) for option in options]
+    names = [as_typed(option) for option in options]
     return Rule(f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0], accept)
 
 
@@ -350,7 +350,7 @@ def text(optional: bool = False) -> Rule:
     return Rule("a name or path (text)", accept, optional)
 
 
-def shown(value) -> str:
+def as_typed(value) -> str:
     """A value as the user would type it after `--set key=`."""
     if value is None or isinstance(value, bool):
         return {None: "null", True: "true", False: "false"}[value]
@@ -365,55 +365,55 @@ def rules() -> dict:
         "data.root": text(optional=True),
         "data.data_dir": text(optional=True),
         "data.preprocess": one_of(*choices.PREPROCESS_MODES),
-        "data.load_size": whole(1),
-        "data.crop_size": whole(1),
+        "data.load_size": whole_number(1),
+        "data.crop_size": whole_number(1),
         "data.resize_method": one_of(*choices.RESIZE_METHODS),
         "data.flip": flag(),
-        "data.batch_size": whole(1),
+        "data.batch_size": whole_number(1),
         "data.cache": flag(),
         "data.skip_bad_images": flag(),
-        "data.seed": whole(0),
+        "data.seed": whole_number(0),
         "data.direction": one_of(*choices.DIRECTIONS),
         "data.download_url": text(optional=True),
         "data.download_sha256": text(optional=True),
         "model.type": one_of(*choices.MODELS),
         "model.generator": one_of("resnet", "unet"),
-        "model.n_blocks": whole(0),
-        "model.ngf": whole(1),
+        "model.n_blocks": whole_number(0),
+        "model.ngf": whole_number(1),
         "model.upsample": one_of("transpose", "resize_conv"),
-        "model.num_downs": whole(5),
+        "model.num_downs": whole_number(5),
         "model.generator_norm": one_of(*choices.NORMS),
         "model.dropout": auto_or(number(0, below=1)),
         "model.discriminator": one_of("patchgan", "pixel"),
-        "model.n_layers_d": whole(1),
+        "model.n_layers_d": whole_number(1),
         "model.discriminator_norm": one_of(*choices.NORMS),
-        "model.ndf": whole(1),
+        "model.ndf": whole_number(1),
         "loss.gan_mode": one_of(*choices.GAN_MODES),
         "loss.lambda_cycle": number(0),
         "loss.lambda_identity": number(0),
         "loss.gan": flag(),
         "loss.cycle": one_of(*choices.CYCLES),
         "loss.lambda_L1": number(0),
-        "train.epochs": whole(0),
-        "train.epochs_decay": whole(0),
+        "train.epochs": whole_number(0),
+        "train.epochs_decay": whole_number(0),
         "train.lr": number(0),
         "train.beta_1": number(0, below=1),
         "train.beta_2": number(0, below=1),
         "train.epsilon": number(1e-12),
-        "train.pool_size": whole(0),
+        "train.pool_size": whole_number(0),
         "train.precision": one_of(*choices.PRECISIONS),
         "train.conv_gradients": one_of(*choices.CONV_GRADIENTS),
         "train.jit_compile": one_of("auto", True, False),
-        "train.steps_per_call": whole(1),
-        "train.threads_per_op": auto_or(whole(0)),
-        "train.eval_every": whole(0),
+        "train.steps_per_call": whole_number(1),
+        "train.threads_per_op": auto_or(whole_number(0)),
+        "train.eval_every": whole_number(0),
         "train.strategy": one_of("default", "mirrored", "multi_worker"),
-        "train.worker_start_timeout": whole(1),
-        "train.log_every": whole(1),
-        "train.save_epoch_freq": whole(0),
-        "train.n_samples": whole(1),
-        "train.max_steps_per_epoch": whole(1, optional=True),
-        "train.seed": whole(0),
+        "train.worker_start_timeout": whole_number(1),
+        "train.log_every": whole_number(1),
+        "train.save_epoch_freq": whole_number(0),
+        "train.n_samples": whole_number(1),
+        "train.max_steps_per_epoch": whole_number(1, optional=True),
+        "train.seed": whole_number(0),
     }
 
 
@@ -422,7 +422,7 @@ def validate(config: dict, base: dict) -> dict:
     for section, keys in base.items():
         if isinstance(keys, dict) and not isinstance(config.get(section), dict):
             raise ConfigError(
-                f"{section}={shown(config.get(section))} is not allowed: {section} must be a section of keys, as "
+                f"{section}={as_typed(config.get(section))} is not allowed: {section} must be a section of keys, as "
                 f"in experiments/base.yaml; set one of them with --set {section}.{next(iter(keys))}=VALUE."
             )
     for section, keys in config.items():

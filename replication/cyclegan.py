@@ -26,7 +26,6 @@ class CycleGAN(gan.GAN):
     model_type = "cyclegan"
     loss_names = ("D_X", "G", "cycle_X", "idt_X", "D_Y", "F", "cycle_Y", "idt_Y")
     sample_rows = {"AtoB": ("real_A", "fake_B", "rec_A"), "BtoA": ("real_B", "fake_A", "rec_B")}
-    sample_names = (*sample_rows["AtoB"], *sample_rows["BtoA"])
     sample_captions = {
         "real_A": "input A", "fake_B": "G(A)", "rec_A": "F(G(A))",
         "real_B": "input B", "fake_A": "F(B)", "rec_B": "G(F(B))",
@@ -64,10 +63,7 @@ class CycleGAN(gan.GAN):
         self.D_X = gan.build_discriminator(model_cfg)
         self.D_Y = gan.build_discriminator(model_cfg)
         # One optimizer for both generators and one for both discriminators, as the reference code.
-        self.optimizer_G = gan.adam(train_cfg, precision)
-        self.optimizer_D = gan.adam(train_cfg, precision)
-        self.optimizer_G.build(self.generator_variables)
-        self.optimizer_D.build(self.discriminator_variables)
+        self.build_optimizers(train_cfg, precision, self.generator_variables, self.discriminator_variables)
 
         # Fakes shown to D_X come from F, fakes shown to D_Y from G (paper §4, pool of 50).
         self.history_X = HistoryBuffer(train_cfg["pool_size"], tuple(image_shape), name="history_X")

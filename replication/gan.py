@@ -21,15 +21,29 @@ class GAN:
     """What the training loop asks of every model that the models answer alike.
 
     A subclass sets `model_type` (its row in replication/models.py), `generator_names`,
-    `training_mode_at_test`, `model_cfg`, and its two optimizers `optimizer_G` and `optimizer_D`;
-    `seed` (train.seed) too if its step calls `seed_dropout`.
+    `training_mode_at_test`, `model_cfg`, and its two optimizers `optimizer_G` and `optimizer_D`
+    (`build_optimizers`); `seed` (train.seed) too if its step calls `seed_dropout`.
     """
 
     model_type: str
+    sample_rows: dict[str, tuple[str, ...]]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # derived, so that it cannot disagree with the rows
+        cls.sample_names = tuple(name for row in cls.sample_rows.values() for name in row)
 
     @property
     def optimizers(self):
         return (self.optimizer_G, self.optimizer_D)
+
+    def build_optimizers(self, train_cfg: dict, precision: str, generator_variables, discriminator_variables) -> None:
+        """`optimizer_G` and `optimizer_D`: Adam each (`adam`), built on their variables so that a
+        checkpoint restores their slots before the first step."""
+        self.optimizer_G = adam(train_cfg, precision)
+        self.optimizer_D = adam(train_cfg, precision)
+        self.optimizer_G.build(generator_variables)
+        self.optimizer_D.build(discriminator_variables)
 
     def networks(self) -> list[keras.Model]:
         return [item for item in self.checkpoint_items().values() if isinstance(item, keras.Model)]

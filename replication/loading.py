@@ -43,6 +43,21 @@ class Weights:
             return schedule.position_words(self.epoch, self.into, self.steps_per_epoch)
         return f"the end of epoch {self.epoch}"  # an export: written as training ends
 
+    def when_exported(self) -> str:
+        """An export's "exported at step S, epoch E", or the imported weights' own line."""
+        if self.imported:
+            return self.imported
+        if self.step is None:
+            return ""
+        epoch = f", epoch {self.epoch}" if self.epoch is not None else ""
+        return f"exported at step {self.step}{epoch}"
+
+    def epoch_under_way(self) -> int | None:
+        """The epoch (from 1) a checkpoint's step was taken in, as losses.csv numbers it; None before any step."""
+        if self.epoch is None or (self.epoch == 0 and not self.into):
+            return None
+        return self.epoch + 1 if self.into else self.epoch
+
     def as_json(self) -> dict:
         return {"source": self.source, "path": str(self.path), "step": self.step, "epoch": self.epoch,
                 **({"imported": self.imported} if self.imported else {})}
@@ -52,9 +67,10 @@ class Translator:
     """One direction's generator, called as the model it came from wants to be called at test time."""
 
     def __init__(self, generator: keras.Model, direction: str, training_mode: bool = False, step: int | None = None,
-                 weights: Weights | None = None):
+                 weights: Weights | None = None, file: Path | None = None):
         self.generator, self.direction = generator, direction
         self.training_mode, self.step, self.weights = training_mode, step, weights
+        self.file = file  # the .keras file it was read from; None for a checkpoint's
         self.size_multiple = networks.size_multiple(generator)
 
     def __call__(self, images):
@@ -114,10 +130,9 @@ class ExportGone(KitError):
 
 def exported_generators(manifest_path: Path) -> dict:
     """The export's generators, as the manifest names them; refused if a file is not the one it names."""
-    text = read_bytes(manifest_path)
+    text = bytes_or_none(manifest_path)
     manifest = export.read_manifest(manifest_path)
-    weights = Weights("export", manifest_path, manifest.get("step"), manifest.get("epoch"),
-                      imported=(manifest.get("imported") or {}).get("text"))
+    weights = export_weights(manifest_path, manifest)
     translators = {}
     for direction, files in manifest["generators"].items():
         path = manifest_path.parent / files["keras"]
@@ -129,16 +144,22 @@ def exported_generators(manifest_path: Path) -> dict:
                     + export.DAMAGED_MANIFEST
                 )
         except (KitError, FileNotFoundError):
-            if read_bytes(manifest_path) != text:
+            if bytes_or_none(manifest_path) != text:
                 raise ExportGone(f"{manifest_path.parent} changed while it was read") from None
             raise
-        translators[direction] = Translator(model, direction, manifest.get("training_mode_at_test", False), weights.step, weights)
-    if read_bytes(manifest_path) != text:
+        translators[direction] = Translator(model, direction, manifest.get("training_mode_at_test", False), weights.step, weights, path)
+    if bytes_or_none(manifest_path) != text:
         raise ExportGone(f"{manifest_path.parent} changed while it was read")
     return translators
 
 
-def read_bytes(path: Path) -> bytes | None:
+def export_weights(manifest_path: Path, manifest: dict) -> Weights:
+    """`Weights` of the export that `manifest` (read from `manifest_path`) describes."""
+    return Weights("export", manifest_path, manifest.get("step"), manifest.get("epoch"),
+                   imported=(manifest.get("imported") or {}).get("text"))
+
+
+def bytes_or_none(path: Path) -> bytes | None:
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
@@ -160,13 +181,15 @@ def load_model_file(path: Path) -> keras.Model:
         raise KitError(f"Could not load {path} as a Keras model (damaged or not a generator?): {err}") from None
 
 
-def exported_as(model_file: Path) -> tuple[str | None, bool]:
-    """(direction, training mode at test) that the export manifest beside `model_file` gives it; (None, False) without one."""
+def exported_as(model_file: Path) -> tuple[str | None, bool, Weights | None]:
+    """(direction, training mode at test, `Weights`) that the export manifest beside `model_file` gives
+    it; the direction None and False if the manifest does not name the file, all None without one."""
     manifest_path = Path(model_file).parent / export.MANIFEST
     if not manifest_path.is_file():
-        return None, False
+        return None, False, None
     manifest = export.read_manifest(manifest_path)
+    weights = export_weights(manifest_path, manifest)
     for direction, files in manifest["generators"].items():
         if files.get("keras") == Path(model_file).name:
-            return direction, manifest.get("training_mode_at_test", False)
-    return None, False
+            return direction, manifest.get("training_mode_at_test", False), weights
+    return None, False, weights

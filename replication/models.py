@@ -29,7 +29,7 @@ class Model(Protocol):
     training_mode_at_test: bool  # run generators in training mode at test time (pix2pix's dropout)
     # what figures and pages show
     sample_rows: dict[str, tuple[str, ...]]  # direction -> names of one row of a sample grid
-    sample_names: tuple[str, ...]  # all rows' names, in order (what samples/epoch_NNN.npz holds)
+    sample_names: tuple[str, ...]  # all rows' names, in order (what samples/epoch_NNN.npz holds): gan.GAN derives it
     sample_captions: dict[str, str]  # name -> what a figure writes under it
     loss_panels: dict[str, dict[str, str]]  # the loss figure's panel title -> {direction: loss name}
     # what evaluate and the bench ask
@@ -44,6 +44,9 @@ class Model(Protocol):
 
     @staticmethod
     def visuals(generators: dict, a, b) -> dict: ...
+
+    @classmethod
+    def from_config(cls, config: dict, precision: str = "float32") -> Model: ...  # models.build calls it
 
 
 @dataclass(frozen=True)

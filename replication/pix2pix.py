@@ -31,7 +31,6 @@ class Pix2Pix(gan.GAN):
         "discriminator, fake pairs": {"AtoB": "D_fake"},
     }
     sample_rows = {"AtoB": ("real_A", "fake_B", "real_B")}
-    sample_names = sample_rows["AtoB"]
     sample_captions = {"real_A": "input", "fake_B": "output", "real_B": "ground truth"}
     generator_names = {"AtoB": "G"}
     training_mode_at_test = True
@@ -49,10 +48,7 @@ class Pix2Pix(gan.GAN):
 
         self.G = gan.build_generator(model_cfg)
         self.D = gan.build_discriminator(model_cfg, in_channels=6)  # input and output stacked
-        self.optimizer_G = gan.adam(train_cfg, precision)
-        self.optimizer_D = gan.adam(train_cfg, precision)
-        self.optimizer_G.build(self.G.trainable_variables)
-        self.optimizer_D.build(self.D.trainable_variables)
+        self.build_optimizers(train_cfg, precision, self.G.trainable_variables, self.D.trainable_variables)
 
     # Forward passes in one step (the bench's FLOP count): G(x); D(x, G(x)) in G's loss; D on the
     # real and the fake pair.

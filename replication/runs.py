@@ -27,7 +27,7 @@ import yaml
 import replication
 from replication import config as config_lib
 from replication import schedule
-from replication.checkpoints import listed, saved_config
+from replication.checkpoints import indexed_checkpoints, saved_config
 from replication.errors import ConfigError, DataError, KitError, RunFolderError
 from replication.export import MANIFEST
 from replication.io import atomic_write_text, readable
@@ -111,7 +111,7 @@ class RunFolder:
         """What changed in the data since the run last trained, in words; None if nothing did or the run
         has no checkpoint to resume. Changed data is refused unless `accept` (--accept-new-data)."""
         record = self.data_record()
-        if record is None or not listed(self.checkpoints):
+        if record is None or not indexed_checkpoints(self.checkpoints):
             return None
         changes = data_changes(record["files"], listings)
         if changes and not accept:
@@ -179,7 +179,7 @@ def value_at(config: dict, dotted: str):
     node = config
     for key in dotted.split("."):
         node = node.get(key) if isinstance(node, dict) else None
-    return config_lib.shown(node)
+    return config_lib.as_typed(node)
 
 
 def versions() -> dict:

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from replication import config as config_lib
 from replication import cluster, export, figures, gan, models, quality, schedule
-from replication.checkpoints import Checkpoints, first_line, listed, loss_scale_in, remove_abandoned_temp
+from replication.checkpoints import Checkpoints, first_line, indexed_checkpoints, loss_scale_in, remove_abandoned_temp
 from replication.errors import ConfigError, KitError, RunFolderError
 from replication.io import FolderLock, remove_partial_writes, storage_errors
 from replication.logs import LossLog, ProgressBar, TextLog
@@ -66,7 +66,7 @@ def claim(run: RunFolder, fresh: bool):
 def after_storage_error(run: RunFolder):
     """What a training stopped by a full disk or an unwritable folder says last: what is safe."""
     def then() -> str:
-        latest = (listed(run.checkpoints) or [None])[-1]
+        latest = (indexed_checkpoints(run.checkpoints) or [None])[-1]
         safe = f"the latest checkpoint, {latest}, is whole and" if latest else "no checkpoint was saved yet;"
         return f" (or train into another folder with --run-dir); {safe} the same command resumes."
     return then
@@ -206,7 +206,7 @@ def train(config: dict, run_dir=None, fresh: bool = False, until_step: int | Non
     accept_new_data: resume even though the data's files changed since the run last trained.
     """
     if until_step is not None:
-        config_lib.whole(1).check("--until-step", until_step)
+        config_lib.whole_number(1).check("--until-step", until_step)
     config, made_absolute = config_lib.with_absolute_paths(config)  # the run's config works from any folder
     job = cluster.job_for(config, RunFolder(run_dir or Path("runs") / config["name"]), strategy, make_strategy)
     run = job.run  # another worker than the chief writes into a temporary folder
@@ -366,7 +366,7 @@ class Loop:
         if self.quality:
             self.quality.resume_at(step)
         building = lambda: self.trace_started is not None  # noqa: E731
-        with cluster.agreed(StopRequest(building), self.strategy) as stop, contextlib.closing(self.losses):
+        with cluster.agreed_stop(StopRequest(building), self.strategy) as stop, contextlib.closing(self.losses):
             for epoch in range(self.epochs.of(step), self.total_epochs):
                 step = self.run_epoch(epoch, step, until_step, stop)
                 completed = step == self.epochs.start(epoch + 1)
@@ -403,7 +403,7 @@ class Loop:
             while step < end and not stop.signal_name:
                 count = min(self.steps_per_call, end - step)
                 pending.append(self.step_fn(batches, tf.constant(step, tf.int64), tf.constant(count, tf.int64)))
-                traced = self.built()
+                traced = self.say_if_traced()
                 step += count
                 if step // self.train_cfg["log_every"] > (step - count) // self.train_cfg["log_every"]:
                     values = self.fetch_losses(pending, step, epoch, lr)
@@ -419,7 +419,7 @@ class Loop:
         self.log("building the training step: about a minute on a CPU")
         self.trace_started = time.monotonic()
 
-    def built(self) -> bool:
+    def say_if_traced(self) -> bool:
         """After a call: whether it traced; if it did, say how long that took."""
         if self.trace_started is None:
             return False

@@ -21,7 +21,6 @@ An output location that would overwrite an input is refused before anything is w
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import io
 import math
@@ -39,7 +38,7 @@ from PIL import Image
 from replication.choices import DIRECTIONS
 from replication.data import images as image_files
 from replication.errors import KitError
-from replication.io import atomic_write_bytes, remove_partial_writes_of, storage_problem
+from replication.io import atomic_write_bytes, readable, remove_partial_writes_of, storage_problem
 from replication.memory import failure_kind, free_memory, out_of_memory
 from replication.pixels import to_uint8, to_unit
 
@@ -84,73 +83,43 @@ def translator_from_file(path: Path, direction: str | None) -> Translator:
     """A lone `.keras` file; the export manifest beside it, if any, says its direction and test mode."""
     from replication import loading
 
-    known, training_mode = loading.exported_as(path)
+    known, training_mode, weights = loading.exported_as(path)
     if known and direction and known != direction:
         raise KitError(
             f"{path} translates {known}, not {direction} (its export manifest says so). "
             f"Use --direction {known}, or pass the other generator of that run."
         )
-    return loading.Translator(loading.load_model_file(path), known or direction or "AtoB", training_mode)
+    model = loading.load_model_file(path)
+    return loading.Translator(model, known or direction or "AtoB", training_mode, weights and weights.step, weights, path)
 
 
-def weights_used(translator: Translator, run_dir=None, model_file=None) -> str:
-    """One line: which weights translate, and from when (an export's step and epoch, or a checkpoint's).
-
-    Reads what loading.load_generators leaves on the Translator (its step) plus the export manifest
-    and losses.csv; if loading ever describes the weights it loaded, this is the one place to use it.
-    """
-    from replication import export, runs
-
+def weights_used(translator: Translator) -> str:
+    """One line: which weights translate, and from when (an export's step and epoch, or a checkpoint's),
+    as loading found them."""
     arrow = translator.direction.replace("to", "->")
-    if model_file:
-        manifest_path = Path(model_file).parent / export.MANIFEST
-        manifest = export.read_manifest(manifest_path) if manifest_path.is_file() else {}
-        when = exported_when(manifest) or "no export manifest beside it says when it was trained"
-        return f"weights: {model_file} ({arrow}), {when}"
-    run = runs.RunFolder(run_dir)
-    if run.manifest.is_file():
-        manifest = export.read_manifest(run.manifest)
-        files = manifest["generators"].get(translator.direction, {})
-        return f"weights: {run.export / files.get('keras', '')} ({arrow}), {exported_when(manifest)}"
-    epoch = epoch_at_step(run.losses, translator.step)
+    weights = translator.weights
+    if weights is None:
+        return f"weights: {translator.file} ({arrow}), no export manifest beside it says when it was trained"
+    if weights.source == "export":
+        return f"weights: {translator.file} ({arrow}), {weights.when_exported()}"
+    epoch = weights.epoch_under_way()
     during = f", during epoch {epoch}" if epoch else ""
     return (
-        f"weights: the checkpoint of step {translator.step}{during} in {run.checkpoints} ({arrow}): "
+        f"weights: the checkpoint of step {weights.step}{during} in {weights.path.parent} ({arrow}): "
         "the run has not finished, so it has no export yet"
     )
-
-
-def exported_when(manifest: dict) -> str:
-    if manifest.get("imported"):
-        return manifest["imported"]["text"]
-    if "step" not in manifest:
-        return ""
-    epoch = f", epoch {manifest['epoch']}" if "epoch" in manifest else ""
-    return f"exported at step {manifest['step']}{epoch}"
-
-
-def epoch_at_step(losses_csv: Path, step) -> str | None:
-    """The epoch losses.csv gives `step`, or None (no log, or the step is not in it)."""
-    try:
-        with open(losses_csv, newline="", errors="replace") as f:
-            for row in csv.DictReader(f):
-                if row.get("step") == str(step):
-                    return row.get("epoch")
-    except OSError:
-        return None
-    return None
 
 
 # --------------------------------------------------------------------------- what goes where
 
 
-def shown(path) -> str:
+def readable_path(path) -> str:
     """A path for messages: bytes that are not UTF-8 (legal in Linux names) shown as \\xNN."""
-    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+    return readable(str(path))
 
 
 @dataclass
-class Job:
+class TranslationJob:
     """The inputs (relative to `root`) and where each one's translation goes."""
 
     root: Path
@@ -175,34 +144,34 @@ class Job:
         other = " (--format jpg writes JPEG)" if self.image_format == "png" else ""
         return (
             f"writing {FORMATS[self.image_format][0]}: {len(self.renamed())} output name(s) change their extension, "
-            f"e.g. {shown(first)} -> {shown(self.output_name(first))}{other}"
+            f"e.g. {readable_path(first)} -> {readable_path(self.output_name(first))}{other}"
         )
 
 
-def plan_job(input_path, output, image_format: str = "png") -> Job:
+def plan_job(input_path, output, image_format: str = "png") -> TranslationJob:
     """List the inputs and refuse, before anything is written, an output that would overwrite one."""
     if image_format not in FORMATS:
         raise KitError(f"--format must be one of {', '.join(FORMATS)}, not {image_format!r}.")
     source, output = Path(input_path).expanduser(), Path(output).expanduser()
     if not source.exists():
-        raise KitError(f"--input {shown(source)} does not exist; give an image file or a folder of images.")
+        raise KitError(f"--input {readable_path(source)} does not exist; give an image file or a folder of images.")
     if output.exists() and not output.is_dir():
-        raise KitError(f"--output {shown(output)} is a file; give a folder (it is created if missing).")
+        raise KitError(f"--output {readable_path(output)} is a file; give a folder (it is created if missing).")
     root = source if source.is_dir() else source.parent
     if os.path.realpath(output) == os.path.realpath(root):
         raise KitError(
-            f"--output {shown(output)} is the folder the inputs are in ({shown(root)}): the translations "
+            f"--output {readable_path(output)} is the folder the inputs are in ({readable_path(root)}): the translations "
             "would be written among your images and replace those of the same name. Choose another folder."
         )
     if source.is_dir():
         names = [n for n in image_files.list_images(source).images if not is_inside(source / n, output)]
         if not names:
-            raise KitError(f"{shown(source)} holds no images ({image_files.EXTENSIONS_TEXT}), nested or not.")
+            raise KitError(f"{readable_path(source)} holds no images ({image_files.EXTENSIONS_TEXT}), nested or not.")
     elif not image_files.is_image_name(source.name):
-        raise KitError(f"--input {shown(source)} is not an image ({image_files.EXTENSIONS_TEXT}); give an image file or a folder of images.")
+        raise KitError(f"--input {readable_path(source)} is not an image ({image_files.EXTENSIONS_TEXT}); give an image file or a folder of images.")
     else:
         names = [source.name]
-    job = Job(root, names, output, image_format)
+    job = TranslationJob(root, names, output, image_format)
     refuse_overwrites(job)
     return job
 
@@ -219,7 +188,7 @@ def where_written(path: Path) -> str:
     return os.path.join(os.path.realpath(path.parent), path.name)
 
 
-def refuse_overwrites(job: Job) -> None:
+def refuse_overwrites(job: TranslationJob) -> None:
     """No output may replace an input (through links too), nor two outputs share a name."""
     inputs = {}
     for name in job.names:
@@ -230,13 +199,13 @@ def refuse_overwrites(job: Job) -> None:
         target = where_written(job.output_path(name))
         if target in inputs:
             raise KitError(
-                f"--output {shown(job.output)} would overwrite the input {shown(job.root / inputs[target])} "
-                f"(with the translation of {shown(name)}). Choose a folder outside the inputs."
+                f"--output {readable_path(job.output)} would overwrite the input {readable_path(job.root / inputs[target])} "
+                f"(with the translation of {readable_path(name)}). Choose a folder outside the inputs."
             )
         if target in targets:
             raise KitError(
-                f"{shown(targets[target])} and {shown(name)} would both be written as "
-                f"{shown(job.output_name(name))}; rename one of them, or translate them into separate folders."
+                f"{readable_path(targets[target])} and {readable_path(name)} would both be written as "
+                f"{readable_path(job.output_name(name))}; rename one of them, or translate them into separate folders."
             )
         targets[target] = name
 
@@ -530,7 +499,7 @@ class Outcome:
     failed: list = field(default_factory=list)  # (input name, why)
 
 
-def translate_job(translator, job: Job, memory: Memory | None = None, say=None) -> Outcome:
+def translate_job(translator, job: TranslationJob, memory: Memory | None = None, say=None) -> Outcome:
     """Translate every input of `job`; the unreadable ones are named (through `say`) and skipped.
 
     A write that fails because the output folder is read-only or full raises KitError naming the file.
@@ -544,18 +513,18 @@ def translate_job(translator, job: Job, memory: Memory | None = None, say=None) 
     bar = tqdm(job.names, unit="image", disable=len(job.names) <= 3 or not sys.stderr.isatty(), file=sys.stderr)
     for name in bar:
         try:
-            blob = read_bytes(job.root / name)
+            blob = read_input(job.root / name)
             with no_pillow_size_limit():
                 plan = memory.plan(*image_size(blob), multiple, minimum)
                 image = decode(blob)
             if plan.tile != plan.padded:
-                say(memory.tiling_note(shown(job.root / name), plan))
-            out = translate_image(translator, image, plan, memory, shown(job.root / name), say, lambda p: tile_progress(p, name))
+                say(memory.tiling_note(readable_path(job.root / name), plan))
+            out = translate_image(translator, image, plan, memory, readable_path(job.root / name), say, lambda p: tile_progress(p, name))
             del image
             write(job.output_path(name), encoded(out, job.image_format), len(outcome.written))
         except Skipped as err:
             outcome.failed.append((name, str(err)))
-            say(f"skipped {shown(job.root / name)}: {err}")
+            say(f"skipped {readable_path(job.root / name)}: {err}")
             continue
         outcome.written.append(job.output_path(name))
     return outcome
@@ -568,7 +537,7 @@ def tile_progress(plan: Plan, name: str):
     count = len(tile_starts(plan.padded[0], plan.tile[0])) * len(tile_starts(plan.padded[1], plan.tile[1]))
     if count == 1 or not sys.stderr.isatty():  # into a pipe, a redrawn bar would share its line with the next message
         return None
-    bar = tqdm(total=count, unit="tile", leave=False, file=sys.stderr, desc=shown(name))
+    bar = tqdm(total=count, unit="tile", leave=False, file=sys.stderr, desc=readable_path(name))
 
     def done():
         bar.update()
@@ -578,7 +547,7 @@ def tile_progress(plan: Plan, name: str):
     return done
 
 
-def read_bytes(path: Path) -> bytes:
+def read_input(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as err:
@@ -593,10 +562,10 @@ def write(path: Path, data: bytes, written_before: int) -> None:
     except OSError as err:
         problem = storage_problem(err)
         if problem is None:
-            raise Skipped(f"its translation could not be written to {shown(path)} ({err.strerror or err})") from None
+            raise Skipped(f"its translation could not be written to {readable_path(path)} ({err.strerror or err})") from None
         _, what, fix = problem  # the file the system names may be a hidden temporary: name the output
         raise KitError(
-            f"could not write {shown(path)}: {what}. {fix[0].upper()}{fix[1:]}, or choose another --output "
+            f"could not write {readable_path(path)}: {what}. {fix[0].upper()}{fix[1:]}, or choose another --output "
             f"({written_before} image(s) were written before it; run the same command again to redo them all)."
         ) from None
 

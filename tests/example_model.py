@@ -13,7 +13,6 @@ class OneWayGAN(gan.GAN):
     generator_names = {"AtoB": "G"}
     training_mode_at_test = False
     sample_rows = {"AtoB": ("real_A", "fake_B")}
-    sample_names = ("real_A", "fake_B")
     sample_captions = {"real_A": "input A", "fake_B": "G(A)"}
     loss_panels = {"adversarial": {"AtoB": "G"}, "discriminator": {"AtoB": "D"}}
     judges = {"AtoB": "D"}
@@ -27,10 +26,7 @@ class OneWayGAN(gan.GAN):
         self.model_cfg = model_cfg
         self.G = gan.build_generator(model_cfg)
         self.D = gan.build_discriminator(model_cfg)
-        self.optimizer_G = gan.adam(train_cfg, precision)
-        self.optimizer_D = gan.adam(train_cfg, precision)
-        self.optimizer_G.build(self.G.trainable_variables)
-        self.optimizer_D.build(self.D.trainable_variables)
+        self.build_optimizers(train_cfg, precision, self.G.trainable_variables, self.D.trainable_variables)
 
     def checkpoint_items(self) -> dict:
         return dict(G=self.G, D=self.D, optimizer_G=self.optimizer_G, optimizer_D=self.optimizer_D)

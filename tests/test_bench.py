@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 import keras
-import numpy as np
 import pytest
 import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import step_speed  # noqa: E402
+import common  # noqa: E402
 
 TINY = ["data.load_size=32", "data.crop_size=32", "model.ngf=4", "model.ndf=4", "model.num_downs=5", "model.n_blocks=1"]
 
@@ -96,9 +96,9 @@ def test_quick_plan_on_a_cpu_without_bfloat16_times_forward_gradients_beside_ten
     (set(), "amd-epyc-2cpu"),
 ])
 def test_two_kinds_of_one_cpu_name_keep_separate_results_files(flags, slug):
-    info = {"device": "AMD EPYC", "gpu_count": 0, "cpus": 2, "vector_unit": step_speed.vector_unit(flags)}
-    assert step_speed.machine_slug(info) == slug
-    assert step_speed.machine_slug({"device": "NVIDIA A100-SXM4-40GB", "gpu_count": 2, "cpus": 32}) == "nvidia-a100-sxm4-40gb-2gpu"
+    info = {"device": "AMD EPYC", "gpu_count": 0, "cpus": 2, "vector_unit": common.vector_unit(flags)}
+    assert common.machine_slug(info) == slug
+    assert common.machine_slug({"device": "NVIDIA A100-SXM4-40GB", "gpu_count": 2, "cpus": 32}) == "nvidia-a100-sxm4-40gb-2gpu"
 
 
 def test_conv_gradient_bench_times_every_distinct_conv_and_forward_gradients_for_stride_1(tmp_path, capsys):

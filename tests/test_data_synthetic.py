@@ -135,6 +135,8 @@ def test_trains_unpaired_and_paired(tmp_path):
 
 
 def test_figure_for_the_readme(tmp_path):
-    path = data.draw_pairs(tmp_path / "pairs.png", n=3, size=32)
+    from replication.figures.synthetic import draw_pairs
+
+    path = draw_pairs(tmp_path / "pairs.png", n=3, size=32)
     img = data.decode(path)
     assert img.shape[0] > 100 and img.shape[1] > 150

@@ -23,7 +23,6 @@ Modules, in the order a config travels:
     pipeline    UnpairedData/PairedData (epochs planned in NumPy), test_images, folder_images
     check       `data check`: every problem of a folder, as a report
     synthetic   the embedded offline dataset
-    commands    the `data` CLI commands
 """
 
 from replication.data.check import Report, check
@@ -48,7 +47,7 @@ from replication.data.sources import (
     TFDS_NAMES,
     download,
 )
-from replication.data.synthetic import draw_pairs, make_scene, object_mask, render, write_synthetic
+from replication.data.synthetic import make_scene, object_mask, render, write_synthetic
 
 __all__ = [
     "CITYSCAPES_SHA256",
@@ -64,7 +63,6 @@ __all__ = [
     "check",
     "decode",
     "download",
-    "draw_pairs",
     "fetch",
     "folder_images",
     "make_scene",

@@ -53,6 +53,13 @@ def _few(items, limit=8) -> str:
     return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
 
 
+def _report_too_small(report: Report, label: str, sizes, too_small, problem: str) -> None:
+    """One problem naming the images (name, h, w) for which `too_small(h, w)`, if any; `problem` may say {count}."""
+    found = [f"{n} ({w}x{h})" for n, h, w in sizes if too_small(h, w)]
+    if found:
+        report.problems.append(f"{label}: {problem.format(count=len(found))}: {_few(found)}")
+
+
 def _check_split(report: Report, folder: Path, label: str, crop_size, multiple: int, side_by_side=False):
     listing = list_images(folder)
     names = listing.images
@@ -82,23 +89,18 @@ def _check_split(report: Report, folder: Path, label: str, crop_size, multiple: 
             f"{label}: converted to 8-bit RGB when read: " + ", ".join(f"{c} {m}" for m, c in sorted(converted.items()))
         )
     if side_by_side:
-        odd = [f"{n} ({w}x{h})" for n, h, w in sizes if w < 2 * multiple]
-        if odd:
-            report.problems.append(f"{label}: too narrow to hold A and B side by side: {_few(odd)}")
+        _report_too_small(report, label, sizes, lambda h, w: w < 2 * multiple, "too narrow to hold A and B side by side")
         sizes = [(n, h, w // 2) for n, h, w in sizes]
-    tiny = [f"{n} ({w}x{h})" for n, h, w in sizes if h < multiple or w < multiple]
-    if tiny:
-        report.problems.append(
-            f"{label}: {len(tiny)} image(s) have a side under {multiple} px, which the network cannot take "
-            f"(sides must be at least {multiple}): {_few(tiny)}"
-        )
+    _report_too_small(
+        report, label, sizes, lambda h, w: h < multiple or w < multiple,
+        f"{{count}} image(s) have a side under {multiple} px, which the network cannot take (sides must be at least {multiple})",
+    )
     if crop_size:
-        small = [f"{n} ({w}x{h})" for n, h, w in sizes if h < crop_size or w < crop_size]
-        if small:
-            report.problems.append(
-                f"{label}: {len(small)} image(s) smaller than crop {crop_size}x{crop_size}, which preprocess "
-                f"'crop' needs (use resize_and_crop or a smaller crop_size): {_few(small)}"
-            )
+        _report_too_small(
+            report, label, sizes, lambda h, w: h < crop_size or w < crop_size,
+            f"{{count}} image(s) smaller than crop {crop_size}x{crop_size}, which preprocess "
+            "'crop' needs (use resize_and_crop or a smaller crop_size)",
+        )
     if sizes:
         hs = [h for _, h, _ in sizes]
         ws = [w for _, _, w in sizes]

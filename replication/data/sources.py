@@ -102,6 +102,10 @@ class Source:
         """Fetch and prepare the dataset (once); says where it is."""
         raise NotImplementedError
 
+    def nothing_to_download(self, root: Path) -> str:
+        """What `download` says for a source that reads your own folder `root`."""
+        return f"data.source: {self.name} reads your own folder {root}; nothing to download"
+
     def download_keys(self, target: str) -> dict | None:
         """The data keys for `data download TARGET`, when TARGET names one of this source's datasets."""
         return None
@@ -285,7 +289,7 @@ class Folder(Source):
         return Found(pairs, f"{self.name} {root} (pairs by file name, {cfg['direction']})", skipped)
 
     def download(self, cfg):
-        return f"data.source: {self.name} reads your own folder {self.root(cfg, UNPAIRED_LAYOUT)}; nothing to download"
+        return self.nothing_to_download(self.root(cfg, UNPAIRED_LAYOUT))
 
 
 class Synthetic(Folder):
@@ -414,7 +418,7 @@ class SideBySide(Source):
         return found[split], found[other_domain(split)]
 
     def download(self, cfg):
-        return f"data.source: {self.name} reads your own folder {self.root(cfg)}; nothing to download"
+        return self.nothing_to_download(self.root(cfg))
 
 
 class Pix2pix(SideBySide):

@@ -41,7 +41,6 @@ from pathlib import Path
 import numpy as np
 
 from replication.errors import DataError
-from replication.io import atomic_write_bytes
 
 SPLITS = {"trainA": 0, "trainB": 1, "testA": 2, "testB": 3}
 DOMAIN_OF = {"trainA": "A", "trainB": "B", "testA": "A", "testB": "B"}
@@ -198,20 +197,3 @@ def write_synthetic(out_dir, seed: int = 0, size: int = 64, n_train: int = 200, 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
-
-
-def draw_pairs(path, seed: int = 0, size: int = 64, n: int = 6) -> Path:
-    """A picture of n test scenes of each domain above their ground truth (for the README), pixel for pixel."""
-    from replication.figures.images import Table, draw_tables
-    from replication.figures.style import DPI
-
-    rows = [("testA/ (A, input)", "testA", "A"), ("testA_truth/ (its B)", "testA", "B"),
-            ("testB/ (B, input)", "testB", "B"), ("testB_truth/ (its A)", "testB", "A")]
-    cells = [[render(make_scene(seed, split, i, size), domain) for i in range(n)] for _, split, domain in rows]
-    table = Table("", [label for label, _, _ in rows], [f"{i:04d}" for i in range(n)], cells)
-    title = f"Synthetic dataset (seed {seed}, {size}x{size}): test images a_NNNN, b_NNNN above their ground truth"
-    buf = io.BytesIO()
-    draw_tables([table], title).savefig(buf, format="png", dpi=DPI, facecolor="white")
-    path = Path(path)
-    atomic_write_bytes(path, buf.getvalue())
-    return path

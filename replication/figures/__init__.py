@@ -7,6 +7,7 @@
   summary.py   what every page says of a run, found in one place (figures/NAME/summary.json)
   page.py      a run's results page (figures/NAME/index.html) and what the pages share
   all_runs.py  figures/index.html: the runs side by side, sortable
+  synthetic.py the README's picture of the synthetic dataset (`data synthetic --figure`)
   draw.py      `python -m replication figures`: what to draw for a run, redrawing only what is out of date
 
 Only the sample writer is imported here, so the training loop does not load matplotlib.

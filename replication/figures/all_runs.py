@@ -15,7 +15,7 @@ from pathlib import Path
 
 from matplotlib.colors import to_hex
 
-from replication.figures.page import ALL_RUNS, REFRESH, TABLES_PAGE, document, link, number, shown
+from replication.figures.page import ALL_RUNS, REFRESH, TABLES_PAGE, document, escaped_name, link, number
 from replication.figures.style import ARROWS, colour
 from replication.figures.summary import TRAINING, numbers_of, state_words
 from replication.io import atomic_write_text
@@ -101,7 +101,7 @@ def strip_cell(summary: dict) -> str:
     for item in summary.get("strip", []):
         for role in ("input", "output"):
             path = f"{summary['name']}/{item[role]}"
-            what = f"{shown(item['name'])} {ARROWS.get(item['direction'], item['direction'])}: {role}"
+            what = f"{escaped_name(item['name'])} {ARROWS.get(item['direction'], item['direction'])}: {role}"
             rows.setdefault(item["direction"], []).append(f'<img class="{role}" src="{link(path)}" alt="{what}" title="{what}">')
     return "".join(f'<div class="strip">{"".join(images)}</div>' for images in rows.values())
 
@@ -123,7 +123,7 @@ def run_cell(summary: dict) -> str:
     else:
         note = "; ".join(f"{key}: {value}" for key, value in changed.items()) or "as the experiment file says"
     name = summary["name"]
-    return (f'<td class="run" data-sort="{shown(name)}"><a href="{link(name)}/index.html">{shown(name)}</a><br>'
+    return (f'<td class="run" data-sort="{escaped_name(name)}"><a href="{link(name)}/index.html">{escaped_name(name)}</a><br>'
             f'<span class="small">experiment {escape(summary["experiment"])}</span><br><span class="small note">{escape(note)}</span></td>')
 
 

@@ -126,7 +126,7 @@ def figure(folder: Path, stem: str, alt: str, not_drawn: str | None) -> str:
     return f'<p class="note">Not drawn: {escape(not_drawn or "nothing to draw it from yet")}</p>'
 
 
-def shown(name: str) -> str:
+def escaped_name(name: str) -> str:
     """A file name as page text: bytes that are not UTF-8 (legal in Linux names) as \\xNN."""
     return escape(readable(name))
 
@@ -150,10 +150,10 @@ def test_tables(results: dict, captions: dict) -> str:
             size = 'class="pixels" width="128"' if max(entry["size"]) < 128 else ""
             cells = "".join(
                 f'<td class="image"><a href="{link(entry["images"][name])}"><img {size} src="{link(entry["thumbnails"][name])}" '
-                f'alt="{escape(name)} of {shown(entry["name"])}" title="{escape(name)}"></a></td>'
+                f'alt="{escape(name)} of {escaped_name(entry["name"])}" title="{escape(name)}"></a></td>'
                 for name in entry["images"]
             )
-            parts.append(f"<tr><td>{shown(entry['name'])}</td>{cells}</tr>")
+            parts.append(f"<tr><td>{escaped_name(entry['name'])}</td>{cells}</tr>")
         parts.append("</table></div>")
     return "".join(parts)
 

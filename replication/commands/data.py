@@ -8,8 +8,9 @@ from pathlib import Path
 from replication import config
 from replication.data import sources
 from replication.data.check import check
-from replication.data.synthetic import draw_pairs, write_synthetic
+from replication.data.synthetic import write_synthetic
 from replication.errors import ConfigError, DataError
+from replication.figures.synthetic import draw_pairs
 
 
 def run_synthetic(args: argparse.Namespace) -> int:
