@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import common
+from common import ROOT
 
 SIZES = {"256x256": (256, 256), "1024x768": (1024, 768)}
 
@@ -116,19 +116,12 @@ def level_difference(work: Path) -> int:
     return worst
 
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--torch-python", required=True, help="python of a throwaway venv with torch (never the kit's)")
     parser.add_argument("--images", type=int, default=8, help="photos per size (the first one warms up)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads each side may use (default: all cores)")
-    parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--out-dir", default=str(common.RESULTS_DIR))
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,13 +143,13 @@ def main() -> int:
                       "kit_median": ours, "torch_median": theirs, "speedup": theirs / ours}
         print(f"{size:<10} {ours:>12.3f} {theirs:>16.3f} {theirs / ours:>12.2f}x")
     print(f"outputs at 256x256 differ by at most {levels} level(s) of 255 (float32 on both sides)")
-    result = {"machine": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch_side["torch"], "threads": args.threads,
+    import tensorflow as tf
+
+    info = common.results_machine(tf)
+    result = {"machine": info, "python": platform.python_version(), "torch": torch_side["torch"], "threads": args.threads,
               "images_timed": args.images - 1, "sizes": rows, "max_level_difference_256": levels,
               "command": " ".join(sys.argv)}
-    slug = "-".join("".join(c if c.isalnum() else " " for c in cpu_name().lower()).split())
-    out = Path(args.out_dir) / f"translate-{slug}-{os.cpu_count()}cpu.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = common.write_results(args.out_dir, f"translate-{common.machine_slug(info)}", result)
     print(f"written: {out}")
     return 0
 
