@@ -68,8 +68,8 @@ class Architecture:
     def build(self) -> keras.Model:
         """The kit's network for it, in float32, with the weights the kit would draw (load_weights sets them)."""
         # base.yaml's model section below the keys read from the file: whatever else a builder reads
-        # (dropout, say) takes its default; dropout has no weights, so any setting takes these ones.
-        config = {**config_lib.load_chain(config_lib.BASE)["model"], **self.model, "upsample": "transpose"}
+        # takes its default; dropout has no weights, so a network without it takes the same ones.
+        config = {**config_lib.load_chain(config_lib.BASE)["model"], **self.model, "upsample": "transpose", "dropout": 0.0}
         with gan.dtype_policy("float32"):
             if self.role == "generator":
                 return gan.build_generator(config)

@@ -416,8 +416,8 @@ class Loop:
 
     def building(self) -> None:
         """TensorFlow begins to trace (and then optimise) the call: say so, and time it."""
+        self.trace_started = time.monotonic()  # first: a Ctrl-C answering the line below must find it set
         self.log("building the training step: about a minute on a CPU")
-        self.trace_started = time.monotonic()
 
     def say_if_traced(self) -> bool:
         """After a call: whether it traced; if it did, say how long that took."""
