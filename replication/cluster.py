@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from replication.errors import ConfigError, KitError, RunFolderError
-from replication.io import FolderLock
+from replication.files import FolderLock
 
 COLLECTIVE_TIMEOUT = 600  # seconds one all-reduce may wait for the other workers (a stuck, not dead, worker)
 SLURM_PORT_BASE = 8888  # the first port of each Slurm node's workers (SlurmClusterResolver's default)
@@ -94,7 +94,7 @@ def from_tf_config(text: str) -> Cluster:
         )
     task = spec.get("task")
     if not isinstance(task, dict) or "type" not in task:
-        raise ConfigError(f"TF_CONFIG names no task (which worker this is); add e.g. \"task\": {{\"type\": \"worker\", \"index\": 0}}.")
+        raise ConfigError("TF_CONFIG names no task (which worker this is); add e.g. \"task\": {\"type\": \"worker\", \"index\": 0}.")
     kind, index = task.get("type"), task.get("index", 0)
     if kind not in jobs or isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(jobs[kind]):
         raise ConfigError(f"TF_CONFIG's task {json.dumps(task)} is not one of its cluster's {', '.join(f'{len(v)} {k}' for k, v in jobs.items())}.")

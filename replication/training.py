@@ -29,7 +29,7 @@ from replication import config as config_lib
 from replication import cluster, export, figures, gan, models, quality, schedule
 from replication.checkpoints import Checkpoints, first_line, indexed_checkpoints, loss_scale_in, remove_abandoned_temp
 from replication.errors import ConfigError, KitError, RunFolderError
-from replication.io import FolderLock, remove_partial_writes, storage_errors
+from replication.files import FolderLock, remove_partial_writes, storage_errors
 from replication.logs import LossLog, ProgressBar, TextLog
 from replication.runs import RunFolder
 from replication.speed import machine
