@@ -18,7 +18,7 @@ RESULTS_DIR = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from replication.io import atomic_write_text  # noqa: E402  (no TensorFlow in a parent process)
+from replication.files import atomic_write_text  # noqa: E402  (no TensorFlow in a parent process)
 
 
 def cpu_model() -> str:

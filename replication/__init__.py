@@ -25,7 +25,9 @@ Where each concept of the paper lives:
   the quality logged while training (eval.csv)                        quality.py: QualityLog
   figures and results pages, the paper's tables                       figures/
   the configuration: base.yaml's keys and their rules                 config.py, choices.py
+  one job's strategy, agreed stop and each epoch's batches            jobs.py: Job, epoch_batches
   training on several machines                                        cluster.py
+  atomic writes, the run folder's lock, SHA-256, disk trouble         files.py
   the memory a process may take (cgroups, ulimit), failed allocations memory.py
   speed on a given machine (nothing in it changes the numbers)        speed/
 """

@@ -37,7 +37,7 @@ from pathlib import Path
 import replication
 from replication.choices import DIRECTIONS
 from replication.errors import KitError
-from replication.io import readable
+from replication.files import readable
 
 
 # ---------------------------------------------------------------- TensorFlow, imported quietly

@@ -489,7 +489,7 @@ def check_cyclegan_has_a_loss(config: dict) -> None:
 
 def save(config: dict, path: str | os.PathLike) -> None:
     """Write the resolved config atomically (a crash never leaves half a file)."""
-    from replication.io import atomic_write_text
+    from replication.files import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))
 

@@ -43,7 +43,7 @@ from replication import checkpoints, loading, losses, metrics, runs
 from replication.choices import DIRECTIONS, reverse
 from replication.errors import KitError, RunFolderError
 from replication.figures import save_png
-from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_errors
+from replication.files import FolderLock, atomic_write_text, remove_partial_writes, storage_errors
 from replication.pixels import to_uint8, to_unit
 from replication.quality import has_truth, mean_truth_scores, uint8_pairs
 from replication.translate import translate_whole

@@ -15,7 +15,7 @@ import tensorflow as tf
 from replication import gan, networks
 from replication.choices import DIRECTIONS
 from replication.errors import KitError
-from replication.io import atomic_replace, atomic_write_text, sha256_of
+from replication.files import atomic_replace, atomic_write_text, sha256_of
 
 MANIFEST = "manifest.json"
 

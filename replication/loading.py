@@ -14,7 +14,7 @@ import tensorflow as tf
 from replication import export, gan, models, networks, schedule
 from replication.checkpoints import restore_newest_good
 from replication.errors import KitError
-from replication.io import sha256_of
+from replication.files import sha256_of
 from replication.runs import RunFolder, load_config
 
 

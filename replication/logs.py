@@ -11,7 +11,7 @@ from pathlib import Path
 import tensorflow as tf
 from tqdm import tqdm
 
-from replication.io import atomic_write_text, readable
+from replication.files import atomic_write_text, readable
 
 
 class CsvLog:

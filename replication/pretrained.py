@@ -153,7 +153,7 @@ def resolve_inputs(items, data_dir: Path, url: str | None) -> list[Path]:
 
 def read_source(path: Path):
     from replication import official, pth
-    from replication.io import sha256_of
+    from replication.files import sha256_of
 
     state = pth.read_state_dict(path)
     arch, network = official.network_from(state, path)
@@ -260,7 +260,7 @@ def imported_record(sources: list) -> dict:
 def write_run(plan: Plan, run_dir: Path) -> Path:
     """The run folder, written whole beside its place and renamed into it: never half a run."""
     from replication import export, models, runs
-    from replication.io import atomic_write_text
+    from replication.files import atomic_write_text
 
     run_dir = Path(run_dir).absolute()
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):

@@ -30,7 +30,7 @@ from replication import schedule
 from replication.checkpoints import indexed_checkpoints, saved_config
 from replication.errors import ConfigError, DataError, KitError, RunFolderError
 from replication.export import MANIFEST
-from replication.io import atomic_write_text, readable
+from replication.files import atomic_write_text, readable
 
 # Keys a resumed run may change: they alter how long it trains and what it records, not what it is.
 RESUMABLE_CHANGES = {

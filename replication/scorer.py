@@ -25,7 +25,7 @@ from replication import data as data_lib
 from replication import metrics
 from replication.data import sources
 from replication.errors import KitError
-from replication.io import atomic_replace, atomic_write_text
+from replication.files import atomic_replace, atomic_write_text
 from replication.layers import InputSizeCheck, R, c7s1, conv, d, to_float32, u
 from replication.pixels import to_uint8
 

@@ -26,10 +26,10 @@ import keras
 import tensorflow as tf
 
 from replication import config as config_lib
-from replication import cluster, export, figures, gan, models, quality, schedule
+from replication import cluster, export, figures, gan, jobs, models, quality, schedule
 from replication.checkpoints import Checkpoints, first_line, indexed_checkpoints, loss_scale_in, remove_abandoned_temp
 from replication.errors import ConfigError, KitError, RunFolderError
-from replication.io import FolderLock, remove_partial_writes, storage_errors
+from replication.files import FolderLock, remove_partial_writes, storage_errors
 from replication.logs import LossLog, ProgressBar, TextLog
 from replication.runs import RunFolder
 from replication.speed import machine
@@ -249,7 +249,7 @@ class Resume:
         log(line)
 
 
-def epochs_of(job: cluster.Job, data, steps: int, step: int, new_data: str | None, log: TextLog) -> schedule.Epochs:
+def epochs_of(job: jobs.Job, data, steps: int, step: int, new_data: str | None, log: TextLog) -> schedule.Epochs:
     """Where the run's epochs begin (data.json), recorded with the data's files; on new data the
     epoch under way starts again where the run resumes, so the epoch and step never go back."""
     record = job.chief_run.data_record()
@@ -262,7 +262,7 @@ def epochs_of(job: cluster.Job, data, steps: int, step: int, new_data: str | Non
     return epochs
 
 
-def machine_settings(config: dict, job: cluster.Job) -> dict:
+def machine_settings(config: dict, job: jobs.Job) -> dict:
     """This machine's settings (machine.choose_settings), with the job's strategy checked against the config.
 
     Chosen before TensorFlow starts (reading the data starts it): threads per op can be set only then.
@@ -280,7 +280,7 @@ def machine_settings(config: dict, job: cluster.Job) -> dict:
     return settings
 
 
-def train_in(run: RunFolder, config: dict, settings: dict, job: cluster.Job, data, log: TextLog, until_step: int | None,
+def train_in(run: RunFolder, config: dict, settings: dict, job: jobs.Job, data, log: TextLog, until_step: int | None,
              resume: Resume) -> None:
     train_cfg = config["train"]
     strategy = job.strategy
@@ -366,7 +366,7 @@ class Loop:
         if self.quality:
             self.quality.resume_at(step)
         building = lambda: self.trace_started is not None  # noqa: E731
-        with cluster.agreed_stop(StopRequest(building), self.strategy) as stop, contextlib.closing(self.losses):
+        with jobs.agreed_stop(StopRequest(building), self.strategy) as stop, contextlib.closing(self.losses):
             for epoch in range(self.epochs.of(step), self.total_epochs):
                 step = self.run_epoch(epoch, step, until_step, stop)
                 completed = step == self.epochs.start(epoch + 1)
@@ -396,7 +396,7 @@ class Loop:
         self.model.set_learning_rate(lr)
         start = self.epochs.start(epoch)
         end = start + self.steps_per_epoch if until_step is None else min(start + self.steps_per_epoch, until_step)
-        batches = iter(cluster.epoch_batches(self.strategy, self.data, epoch, step - start, end - step))
+        batches = iter(jobs.epoch_batches(self.strategy, self.data, epoch, step - start, end - step))
         bar = ProgressBar(epoch + 1, self.total_epochs, self.steps_per_epoch)
         pending, values = [], None  # losses [count, len(loss_names)] of the calls not fetched yet
         try:

@@ -38,7 +38,7 @@ from PIL import Image
 from replication.choices import DIRECTIONS
 from replication.data import images as image_files
 from replication.errors import KitError
-from replication.io import atomic_write_bytes, readable, remove_partial_writes_of, storage_problem
+from replication.files import atomic_write_bytes, readable, remove_partial_writes_of, storage_problem
 from replication.memory import failure_kind, free_memory, out_of_memory
 from replication.pixels import to_uint8, to_unit
 

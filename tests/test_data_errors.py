@@ -215,4 +215,4 @@ def test_check_and_its_messages_show_file_names_that_are_not_utf8_as_their_bytes
            "true): bad\\xff.png (UnidentifiedImageError" in capsys.readouterr().out
     assert main(["train", "demo", "--set", f"data.root={root}", "--set", "data.source=folder",
                  "--run-dir", str(tmp_path / "run")]) == 2
-    assert f"  trainB/bad\\xff.png: UnidentifiedImageError" in capsys.readouterr().err
+    assert "  trainB/bad\\xff.png: UnidentifiedImageError" in capsys.readouterr().err

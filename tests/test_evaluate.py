@@ -21,7 +21,7 @@ from replication import config as config_lib
 from replication import data, evaluate, loading, metrics, models, quality, runs
 from replication.cli import main
 from replication.errors import KitError
-from replication.io import FolderLock
+from replication.files import FolderLock
 from replication.pixels import to_unit
 from replication.training import train
 

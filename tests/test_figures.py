@@ -782,7 +782,7 @@ def test_a_stopped_run_says_so_and_how(trained_run, tmp_path, recorded, words):
 
 
 def test_a_run_whose_lock_a_live_process_holds_is_training_and_its_pages_reload(trained_run, tmp_path):
-    from replication.io import FolderLock
+    from replication.files import FolderLock
 
     run = a_run_folder(tmp_path, trained_run, keep=("config.yaml", "losses.csv", "export"))
     with FolderLock(run):

@@ -114,7 +114,7 @@ def test_what_each_image_of_a_step_draws_does_not_depend_on_how_the_global_batch
 
 
 def test_a_killed_workers_temporary_folder_is_removed_and_a_live_ones_kept(tmp_path):
-    from replication.io import FolderLock
+    from replication.files import FolderLock
 
     left, live, other = (tmp_path / name for name in ("run-worker1-abc", "run-worker1-def", "run-worker2-abc"))
     for folder in (left, live, other):

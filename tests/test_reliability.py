@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from replication import io
+from replication import files
 from replication.data import images
 from replication.checkpoints import Checkpoints
 from replication.cli import main
@@ -74,7 +74,7 @@ def test_a_corrupt_latest_checkpoint_falls_back_and_says_so(run_copy, synthetic_
 
 def test_a_second_training_on_the_same_folder_is_refused_naming_the_first(run_copy, synthetic_root, capsys):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from replication.io import FolderLock\n"
+        [sys.executable, "-c", "import sys, time; from replication.files import FolderLock\n"
          "with FolderLock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(120)", str(run_copy)],
         stdout=subprocess.PIPE, text=True,
     )
@@ -89,7 +89,7 @@ def test_a_second_training_on_the_same_folder_is_refused_naming_the_first(run_co
     finally:
         holder.kill()  # SIGKILL: the kernel releases the lock, nothing stays stuck
         holder.wait()
-    with io.FolderLock(run_copy):
+    with files.FolderLock(run_copy):
         pass
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from replication.data import layouts
 from replication.data.images import EXTENSIONS_TEXT, list_images, scan
 from replication.errors import DataError
-from replication.io import readable
+from replication.files import readable
 
 
 @dataclass

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from replication.errors import DataError
-from replication.io import sha256_of
+from replication.files import sha256_of
 
 
 def check_reachable(url: str, timeout: float = 10.0) -> None:

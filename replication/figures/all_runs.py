@@ -18,7 +18,7 @@ from matplotlib.colors import to_hex
 from replication.figures.page import ALL_RUNS, REFRESH, TABLES_PAGE, document, escaped_name, link, number
 from replication.figures.style import ARROWS, colour
 from replication.figures.summary import TRAINING, numbers_of, state_words
-from replication.io import atomic_write_text
+from replication.files import atomic_write_text
 
 SPARK_WIDTH, SPARK_HEIGHT = 100, 24  # px
 

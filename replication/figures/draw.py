@@ -27,7 +27,7 @@ from replication.figures import all_runs, images, losses, page, results, samples
 from replication.figures.style import save_figure
 from replication.figures.summary import (FINISHED, Summary, departures, latest_checkpoint, latest_numbers, read_metrics, read_state,
                                          sparklines, state_of, state_words, steps_per_epoch_of, strip)
-from replication.io import FolderLock, atomic_write_text, remove_partial_writes, storage_errors
+from replication.files import FolderLock, atomic_write_text, remove_partial_writes, storage_errors
 from replication.pixels import to_uint8
 
 TEST_IMAGES = 8

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from replication.figures.style import ARROWS
 from replication.figures.summary import TRAINING, state_words
-from replication.io import atomic_write_text, readable
+from replication.files import atomic_write_text, readable
 
 TABLES_PAGE = "tables.html"
 ALL_RUNS = "index.html"  # FIGURES_DIR/index.html, all_runs.py

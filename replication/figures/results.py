@@ -17,7 +17,7 @@ from PIL import Image
 
 from replication.errors import KitError
 from replication.figures.samples import save_png
-from replication.io import atomic_write_text
+from replication.files import atomic_write_text
 from replication.pixels import to_uint8
 
 THUMBNAIL = 160  # px: larger test images get a thumbnail for the results page

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from replication.errors import FigureInputError
-from replication.io import atomic_write_bytes
+from replication.files import atomic_write_bytes
 from replication.pixels import to_uint8
 
 

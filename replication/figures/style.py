@@ -10,7 +10,7 @@ from pathlib import Path
 import matplotlib
 from matplotlib.figure import Figure
 
-from replication.io import atomic_write_bytes
+from replication.files import atomic_write_bytes
 
 DPI = 150
 ARROWS = {"AtoB": "A→B", "BtoA": "B→A"}

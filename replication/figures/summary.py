@@ -18,7 +18,7 @@ import numpy as np
 
 from replication.errors import FigureInputError
 from replication.figures import losses
-from replication.io import lock_holder
+from replication.files import lock_holder
 from replication.schedule import position
 
 TRAINING, STOPPED, FINISHED = "training", "stopped", "finished"

@@ -8,7 +8,7 @@ from pathlib import Path
 from replication.data.synthetic import make_scene, render
 from replication.figures.images import Table, draw_tables
 from replication.figures.style import DPI
-from replication.io import atomic_write_bytes
+from replication.files import atomic_write_bytes
 
 
 def draw_pairs(path, seed: int = 0, size: int = 64, n: int = 6) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from replication.figures.page import TABLES_PAGE, document, number
 from replication.figures.style import ARROWS
-from replication.io import atomic_write_text
+from replication.files import atomic_write_text
 
 FCN = ("per-pixel acc", "per-class acc", "class IoU")
 # The cityscapes metrics' directions (evaluate.py): AtoB is photo->labels, BtoA labels->photo.
