@@ -8,6 +8,8 @@ a value: the modules that act on it trust it), and the modules that need them
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from replication.errors import ImageSizeError
 
 # model.type -> (its class, "module:Class"; how its training data is read, "unpaired" or "paired").
@@ -37,6 +39,41 @@ PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_c
 RESIZE_THEN_CROP = ("resize_and_crop", "scale_width", "scale_width_and_crop")
 RESIZE_METHODS = ("nearest", "bilinear", "bicubic", "area")
 
+# The data: keys that say where a dataset is; each source reads some of them (its row says which),
+# and every source reads the others (direction, cache, skip_bad_images, seed, the sizes).
+DATASET_KEYS = ("name", "root", "data_dir", "download_url", "download_sha256")
+
+
+class SourceRow(NamedTuple):
+    """One data.source: its class, the DATASET_KEYS it reads, and its data in words (`replication
+    experiments`' DATA column), a format string of those keys."""
+
+    where: str  # "module:Class", imported when the source is used (data/sources.py, source_named)
+    keys: tuple[str, ...]
+    words: str
+
+
+# data.source -> its row. The source table: a new source is its own file (a subclass of
+# data/sources.py's Source) and one row here.
+SOURCES = {
+    "tfds": SourceRow("replication.data.sources:Tfds", ("name", "data_dir"), "TFDS {name}"),
+    "folder": SourceRow("replication.data.sources:Folder", ("root",), "folder {root}"),
+    "cityscapes": SourceRow("replication.data.sources:Cityscapes", ("root", "data_dir", "download_url", "download_sha256"), "cityscapes"),
+    "synthetic": SourceRow("replication.data.sources:Synthetic", ("root",), "synthetic {root}"),
+    "pix2pix": SourceRow("replication.data.sources:Pix2pix", ("name", "root", "data_dir", "download_url", "download_sha256"), "pix2pix {name}"),
+    "paired": SourceRow("replication.data.sources:SideBySide", ("root",), "paired {root}"),
+}
+
+
+def describe_source(data: dict) -> str:
+    """Where a resolved `data:` section's images come from, in a few words: `TFDS horse2zebra`, `folder /photos`."""
+    return SOURCES[data["source"]].words.format(**data)
+
+# model.generator and model.discriminator (gan.GENERATORS and gan.DISCRIMINATORS build each), model.upsample (layers.u)
+GENERATORS = ("resnet", "unet")
+DISCRIMINATORS = ("patchgan", "pixel")
+UPSAMPLES = ("transpose", "resize_conv")
+
 # model.generator_norm, model.discriminator_norm
 NORMS = ("instance", "batch", "none")
 
@@ -50,6 +87,8 @@ CYCLES = {"both": ("forward", "backward"), "forward": ("forward",), "backward": 
 # train.precision (Keras dtype policies) and train.conv_gradients; `auto` is chosen by speed/machine.py
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 CONV_GRADIENTS = ("auto", "native", "forward")
+# train.strategy: one machine's default device or all its GPUs (training.make_strategy), or several machines (cluster.py)
+STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
 def generator_input_rule(generator: str, num_downs: int = 8) -> tuple[int, int]:

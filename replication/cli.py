@@ -192,8 +192,7 @@ def describe(config: dict) -> tuple[str, ...]:
     else:
         cycle = {"both": "cycle", "forward": "forward cycle", "backward": "backward cycle", "none": None}[loss["cycle"]]
         terms = ["GAN" if loss["gan"] else None, cycle, "identity" if loss["lambda_identity"] else None]
-    where = {"tfds": f"TFDS {data['name']}", "synthetic": f"synthetic {data['root']}", "folder": f"folder {data['root']}",
-             "paired": f"paired {data['root']}", "pix2pix": f"pix2pix {data['name']}"}.get(data["source"], data["source"])
+    where = replication.choices.describe_source(data)
     if model["type"] == "pix2pix":
         where += f" {data['direction']}"
     size = f"{data['crop_size']}x{data['crop_size']}"

@@ -287,6 +287,7 @@ class Rule:
     allowed: str
     accept: Callable
     optional: bool = False
+    options: tuple = ()  # one_of's values
 
     def check(self, key: str, value):
         if value is None and self.optional:
@@ -337,7 +338,7 @@ def one_of(*options) -> Rule:
         return value
 
     names = [as_typed(option) for option in options]
-    return Rule(f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0], accept)
+    return Rule(f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0], accept, options=options)
 
 
 def text(optional: bool = False) -> Rule:
@@ -360,7 +361,7 @@ def as_typed(value) -> str:
 def rules() -> dict:
     """One rule per key of experiments/base.yaml; a key without one fails tests/test_config.py."""
     return {
-        "data.source": one_of("tfds", "folder", "cityscapes", "synthetic", "pix2pix", "paired"),
+        "data.source": one_of(*choices.SOURCES),
         "data.name": text(),
         "data.root": text(optional=True),
         "data.data_dir": text(optional=True),
@@ -377,14 +378,14 @@ def rules() -> dict:
         "data.download_url": text(optional=True),
         "data.download_sha256": text(optional=True),
         "model.type": one_of(*choices.MODELS),
-        "model.generator": one_of("resnet", "unet"),
+        "model.generator": one_of(*choices.GENERATORS),
         "model.n_blocks": whole_number(0),
         "model.ngf": whole_number(1),
-        "model.upsample": one_of("transpose", "resize_conv"),
+        "model.upsample": one_of(*choices.UPSAMPLES),
         "model.num_downs": whole_number(5),
         "model.generator_norm": one_of(*choices.NORMS),
         "model.dropout": auto_or(number(0, below=1)),
-        "model.discriminator": one_of("patchgan", "pixel"),
+        "model.discriminator": one_of(*choices.DISCRIMINATORS),
         "model.n_layers_d": whole_number(1),
         "model.discriminator_norm": one_of(*choices.NORMS),
         "model.ndf": whole_number(1),
@@ -407,7 +408,7 @@ def rules() -> dict:
         "train.steps_per_call": whole_number(1),
         "train.threads_per_op": auto_or(whole_number(0)),
         "train.eval_every": whole_number(0),
-        "train.strategy": one_of("default", "mirrored", "multi_worker"),
+        "train.strategy": one_of(*choices.STRATEGIES),
         "train.worker_start_timeout": whole_number(1),
         "train.log_every": whole_number(1),
         "train.save_epoch_freq": whole_number(0),

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from replication import config
+from replication import choices, config
 from replication.errors import ConfigError
 
 
@@ -95,6 +95,45 @@ def test_every_key_of_base_has_a_rule():
     keys = {f"{section}.{key}" for section, values in base.items() for key in values}
     assert sorted(keys - set(config.rules())) == []
     assert sorted(set(config.rules()) - keys) == []  # and no rule outlives its key
+
+
+def dispatch_tables() -> dict:
+    """Each key whose rule is a list of values -> the table that the code acting on it reads."""
+    from replication import gan
+
+    return {
+        "data.source": choices.SOURCES,  # data/sources.py: source_named imports the row's class
+        "data.preprocess": choices.PREPROCESS_MODES,  # data/transforms.py: an if/else over these
+        "data.resize_method": choices.RESIZE_METHODS,  # data/transforms.py: resize
+        "data.direction": choices.DIRECTIONS,
+        "model.type": choices.MODELS,  # models.py: entry_of imports the row's class
+        "model.generator": gan.GENERATORS,
+        "model.upsample": choices.UPSAMPLES,  # layers.py: u, an if/else over these
+        "model.generator_norm": choices.NORMS,  # layers.py: norm_layer
+        "model.discriminator": gan.DISCRIMINATORS,
+        "model.discriminator_norm": choices.NORMS,
+        "loss.gan_mode": choices.GAN_MODES,  # losses.py
+        "loss.cycle": choices.CYCLES,  # cyclegan.py: the terms of each
+        "train.precision": choices.PRECISIONS,
+        "train.conv_gradients": choices.CONV_GRADIENTS,
+        "train.strategy": choices.STRATEGIES,  # training.make_strategy, cluster.job_for
+    }
+
+
+FLAGS = ((True, False), ("auto", True, False))  # flag() and train.jit_compile: no table to keep in step
+
+
+def test_every_list_of_values_a_key_may_take_is_the_table_the_code_acting_on_it_reads():
+    lists = {key: rule.options for key, rule in config.rules().items() if rule.options and rule.options not in FLAGS}
+    assert {key: tuple(table) for key, table in dispatch_tables().items()} == lists
+
+
+def test_a_new_row_of_a_table_is_a_value_its_key_may_take(monkeypatch):
+    monkeypatch.setitem(choices.SOURCES, "lsun", choices.SourceRow("replication.data.lsun:Lsun", ("name",), "LSUN {name}"))
+    assert config.data_section(source="lsun")["source"] == "lsun"
+    monkeypatch.delitem(choices.SOURCES, "lsun")
+    with pytest.raises(ConfigError, match="data.source=lsun is not allowed"):
+        config.data_section(source="lsun")
 
 
 @pytest.mark.parametrize(

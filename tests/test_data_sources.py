@@ -4,7 +4,9 @@ import functools
 import hashlib
 import http.server
 import io
+import shutil
 import socket
+import string
 import tarfile
 import threading
 import zipfile
@@ -13,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from replication import data
+from replication import choices, data
 from replication.cli import main
 from replication.data import downloads, images, sources
 from replication.config import data_section
-from replication.errors import DataError
+from replication.errors import ConfigError, DataError
 
 from helpers import gradient_image, save, write_unpaired
 
@@ -28,6 +30,44 @@ def _online(host="efrosgans.eecs.berkeley.edu") -> bool:
         return True
     except OSError:
         return False
+
+
+# ------------------------------------------------------------------ the source table
+
+
+def test_every_row_of_the_source_table_names_its_source_and_the_keys_its_words_use():
+    for name, row in choices.SOURCES.items():
+        source = sources.source_named(name)
+        assert isinstance(source, sources.Source) and source.name == name
+        assert set(row.keys) <= set(choices.DATASET_KEYS)
+        used = {field for _, field, _, _ in string.Formatter().parse(row.words) if field}
+        assert used <= set(row.keys), name  # its words name only keys it reads
+
+
+def test_each_source_is_described_in_its_own_words():
+    said = {source: choices.describe_source(data_section(source=source, name="facades", root="/photos"))
+            for source in choices.SOURCES}
+    assert said == {"tfds": "TFDS facades", "folder": "folder /photos", "cityscapes": "cityscapes",
+                    "synthetic": "synthetic /photos", "pix2pix": "pix2pix facades", "paired": "paired /photos"}
+
+
+def test_a_source_in_one_file_and_one_row_is_checked_read_downloaded_and_described(tmp_path, monkeypatch):
+    root = write_unpaired(tmp_path / "mine", counts=(3, 2, 1, 1))
+    archive = Path(shutil.make_archive(str(tmp_path / "mine"), "zip", root))
+    shutil.rmtree(root)
+    with pytest.raises(ConfigError, match="data.source must be tfds, folder, cityscapes, synthetic, pix2pix or paired"):
+        data_section(source="zipped", root=str(archive))
+    monkeypatch.setitem(choices.SOURCES, "zipped", choices.SourceRow("example_source:ZippedFolder", ("root",), "zip {root}"))
+    cfg = data_section(source="zipped", root=str(archive), load_size=8, crop_size=8)
+    assert data.unpaired(cfg).steps_per_epoch == 3
+    assert sources.download(cfg) == f"{archive} is unpacked in {root}"
+    assert sorted(p.name for p in root.iterdir()) == ["testA", "testB", "trainA", "trainB"]
+    assert choices.describe_source(cfg) == f"zip {archive}"
+
+
+def test_the_developer_page_shows_the_example_source_as_it_is():
+    page = (Path(__file__).resolve().parent.parent / "docs" / "developing.md").read_text()
+    assert "```python\n" + (Path(__file__).parent / "example_source.py").read_text() + "```" in page
 
 
 # ------------------------------------------------------------------ TFDS

@@ -14,7 +14,7 @@
 dataset alone, `config.data_section(source=..., root=...)`).
 
 Modules, in the order a config travels:
-    sources     SOURCES: one entry per data.source, where its dataset is and how its splits are read
+    sources     one Source per data.source (its row: choices.SOURCES), where its dataset is and how its splits are read
     downloads   fetch with a checksum, unpack once, fail fast when a host is unreachable
     layouts     the unpaired and paired folder layouts; images paired by file name
     images      listing folders (links followed, no folder read twice), Pillow decoding, one scan,
@@ -43,7 +43,6 @@ from replication.data.sources import (
     CITYSCAPES_URL,
     PIX2PIX_NAMES,
     PIX2PIX_URL,
-    SOURCES,
     TFDS_NAMES,
     download,
 )
@@ -57,7 +56,6 @@ __all__ = [
     "PIX2PIX_URL",
     "PairedData",
     "Report",
-    "SOURCES",
     "TFDS_NAMES",
     "UnpairedData",
     "check",

@@ -1,10 +1,13 @@
-"""Where images come from: `SOURCES`, one entry per `data.source`.
+"""Where images come from: one `Source` per `data.source`.
 
-Each entry says where its dataset is (fetching and unpacking it once when it
+Each source says where its dataset is (fetching and unpacking it once when it
 can be downloaded, see `downloads.py`), which splits it has and how they are
 read. Every source ends as image sets (`images.py`), so the pipeline does not
-care where the images came from. The pipeline and `data download` consult
-this table; a new source is one more entry.
+care where the images came from. Its row in the source table, `choices.SOURCES`
+(plain data, so that a configuration is checked without importing a source),
+names its class, the data keys it reads and its data in words; the pipeline
+and `data download` find it there (`source_of`). A new source is its own file
+(a subclass of `Source`) and one row.
 
     source      where                                        CycleGAN, test images      pix2pix pairs
     tfds        TFDS cycle_gan/<name>, prepared by TFDS      trainA trainB testA testB  refused (unpaired)
@@ -17,9 +20,11 @@ this table; a new source is one more entry.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from replication import choices
 from replication.data import downloads, images
 from replication.data.images import ImageSet, folder_set, halves
 from replication.data.layouts import (
@@ -85,10 +90,13 @@ def _data_dir(cfg: dict) -> Path:
 
 
 class Source:
-    """One `data.source`: where its dataset is, and how its splits are read."""
+    """One `data.source`: where its dataset is, and how its splits are read. Its row in
+    `choices.SOURCES` names it (`name`)."""
 
-    name = ""
     datasets = ""  # the dataset names `data download` takes for this source, for messages
+
+    def __init__(self, name: str):
+        self.name = name
 
     def split_sets(self, cfg: dict, splits) -> Found:
         """{split: set} for some of trainA trainB testA testB (CycleGAN training, test images)."""
@@ -134,7 +142,6 @@ def stored_split(split: str, direction: str) -> str:
 class Tfds(Source):
     """TFDS `cycle_gan/<name>`: TFDS downloads and prepares it; the kit reads the encoded images."""
 
-    name = "tfds"
     datasets = f"{', '.join(TFDS_NAMES)} (TFDS cycle_gan)"
 
     def split_sets(self, cfg, splits):
@@ -175,7 +182,7 @@ class Tfds(Source):
 
     def download_keys(self, target):
         if target.startswith("cycle_gan/") or target in TFDS_NAMES:
-            return {"source": "tfds", "name": target.split("/", 1)[-1]}
+            return {"source": self.name, "name": target.split("/", 1)[-1]}
         return None
 
     @staticmethod
@@ -232,8 +239,6 @@ class Tfds(Source):
 
 class Folder(Source):
     """Your own unpaired folders: ROOT/trainA/ trainB/ testA/ testB/; for pix2pix, xA/ and xB/ paired by name."""
-
-    name = "folder"
 
     def root(self, cfg: dict, layout: str) -> Path:
         return check_root(cfg["root"], layout)
@@ -295,8 +300,6 @@ class Folder(Source):
 class Synthetic(Folder):
     """The embedded dataset `data synthetic` writes; for pix2pix each A image pairs with its truth."""
 
-    name = "synthetic"
-
     def root(self, cfg, layout):
         root = cfg["root"]
         if not root or not Path(root).expanduser().is_dir():
@@ -335,7 +338,6 @@ class Synthetic(Folder):
 class Cityscapes(Folder):
     """The CycleGAN cityscapes.zip: checked against its published sha256, unpacked once into data_dir."""
 
-    name = "cityscapes"
     datasets = "cityscapes"
 
     def check_present(self, cfg):
@@ -376,13 +378,11 @@ class Cityscapes(Folder):
         return f"cityscapes is unpacked in {self.root(cfg)}"
 
     def download_keys(self, target):
-        return {"source": "cityscapes"} if target == "cityscapes" else None
+        return {"source": self.name} if target == "cityscapes" else None
 
 
 class SideBySide(Source):
     """Your own pix2pix pairs: ROOT/train/ and ROOT/test/ (or val/), A and B side by side in each image."""
-
-    name = "paired"
 
     def root(self, cfg: dict) -> Path:
         return check_root(cfg["root"], PAIRED_LAYOUT)
@@ -424,7 +424,6 @@ class SideBySide(Source):
 class Pix2pix(SideBySide):
     """A published pix2pix dataset (train/ val/ test/ of side-by-side images), downloaded and unpacked once."""
 
-    name = "pix2pix"
     datasets = ", ".join(f"pix2pix/{n}" for n in PIX2PIX_NAMES)
 
     def check_present(self, cfg):
@@ -470,14 +469,21 @@ class Pix2pix(SideBySide):
         return f"pix2pix {cfg['name']} is unpacked in {self.root(cfg)}"
 
     def download_keys(self, target):
-        return {"source": "pix2pix", "name": target.split("/", 1)[1]} if target.startswith("pix2pix/") else None
+        return {"source": self.name, "name": target.split("/", 1)[1]} if target.startswith("pix2pix/") else None
 
 
-SOURCES = {s.name: s for s in (Tfds(), Folder(), Cityscapes(), Synthetic(), Pix2pix(), SideBySide())}
+def source_named(name: str) -> Source:
+    """The source of row `name` of `choices.SOURCES`, its class imported."""
+    module, cls = choices.SOURCES[name].where.split(":")
+    return getattr(importlib.import_module(module), cls)(name)
 
 
 def source_of(cfg: dict) -> Source:
-    return SOURCES[cfg["source"]]
+    return source_named(cfg["source"])
+
+
+def all_sources() -> list[Source]:
+    return [source_named(name) for name in choices.SOURCES]
 
 
 def download(cfg: dict) -> str:
@@ -497,7 +503,7 @@ def write_missing_synthetic(cfg: dict) -> str | None:
 
 def dataset_keys(target: str) -> dict | None:
     """The data keys of a dataset name (`horse2zebra`, `cityscapes`, `pix2pix/facades`), or None."""
-    for source in SOURCES.values():
+    for source in all_sources():
         keys = source.download_keys(target)
         if keys is not None:
             return keys
@@ -506,4 +512,4 @@ def dataset_keys(target: str) -> dict | None:
 
 def dataset_names() -> str:
     """Every dataset name `data download` takes, for messages."""
-    return ", ".join(s.datasets for s in SOURCES.values() if s.datasets)
+    return ", ".join(s.datasets for s in all_sources() if s.datasets)
