@@ -54,7 +54,7 @@ class SourceRow(NamedTuple):
 
 
 # data.source -> its row. The source table: a new source is its own file (a subclass of
-# data/sources.py's Source) and one row here.
+# data/sources.py's DataSource) and one row here.
 SOURCES = {
     "tfds": SourceRow("replication.data.sources:Tfds", ("name", "data_dir"), "TFDS {name}"),
     "folder": SourceRow("replication.data.sources:Folder", ("root",), "folder {root}"),

@@ -2,7 +2,6 @@
 before TensorFlow is imported; a quiet start; every command, target and flag explaining itself."""
 
 import argparse
-import ast
 import os
 import re
 import shlex
@@ -113,52 +112,6 @@ def test_patchgan_receptive_fields_are_the_papers():
 
 
 # ---------------------------------------------------------------- checked before TensorFlow, quietly started
-
-
-def package_imports() -> dict:
-    """Module -> the kit's modules it imports, at module level or inside functions."""
-    files = {}
-    for path in (ROOT / "replication").rglob("*.py"):
-        parts = path.relative_to(ROOT).with_suffix("").parts
-        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    graph = {}
-    for module, path in files.items():
-        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-        found = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                found |= {alias.name for alias in node.names}
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], *([base] if base else [])])
-                # `from package import module` imports that module; `from module import name`, the module
-                found |= {f"{base}.{alias.name}" if f"{base}.{alias.name}" in files else base for alias in node.names}
-        graph[module] = {name for name in found if name in files and name != module}
-    return graph
-
-
-def test_the_import_graph_of_the_kit_has_no_cycle():
-    graph = package_imports()
-    assert "replication.choices" in graph["replication.config"]
-    assert "replication.training" in graph["replication.cli"]  # imports inside functions count too
-    visiting, done, cycles = [], set(), []
-
-    def visit(module):
-        if module in visiting:
-            cycles.append(visiting[visiting.index(module):] + [module])
-            return
-        if module in done:
-            return
-        visiting.append(module)
-        for name in sorted(graph[module]):
-            visit(name)
-        visiting.pop()
-        done.add(module)
-
-    for module in sorted(graph):
-        visit(module)
-    assert cycles == []
 
 
 def test_checking_a_config_imports_no_tensorflow():

@@ -38,7 +38,7 @@ def _online(host="efrosgans.eecs.berkeley.edu") -> bool:
 def test_every_row_of_the_source_table_names_its_source_and_the_keys_its_words_use():
     for name, row in choices.SOURCES.items():
         source = sources.source_named(name)
-        assert isinstance(source, sources.Source) and source.name == name
+        assert isinstance(source, sources.DataSource) and source.name == name
         assert set(row.keys) <= set(choices.DATASET_KEYS)
         used = {field for _, field, _, _ in string.Formatter().parse(row.words) if field}
         assert used <= set(row.keys), name  # its words name only keys it reads

@@ -14,7 +14,7 @@
 dataset alone, `config.data_section(source=..., root=...)`).
 
 Modules, in the order a config travels:
-    sources     one Source per data.source (its row: choices.SOURCES), where its dataset is and how its splits are read
+    sources     one DataSource per data.source (its row: choices.SOURCES), where its dataset is and how its splits are read
     downloads   fetch with a checksum, unpack once, fail fast when a host is unreachable
     layouts     the unpaired and paired folder layouts; images paired by file name
     images      listing folders (links followed, no folder read twice), Pillow decoding, one scan,

@@ -1,4 +1,4 @@
-"""Where images come from: one `Source` per `data.source`.
+"""Where images come from: one `DataSource` per `data.source`.
 
 Each source says where its dataset is (fetching and unpacking it once when it
 can be downloaded, see `downloads.py`), which splits it has and how they are
@@ -7,7 +7,7 @@ care where the images came from. Its row in the source table, `choices.SOURCES`
 (plain data, so that a configuration is checked without importing a source),
 names its class, the data keys it reads and its data in words; the pipeline
 and `data download` find it there (`source_of`). A new source is its own file
-(a subclass of `Source`) and one row.
+(a subclass of `DataSource`) and one row.
 
     source      where                                        CycleGAN, test images      pix2pix pairs
     tfds        TFDS cycle_gan/<name>, prepared by TFDS      trainA trainB testA testB  refused (unpaired)
@@ -89,7 +89,7 @@ def _data_dir(cfg: dict) -> Path:
 # --------------------------------------------------------------------------- the sources
 
 
-class Source:
+class DataSource:
     """One `data.source`: where its dataset is, and how its splits are read. Its row in
     `choices.SOURCES` names it (`name`)."""
 
@@ -139,7 +139,7 @@ def stored_split(split: str, direction: str) -> str:
     return split if direction == "AtoB" else other_domain(split)
 
 
-class Tfds(Source):
+class Tfds(DataSource):
     """TFDS `cycle_gan/<name>`: TFDS downloads and prepares it; the kit reads the encoded images."""
 
     datasets = f"{', '.join(TFDS_NAMES)} (TFDS cycle_gan)"
@@ -237,7 +237,7 @@ class Tfds(Source):
         return builder
 
 
-class Folder(Source):
+class Folder(DataSource):
     """Your own unpaired folders: ROOT/trainA/ trainB/ testA/ testB/; for pix2pix, xA/ and xB/ paired by name."""
 
     def root(self, cfg: dict, layout: str) -> Path:
@@ -381,7 +381,7 @@ class Cityscapes(Folder):
         return {"source": self.name} if target == "cityscapes" else None
 
 
-class SideBySide(Source):
+class SideBySide(DataSource):
     """Your own pix2pix pairs: ROOT/train/ and ROOT/test/ (or val/), A and B side by side in each image."""
 
     def root(self, cfg: dict) -> Path:
@@ -472,17 +472,17 @@ class Pix2pix(SideBySide):
         return {"source": self.name, "name": target.split("/", 1)[1]} if target.startswith("pix2pix/") else None
 
 
-def source_named(name: str) -> Source:
+def source_named(name: str) -> DataSource:
     """The source of row `name` of `choices.SOURCES`, its class imported."""
     module, cls = choices.SOURCES[name].where.split(":")
     return getattr(importlib.import_module(module), cls)(name)
 
 
-def source_of(cfg: dict) -> Source:
+def source_of(cfg: dict) -> DataSource:
     return source_named(cfg["source"])
 
 
-def all_sources() -> list[Source]:
+def all_sources() -> list[DataSource]:
     return [source_named(name) for name in choices.SOURCES]
 
 
