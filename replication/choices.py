@@ -56,7 +56,7 @@ class SourceRow(NamedTuple):
 # data.source -> its row. The source table: a new source is its own file (a subclass of
 # data/sources.py's DataSource) and one row here.
 SOURCES = {
-    "tfds": SourceRow("replication.data.sources:Tfds", ("name", "data_dir"), "TFDS {name}"),
+    "tfds": SourceRow("replication.data.tfds_source:Tfds", ("name", "data_dir"), "TFDS {name}"),
     "folder": SourceRow("replication.data.sources:Folder", ("root",), "folder {root}"),
     "cityscapes": SourceRow("replication.data.sources:Cityscapes", ("root", "data_dir", "download_url", "download_sha256"), "cityscapes"),
     "synthetic": SourceRow("replication.data.sources:Synthetic", ("root",), "synthetic {root}"),

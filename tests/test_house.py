@@ -162,7 +162,6 @@ LONG_MODULES = {
     "replication/translate.py": "being split",
     "replication/cluster.py": "training on several machines: finding the workers, checking them, launching local ones",
     "replication/config.py": "reading an experiment and checking every value of it, in one place",
-    "replication/data/sources.py": "the data sources: where each one's dataset is and how its splits are read",
     "replication/training.py": "the training loop: steps, logs, samples, checkpoints, exact resume",
 }
 

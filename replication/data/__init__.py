@@ -15,6 +15,7 @@ dataset alone, `config.data_section(source=..., root=...)`).
 
 Modules, in the order a config travels:
     sources     one DataSource per data.source (its row: choices.SOURCES), where its dataset is and how its splits are read
+    tfds_source the tfds source: TFDS cycle_gan/<name>, prepared by TFDS
     downloads   fetch with a checksum, unpack once, fail fast when a host is unreachable
     layouts     the unpaired and paired folder layouts; images paired by file name
     images      listing folders (links followed, no folder read twice), Pillow decoding, one scan,
@@ -43,10 +44,10 @@ from replication.data.sources import (
     CITYSCAPES_URL,
     PIX2PIX_NAMES,
     PIX2PIX_URL,
-    TFDS_NAMES,
     download,
 )
 from replication.data.synthetic import make_scene, object_mask, render, write_synthetic
+from replication.data.tfds_source import TFDS_NAMES
 
 __all__ = [
     "CITYSCAPES_SHA256",

@@ -7,7 +7,7 @@ care where the images came from. Its row in the source table, `choices.SOURCES`
 (plain data, so that a configuration is checked without importing a source),
 names its class, the data keys it reads and its data in words; the pipeline
 and `data download` find it there (`source_of`). A new source is its own file
-(a subclass of `DataSource`) and one row.
+(a subclass of `DataSource`) and one row, as `tfds_source.py` is; the others are here.
 
     source      where                                        CycleGAN, test images      pix2pix pairs
     tfds        TFDS cycle_gan/<name>, prepared by TFDS      trainA trainB testA testB  refused (unpaired)
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from replication import choices
 from replication.data import downloads, images
-from replication.data.images import ImageSet, folder_set, halves
+from replication.data.images import folder_set, halves
 from replication.data.layouts import (
     PAIRED_LAYOUT,
     UNPAIRED_LAYOUT,
@@ -42,20 +42,7 @@ from replication.data.synthetic import synthetic_version, write_synthetic
 from replication.errors import DataError
 
 
-# The CycleGAN datasets TFDS still serves as `cycle_gan/<name>` (tensorflow_datasets
-# image_classification/cycle_gan.py); cityscapes was dropped there (licence).
-TFDS_NAMES = (
-    "apple2orange",
-    "summer2winter_yosemite",
-    "horse2zebra",
-    "monet2photo",
-    "cezanne2photo",
-    "ukiyoe2photo",
-    "vangogh2photo",
-    "maps",
-    "facades",
-    "iphone2dslr_flower",
-)
+# The CycleGAN datasets (TFDS reads them from here too, tfds_source.py).
 CYCLEGAN_URL = "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{name}.zip"
 # From tensorflow_datasets/url_checksums/cycle_gan.txt (SPEC.md, Datasets).
 CITYSCAPES_URL = CYCLEGAN_URL.format(name="cityscapes")
@@ -77,7 +64,7 @@ class Found:
     skipped: list  # names left out (data.skip_bad_images)
 
 
-def _validated(sets: dict, cfg: dict, labels=None) -> list:
+def validated(sets: dict, cfg: dict, labels=None) -> list:
     """Decode every image of `sets` once (images.validate); the names left out."""
     return images.validate(list(sets.values()), labels or list(sets), cfg["skip_bad_images"], cfg["cache"])
 
@@ -139,103 +126,6 @@ def stored_split(split: str, direction: str) -> str:
     return split if direction == "AtoB" else other_domain(split)
 
 
-class Tfds(DataSource):
-    """TFDS `cycle_gan/<name>`: TFDS downloads and prepares it; the kit reads the encoded images."""
-
-    datasets = f"{', '.join(TFDS_NAMES)} (TFDS cycle_gan)"
-
-    def split_sets(self, cfg, splits):
-        name = cfg["name"]
-        self._check_name(name)
-        tfds = self._module()
-        builder = self.prepare(name, cfg["data_dir"])
-        sets = {}
-        for split in splits:
-            stored = stored_split(split, cfg["direction"])
-            try:
-                encoded = {"image": tfds.decode.SkipDecoding()}
-                ds = builder.as_dataset(split=stored, decoders=encoded, shuffle_files=False)
-                blobs = [bytes(ex["image"]) for ex in ds.as_numpy_iterator()]
-            except Exception as err:  # noqa: BLE001
-                raise DataError(
-                    f"Reading split {stored} of TFDS cycle_gan/{name} (data_dir {builder.data_dir}) failed: "
-                    f"{downloads.first_line(err)}. Delete that folder to prepare it again. {self.local_copy_hint(name)}"
-                ) from err
-            where = f"TFDS cycle_gan/{name} split {stored}"
-            if not blobs:
-                raise DataError(f"{where} is empty. {self.local_copy_hint(name)}")
-            names = [f"{i:05d}{images.encoded_extension(b)}" for i, b in enumerate(blobs)]
-            sets[split] = ImageSet(where=where, names=names, items=blobs)
-        return Found(sets, f"TFDS cycle_gan/{name}", _validated(sets, cfg))
-
-    def pair_sets(self, cfg, phases):
-        raise DataError(
-            f"TFDS cycle_gan/{cfg['name']} is unpaired; pix2pix needs aligned pairs. Use data.source: pix2pix "
-            f"with data.name one of {', '.join(PIX2PIX_NAMES)}, or data.source: paired with data.root "
-            f"laid out as {PAIRED_LAYOUT}."
-        )
-
-    def download(self, cfg):
-        self._check_name(cfg["name"])
-        builder = self.prepare(cfg["name"], cfg["data_dir"])
-        return f"TFDS cycle_gan/{cfg['name']} is prepared in {builder.data_dir}"
-
-    def download_keys(self, target):
-        if target.startswith("cycle_gan/") or target in TFDS_NAMES:
-            return {"source": self.name, "name": target.split("/", 1)[-1]}
-        return None
-
-    @staticmethod
-    def local_copy_hint(name: str) -> str:
-        return (
-            f"To use a local copy, unpack {name}.zip (trainA/ trainB/ testA/ testB/) and set "
-            "data.source: folder and data.root: <that folder>; or, if TFDS already prepared it "
-            "on another machine, copy its tensorflow_datasets folder here and set data.data_dir to it."
-        )
-
-    @staticmethod
-    def _check_name(name: str) -> None:
-        if name not in TFDS_NAMES:
-            extra = " cityscapes: use data.source: cityscapes (TFDS dropped it)." if name == "cityscapes" else ""
-            raise DataError(
-                f"TFDS has no cycle_gan/{name}. Known: {', '.join(TFDS_NAMES)}.{extra} "
-                f"For your own images use data.source: folder with data.root laid out as {UNPAIRED_LAYOUT}."
-            )
-
-    @staticmethod
-    def _module():
-        try:
-            import tensorflow_datasets as tfds
-        except ImportError as err:
-            raise DataError(
-                f"tensorflow_datasets cannot be imported ({err}). Install the kit's requirements "
-                "(`make install`, or pip install -r requirements.txt), or use data.source: folder with data.root."
-            ) from err
-        return tfds
-
-    def prepare(self, name: str, data_dir=None):
-        """The TFDS builder of cycle_gan/<name>, downloaded and prepared (once)."""
-        tfds = self._module()
-        url = CYCLEGAN_URL.format(name=name)
-        kwargs = {"data_dir": str(data_dir)} if data_dir else {}
-        try:
-            builder = tfds.builder(f"cycle_gan/{name}", **kwargs)
-        except Exception as err:  # noqa: BLE001
-            raise DataError(
-                f"TFDS cannot build cycle_gan/{name}: {downloads.first_line(err)}. {self.local_copy_hint(name)}"
-            ) from err
-        try:
-            if not builder.is_prepared():
-                downloads.check_reachable(url)
-            builder.download_and_prepare()
-        except Exception as err:  # noqa: BLE001 - network, disk, corrupt download: all the user's to fix
-            raise DataError(
-                f"Could not download TFDS cycle_gan/{name} from {url} into {builder.data_dir}: "
-                f"{downloads.first_line(err)}. Check the network (or run `replication data download "
-                f"{name}` on a machine that has one). {self.local_copy_hint(name)}"
-            ) from err
-        return builder
-
 
 class Folder(DataSource):
     """Your own unpaired folders: ROOT/trainA/ trainB/ testA/ testB/; for pix2pix, xA/ and xB/ paired by name."""
@@ -262,7 +152,7 @@ class Folder(DataSource):
                 f"true {other_domain(stored)[-1]} image of every {stored}/ image under the same name."
             )
         truths = folder_set(folder, UNPAIRED_LAYOUT)
-        _validated({folder.name: truths}, cfg)
+        validated({folder.name: truths}, cfg)
         return match_by_name(self.split_sets(cfg, (split,)).sets[split], truths)
 
     def split_sets(self, cfg, splits):
@@ -270,7 +160,7 @@ class Folder(DataSource):
         folders = {s: stored_split(s, cfg["direction"]) for s in splits}
         stored = unpaired_folder(root, list(folders.values()))
         sets = {s: stored[folder] for s, folder in folders.items()}
-        skipped = _validated(sets, cfg, list(folders.values()))
+        skipped = validated(sets, cfg, list(folders.values()))
         self.check_sets(sets)
         return Found(sets, f"{self.name} {root}", skipped)
 
@@ -288,7 +178,7 @@ class Folder(DataSource):
         pairs, skipped = {}, []
         for phase, (fa, fb) in folders.items():
             a, b = folder_set(root / fa, layout), folder_set(root / fb, layout)
-            skipped += _validated({fa: a, fb: b}, cfg)
+            skipped += validated({fa: a, fb: b}, cfg)
             a, b = match_by_name(a, b)
             pairs[phase] = (a, b) if cfg["direction"] == "AtoB" else (b, a)
         return Found(pairs, f"{self.name} {root} (pairs by file name, {cfg['direction']})", skipped)
@@ -395,7 +285,7 @@ class SideBySide(DataSource):
         # both splits must be there, even when only one is read
         files = {p: folder_set(paired_split_folder(root, p), PAIRED_LAYOUT) for p in ("train", "test")}
         files = {p: f for p, f in files.items() if any(s.startswith(p) for s in splits)}  # the ones read
-        skipped = _validated(files, cfg, [Path(f.where).name for f in files.values()])
+        skipped = validated(files, cfg, [Path(f.where).name for f in files.values()])
         for f in files.values():
             narrow = [(n, hw) for n, hw in zip(f.names, f.sizes) if hw[1] < 2]
             if narrow:
