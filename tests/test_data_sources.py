@@ -44,6 +44,40 @@ def test_every_row_of_the_source_table_names_its_source_and_the_keys_its_words_u
         assert used <= set(row.keys), name  # its words name only keys it reads
 
 
+class Reading(dict):
+    """A data section that remembers which keys were read."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.read = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def test_a_source_reads_no_dataset_key_its_row_does_not_name(tmp_path, tiny_synthetic_root):
+    """(The downloads, which read data_dir, download_url and download_sha256 too, are tested below.)"""
+    unpaired = write_unpaired(tmp_path / "unpaired", counts=(2, 2, 1, 1))
+    side_by_side = tmp_path / "side_by_side"
+    for phase in ("train", "test"):
+        save(side_by_side / phase / "0.png", gradient_image(8, 16))
+    roots = {"folder": unpaired, "cityscapes": unpaired, "synthetic": tiny_synthetic_root, "paired": side_by_side,
+             "pix2pix": side_by_side}
+    for name, root in roots.items():
+        cfg = Reading(data_section(source=name, root=str(root), name="facades", data_dir=str(tmp_path / "data")))
+        source = sources.source_named(name)
+        source.check_present(cfg)
+        source.split_sets(cfg, ("trainA", "testB"))
+        source.pair_sets(cfg, ("train",))
+        source.download(cfg)
+        assert "root" in cfg.read and cfg.read & set(choices.DATASET_KEYS) <= set(choices.SOURCES[name].keys), name
+
+
 def test_each_source_is_described_in_its_own_words():
     said = {source: choices.describe_source(data_section(source=source, name="facades", root="/photos"))
             for source in choices.SOURCES}
