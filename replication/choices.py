@@ -3,7 +3,8 @@
 Plain data at the bottom of the kit's imports (no TensorFlow): `config` checks
 an experiment against them before anything heavy is imported (the only check of
 a value: the modules that act on it trust it), and the modules that need them
-(`layers`, `networks`, `cyclegan`, `models`, `runs`, `cli`) read them from here.
+(`layers`, `networks`, `cyclegan`, `models`, `data/sources`, `runs`, `cli`) read them
+from here.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ SOURCES = {
 def describe_source(data: dict) -> str:
     """Where a resolved `data:` section's images come from, in a few words: `TFDS horse2zebra`, `folder /photos`."""
     return SOURCES[data["source"]].words.format(**data)
+
 
 # model.generator and model.discriminator (gan.GENERATORS and gan.DISCRIMINATORS build each), model.upsample (layers.u)
 GENERATORS = ("resnet", "unet")
