@@ -13,8 +13,9 @@ network in eval mode under no_grad, tensor2im, PNG. The kit imports that .pth
 (`replication import`) and translates the same photos with `replication translate`'s own work
 (loading.load_generators, translate.translate_job). Both are timed per image after one warm-up
 image, with the same number of threads, start-up and model loading left out; both outputs are
-compared (levels of 255) on the 256x256 photos. Prints a table and writes
-bench/results/translate-<machine>.json.
+compared (levels of 255) on the 256x256 photos. The same generator computing in mixed_bfloat16
+and mixed_float16 is timed on the 256x256 photos too, with its largest difference from float32's
+outputs. Prints a table and writes bench/results/translate-<machine>.json.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import common
 from common import ROOT
 
 SIZES = {"256x256": (256, 256), "1024x768": (1024, 768)}
+MIXED_PRECISIONS = ("mixed_bfloat16", "mixed_float16")
 
 TORCH_SIDE = r'''
 import json, sys, time
@@ -84,35 +86,48 @@ def photos(folder: Path, size: tuple[int, int], count: int, seed: int) -> None:
         Image.fromarray(small).resize(size, Image.BICUBIC).save(folder / f"photo_{i:03d}.jpg", quality=95)
 
 
-def kit_side(work: Path, sizes, threads: int) -> dict:
+def kit_side(work: Path, sizes, threads: int) -> tuple[dict, dict]:
+    """Seconds per image of `replication translate`'s work at each size; and, at 256x256, of the same
+    generator computing in each mixed precision, whose outputs go to kit_<precision>_256x256."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from replication import loading, pretrained, translate
+    from replication import gan, loading, pretrained, runs
 
     run_dir, _ = pretrained.import_official([str(work / "latest_net_G_A.pth")], work / "runs" / "official", experiment="horse2zebra")
     translator = loading.load_generators(run_dir)["AtoB"]
-    timings = {}
-    for size in sizes:
-        folder = work / size
-        seconds = []
-        for path in sorted(folder.iterdir()):
-            job = translate.plan_job(str(path), str(work / f"kit_{size}"), "png")
-            start = time.perf_counter()
-            translate.translate_job(translator, job)
-            seconds.append(time.perf_counter() - start)
-        timings[size] = seconds[1:]
-    return timings
+    timings = {size: translate_folder(translator, work / size, work / f"kit_{size}") for size in sizes}
+    precisions = {}
+    for precision in MIXED_PRECISIONS:
+        with gan.dtype_policy(precision):
+            generator = gan.build_generator(runs.load_config(run_dir)["model"])
+        generator.set_weights(translator.generator.get_weights())
+        mixed = loading.Translator(generator, "AtoB")
+        precisions[precision] = translate_folder(mixed, work / "256x256", work / f"kit_{precision}_256x256")
+    return timings, precisions
 
 
-def level_difference(work: Path) -> int:
-    """The largest difference, in levels of 255, between the two outputs of the same 256x256 photos."""
+def translate_folder(translator, folder: Path, out: Path) -> list:
+    """Seconds per photo of `folder`, each through translate's own work, the first (warm-up) left out."""
+    from replication import translate
+
+    seconds = []
+    for path in sorted(folder.iterdir()):
+        job = translate.plan_job(str(path), str(out), "png")
+        start = time.perf_counter()
+        translate.translate_job(translator, job)
+        seconds.append(time.perf_counter() - start)
+    return seconds[1:]
+
+
+def level_difference(ours: Path, theirs: Path) -> int:
+    """The largest difference, in levels of 255, between two folders' outputs of the same photos."""
     worst = 0
-    for kit in sorted((work / "kit_256x256").glob("*.png")):
-        theirs = np.asarray(Image.open(work / "torch_256x256" / kit.name), dtype=int)
-        worst = max(worst, int(np.abs(np.asarray(Image.open(kit), dtype=int) - theirs).max()))
+    for image in sorted(ours.glob("*.png")):
+        other = np.asarray(Image.open(theirs / image.name), dtype=int)
+        worst = max(worst, int(np.abs(np.asarray(Image.open(image), dtype=int) - other).max()))
     return worst
 
 
@@ -132,8 +147,9 @@ def main() -> int:
         said = subprocess.run([args.torch_python, "-c", TORCH_SIDE, str(ROOT / "tests" / "fixtures" / "official"), str(work),
                                str(args.threads), json.dumps(list(SIZES))], check=True, capture_output=True, text=True)
         torch_side = json.loads(said.stdout.strip().splitlines()[-1])
-        kit = kit_side(work, list(SIZES), args.threads)
-        levels = level_difference(work)
+        kit, mixed = kit_side(work, list(SIZES), args.threads)
+        levels = level_difference(work / "kit_256x256", work / "torch_256x256")
+        mixed_levels = {p: level_difference(work / f"kit_{p}_256x256", work / "kit_256x256") for p in MIXED_PRECISIONS}
 
     rows = {}
     print(f"{'size':<10} {'kit s/image':>12} {'PyTorch s/image':>16} {'kit speed-up':>13}")
@@ -143,6 +159,12 @@ def main() -> int:
                       "kit_median": ours, "torch_median": theirs, "speedup": theirs / ours}
         print(f"{size:<10} {ours:>12.3f} {theirs:>16.3f} {theirs / ours:>12.2f}x")
     print(f"outputs at 256x256 differ by at most {levels} level(s) of 255 (float32 on both sides)")
+    float32 = rows["256x256"]["kit_median"]
+    for precision, seconds in mixed.items():
+        rows[f"256x256 {precision}"] = {"kit_seconds": seconds, "kit_median": float(np.median(seconds)),
+                                        "levels_from_float32": mixed_levels[precision]}
+        print(f"256x256 in {precision}: {np.median(seconds):.3f} s/image ({float32 / np.median(seconds):.2f}x float32's), "
+              f"at most {mixed_levels[precision]} level(s) of 255 from float32's outputs")
     import tensorflow as tf
 
     info = common.results_machine(tf)

@@ -49,14 +49,9 @@ FORMATS = {"png": ("PNG", (".png",)), "jpg": ("JPEG", (".jpg", ".jpeg"))}  # Pil
 JPEG_QUALITY = 95
 MEMORY_SHARE = 0.5  # of the free memory, for one image; the rest is left to TensorFlow, the model and others
 IMAGE_BYTES_PER_PIXEL = 32  # decoded, padded, the blended float sum, the result and its encoding
-# On the layer-output sum below. The peak resident memory of one whole pass (ru_maxrss, less the
-# resident memory before it; float32, random weights) was 0.98-1.01 times that sum for the paper's
-# ResNet-9 at ngf 64 (512x512, 768x768, 1024x512, 1024x1024), 1.00-1.03 at ngf 16 and 8 (1024x1024),
-# 1.03-1.11 at ngf 4 with one block (1024x1024, 2048x2048), 1.08-1.14 for the demo's U-Net (ngf 16,
-# 1024x1024, 2048x2048); for the ResNets the address space (VmPeak) grew as much.
-# Measured with `translate.run_network` on an AMD EPYC (Zen 3, 2 cores, shared). The margin is for
-# what that leaves out: other CPU kinds' oneDNN layouts, and what the allocator keeps.
-ACTIVATION_MARGIN = 1.5
+# On the most that is alive at once (below): a layer's temporaries (instance norm's centred copy, say)
+# and what the allocator keeps come on top. docs/official-models.md#speed has the measured peaks.
+ACTIVATION_MARGIN = 2.5
 SMALLEST_TILE = 128  # px; smaller tiles see too little of the scene to translate it well
 TILE_OVERLAP = 4  # tiles overlap by a quarter of their side
 
@@ -214,7 +209,9 @@ def refuse_overwrites(job: TranslationJob) -> None:
 
 
 def activation_bytes_per_pixel(generator) -> float:
-    """What a forward pass holds per input pixel: every layer's output, summed (with a margin).
+    """What a forward pass holds per input pixel at its fullest (with a margin): walking the layers in
+    order, each layer's output is alive from that layer until the last layer that reads it, as in a
+    traced call (Translator's), which frees each tensor after its last use.
 
     Computed from the layers' output shapes on a probe size, without running the network.
     """
@@ -222,11 +219,19 @@ def activation_bytes_per_pixel(generator) -> float:
 
     multiple, minimum = input_rule(generator)
     side = smallest_tile(multiple, minimum)
-    outputs = [layer.output for layer in generator.layers if not isinstance(layer, keras.layers.InputLayer)]
-    probe = keras.Model(generator.inputs, outputs)
-    specs = keras.tree.flatten(probe.compute_output_spec(keras.KerasTensor((1, side, side, generator.inputs[0].shape[-1]))))
-    total = sum(math.prod(s.shape[1:]) * np.dtype(s.dtype).itemsize for s in specs)
-    return ACTIVATION_MARGIN * total / side**2
+    layers = [layer for layer in generator.layers if not isinstance(layer, keras.layers.InputLayer)]
+    probe = keras.Model(generator.inputs, [layer.output for layer in layers])
+    image = generator.inputs[0]
+    specs = keras.tree.flatten(probe.compute_output_spec(keras.KerasTensor((1, side, side, image.shape[-1]))))
+    size = {id(layer.output): math.prod(s.shape[1:]) * np.dtype(s.dtype).itemsize for layer, s in zip(layers, specs)}
+    size[id(image)] = side * side * image.shape[-1] * np.dtype(image.dtype).itemsize
+    last_reader = {id(t): i for i, layer in enumerate(layers) for t in keras.tree.flatten(layer.input)}
+    alive = fullest = size[id(image)]
+    for i, layer in enumerate(layers):
+        alive += size[id(layer.output)]
+        fullest = max(fullest, alive)
+        alive -= sum(size[key] for key in {id(t) for t in keras.tree.flatten(layer.input)} if last_reader[key] == i)
+    return ACTIVATION_MARGIN * fullest / side**2
 
 
 def input_rule(generator) -> tuple[int, int]:
