@@ -44,6 +44,8 @@ from replication.choices import DIRECTIONS, reverse
 from replication.errors import KitError, RunFolderError
 from replication.figures import save_png
 from replication.files import FolderLock, atomic_write_text, remove_partial_writes, storage_errors
+from replication.logs import bar
+from replication.metrics import row
 from replication.pixels import to_uint8, to_unit
 from replication.quality import has_truth, mean_truth_scores, uint8_pairs
 from replication.translate import translate_whole
@@ -98,14 +100,6 @@ def read_note(path: Path):
         return None
 
 
-def bar(iterable, total, description: str, progress: bool, unit: str = "image"):
-    """`iterable` with a progress bar on stderr (tqdm) when `progress` and stderr is a terminal (into a
-    pipe or a file, a bar redrawn in place would share its line with what is printed next)."""
-    from tqdm import tqdm
-
-    return tqdm(iterable, total=total, desc=description, unit=unit, disable=not (progress and sys.stderr.isatty()), leave=False)
-
-
 def png_name(name: str) -> str:
     return str(Path(name).with_suffix(".png"))
 
@@ -116,22 +110,6 @@ def read_png(path: Path) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- rows
-
-
-def row(metric, direction, value, definition, std=None, baseline=None, paper=None) -> dict:
-    """One line of metrics.json (schema in INTERFACE.md); non-finite numbers are written as null."""
-    def number(x):
-        return float(x) if x is not None and np.isfinite(x) else None
-
-    return {
-        "metric": metric,
-        "direction": direction,
-        "value": number(value),
-        "std": number(std),
-        "baseline": None if baseline is None else {"name": baseline[0], "value": number(baseline[1])},
-        "paper": None if paper is None else {"CycleGAN": paper[0], "pix2pix": paper[1]},
-        "definition": definition,
-    }
 
 
 def truth_rows(translations: dict, data_cfg: dict, multiple: int, progress: bool = False) -> list:

@@ -18,7 +18,7 @@ import tensorflow as tf
 from PIL import Image
 
 from replication import config as config_lib
-from replication import data, evaluate, loading, metrics, models, quality, runs
+from replication import data, evaluate, loading, logs, metrics, models, quality, runs
 from replication.cli import main
 from replication.errors import KitError
 from replication.files import FolderLock
@@ -63,7 +63,7 @@ def rows_by(result, metric, direction):
 
 def test_progress_bars_are_drawn_only_on_a_terminal(capsys):
     """Into a pipe or a file a redrawn bar would share its line with the next message ('# Evaluation of')."""
-    assert list(evaluate.bar(range(3), 3, "translating AtoB", progress=True)) == [0, 1, 2]
+    assert list(logs.bar(range(3), 3, "translating AtoB", progress=True)) == [0, 1, 2]
     assert capsys.readouterr().err == ""
 
 
