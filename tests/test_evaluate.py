@@ -18,7 +18,7 @@ import tensorflow as tf
 from PIL import Image
 
 from replication import config as config_lib
-from replication import data, evaluate, fid, loading, logs, metrics, models, quality, runs
+from replication import data, evaluate, fid, loading, logs, metrics, models, quality, runs, segmentation
 from replication.cli import main
 from replication.errors import KitError
 from replication.files import FolderLock
@@ -437,7 +437,7 @@ def test_cityscapes_photo_to_labels_scores_perfect_translations_one(tmp_path):
     root = write_cityscapes_like(tmp_path / "cityscapes")
     config = tiny_config(root, "data.source=cityscapes")
     labels = {p.name: np.asarray(Image.open(p)) for p in sorted((root / "testB").iterdir())}
-    rows, notes, ignored = evaluate.cityscapes_rows({"AtoB": labels, "BtoA": {}}, config["data"], 4, scorer=None)
+    rows, notes, ignored = segmentation.cityscapes_rows({"AtoB": labels, "BtoA": {}}, config["data"], 4, scorer=None)
     assert [(r["metric"], r["value"]) for r in rows] == [("per-pixel acc", 1.0), ("per-class acc", 1.0), ("class IoU", 1.0)]
     void = np.mean([np.all(v == 0, axis=-1).mean() for v in labels.values()])
     assert 0 < void < 0.5 and ignored == {"AtoB": pytest.approx(void)}
@@ -457,7 +457,7 @@ def test_with_direction_BtoA_the_kits_BtoA_is_scored_as_photo_to_labels_and_its_
     data_cfg = tiny_config(root, "data.source=cityscapes", "data.direction=BtoA")["data"]
     assert data.test_set(data_cfg, "B").where == str(root / "testA")  # the photos
     labels = {p.name: np.asarray(Image.open(p)) for p in sorted((root / "testB").iterdir())}
-    rows, notes, ignored = evaluate.cityscapes_rows({"BtoA": labels, "AtoB": {}}, data_cfg, 4, scorer=None)
+    rows, notes, ignored = segmentation.cityscapes_rows({"BtoA": labels, "AtoB": {}}, data_cfg, 4, scorer=None)
     # named as the paper names photo->labels (Table 3), which is what figures/tables.html matches
     assert [(r["metric"], r["direction"], r["value"]) for r in rows] == [
         ("per-pixel acc", "AtoB", 1.0), ("per-class acc", "AtoB", 1.0), ("class IoU", "AtoB", 1.0)]
@@ -478,7 +478,7 @@ def test_the_scorer_trains_saves_beside_the_data_and_scores_labels_to_photo(tmp_
     assert set(note["ceiling"]) == set(metrics.SEGMENTATION_METRICS)
     loaded = scorer.load(config["data"])
     photos = {p.name: np.asarray(Image.open(p)) for p in sorted((root / "testA").iterdir())}
-    rows, notes, ignored = evaluate.cityscapes_rows({"BtoA": photos}, config["data"], 4, scorer=loaded)
+    rows, notes, ignored = segmentation.cityscapes_rows({"BtoA": photos}, config["data"], 4, scorer=loaded)
     assert notes == [] and 0 < ignored["BtoA"] < 0.5
     # translations that are the real photos score exactly the ceiling
     assert [r["value"] for r in rows] == pytest.approx([r["baseline"]["value"] for r in rows])
