@@ -1,0 +1,203 @@
+"""How an image goes through a network within the memory free now: padded to the network's size
+rule, in one pass if its activations fit, else in overlapping tiles blended with linear ramps, in
+smaller tiles again when an allocation fails all the same. `translate`, `evaluate` and the
+Cityscapes scorer run their networks through it (`translate_whole`); the memory free is
+replication/memory.py's."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from replication.memory import failure_kind, free_memory, out_of_memory
+from replication.pixels import to_unit
+
+MEMORY_SHARE = 0.5  # of the free memory, for one image; the rest is left to TensorFlow, the model and others
+IMAGE_BYTES_PER_PIXEL = 32  # decoded, padded, the blended float sum, the result and its encoding
+# On the layer-output sum below. The peak resident memory of one whole pass (ru_maxrss, less the
+# resident memory before it; float32, random weights) was 0.98-1.01 times that sum for the paper's
+# ResNet-9 at ngf 64 (512x512, 768x768, 1024x512, 1024x1024), 1.00-1.03 at ngf 16 and 8 (1024x1024),
+# 1.03-1.11 at ngf 4 with one block (1024x1024, 2048x2048), 1.08-1.14 for the demo's U-Net (ngf 16,
+# 1024x1024, 2048x2048); for the ResNets the address space (VmPeak) grew as much.
+# Measured with `run_network` on an AMD EPYC (Zen 3, 2 cores, shared). The margin is for
+# what that leaves out: other CPU kinds' oneDNN layouts, and what the allocator keeps.
+ACTIVATION_MARGIN = 1.5
+SMALLEST_TILE = 128  # px; smaller tiles see too little of the scene to translate it well
+TILE_OVERLAP = 4  # tiles overlap by a quarter of their side
+
+
+def input_rule(generator) -> tuple[int, int]:
+    from replication import networks
+
+    return networks.input_rule(generator)
+
+
+def smallest_tile(multiple: int, minimum: int) -> int:
+    return max(minimum, round_up(SMALLEST_TILE, multiple))
+
+
+def round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+class Skipped(Exception):
+    """An input that cannot be translated (unreadable, too large, unwritable); the message says why."""
+
+
+class TooLarge(Skipped):
+    """An image whose own pixels do not fit in the memory there is."""
+
+
+@dataclass
+class Plan:
+    """How one image is translated: padded to `padded` (top, left offsets), in tiles of `tile`."""
+
+    size: tuple  # (h, w) of the input
+    padded: tuple  # (H, W)
+    offset: tuple  # (top, left) of the input inside the padded image
+    tile: tuple  # (th, tw); == padded for one whole pass
+    multiple: int = 1  # the network's size rule, which every tile keeps
+    minimum: int = 1
+
+    def smaller(self) -> Plan | None:
+        """The same image in tiles half as large each way (not below the smallest tile), or None
+        when the tiles are the smallest already."""
+        smallest = smallest_tile(self.multiple, self.minimum)
+        tile = tuple(min(side, max(smallest, t // 2 // self.multiple * self.multiple)) for t, side in zip(self.tile, self.padded))
+        return None if tile == tuple(self.tile) else dataclasses.replace(self, tile=tile)
+
+
+@dataclass
+class Memory:
+    budget: int  # bytes one image may take
+    per_pixel: float  # the network's activations per input pixel
+
+    def plan(self, height: int, width: int, multiple: int, minimum: int) -> Plan:
+        """Pad to the size rule; one whole pass if its activations fit, else the largest tiles that do."""
+        padded = (max(minimum, round_up(height, multiple)), max(minimum, round_up(width, multiple)))
+        offset = ((padded[0] - height) // 2, (padded[1] - width) // 2)
+        H, W = padded
+        fits = int((self.budget - IMAGE_BYTES_PER_PIXEL * H * W) // self.per_pixel)  # pixels one pass may take
+        if H * W <= fits:
+            return Plan((height, width), padded, offset, padded, multiple, minimum)
+        smallest = smallest_tile(multiple, minimum)
+        th = min(H, max(smallest, math.isqrt(max(fits, 0)) // multiple * multiple))
+        tw = min(W, fits // th // multiple * multiple)
+        if tw < min(W, smallest) or th * tw > fits:
+            raise TooLarge(self.refusal(height, width, smallest))
+        return Plan((height, width), padded, offset, (th, tw), multiple, minimum)
+
+    def tiling_note(self, name: str, plan: Plan) -> str:
+        (h, w), (H, W), (th, tw) = plan.size, plan.padded, plan.tile
+        count = len(tile_starts(H, th)) * len(tile_starts(W, tw))
+        whole = IMAGE_BYTES_PER_PIXEL * H * W + self.per_pixel * H * W
+        return (
+            f"{name}: {w}x{h} pixels, translated in {count} overlapping tiles of {tw}x{th} (a whole pass would need "
+            f"about {gb(whole)}, {gb(self.budget)} is there for it); instance norm sees each tile alone, so seams are blended"
+        )
+
+    def refusal(self, height: int, width: int, smallest: int) -> str:
+        largest = int((self.budget - self.per_pixel * smallest**2) // IMAGE_BYTES_PER_PIXEL)
+        need = IMAGE_BYTES_PER_PIXEL * height * width + self.per_pixel * smallest**2
+        fits = (
+            f"the largest that fits is about {math.isqrt(largest)}x{math.isqrt(largest)} ({largest / 1e6:.0f} megapixels)"
+            if largest > 0 else "not even one tile fits"
+        )
+        return (
+            f"{width}x{height} pixels is too large for the memory free now: it needs about {gb(need)} and "
+            f"{gb(self.budget)} is there for it; {fits}. Downscale it, or free memory and run again"
+        )
+
+
+    def out_of_memory(self, plan: Plan, err: BaseException) -> str:
+        """Why an image is skipped when even its smallest tiles ran out of memory, and what it needs."""
+        (h, w), (H, W), (th, tw) = plan.size, plan.padded, plan.tile
+        need = IMAGE_BYTES_PER_PIXEL * H * W + self.per_pixel * th * tw
+        return (
+            f"{w}x{h} pixels ran out of memory ({failure_kind(err)}) even in tiles of {tw}x{th}, the smallest: it "
+            f"needs about {gb(need)} ({gb(free_memory())} is free now); free memory or raise the limit, or "
+            "downscale it, and run again"
+        )
+
+
+def gb(n: float) -> str:
+    return f"{n / 2**30:.1f} GB"
+
+
+def pad(image: np.ndarray, plan: Plan) -> np.ndarray:
+    """Reflection padding, as the networks pad; an image too small to reflect that far repeats its edges."""
+    (h, w), (H, W), (top, left) = plan.size, plan.padded, plan.offset
+    widths = ((top, H - h - top), (left, W - w - left), (0, 0))
+    reflects = max(widths[0]) < h and max(widths[1]) < w
+    return np.pad(image, widths, mode="reflect" if reflects else "symmetric")
+
+
+def run_network(translator, pixels: np.ndarray) -> np.ndarray:
+    """uint8 HxWx3 (or float32 already in [-1, 1]) in, float32 HxWxC out (an image in [-1, 1])."""
+    batch = to_unit(pixels[np.newaxis]) if pixels.dtype == np.uint8 else pixels[np.newaxis]
+    return np.asarray(translator(batch))[0]
+
+
+def tile_starts(length: int, tile: int) -> list:
+    """Where tiles of `tile` start along `length`, overlapping by about a quarter; the last ends at the end."""
+    if tile >= length:
+        return [0]
+    step = tile - tile // TILE_OVERLAP
+    return [*range(0, length - tile, step), length - tile]
+
+
+def ramp(tile: int) -> np.ndarray:
+    """A tile's blending weight along one side: rising over its first quarter, falling over its last."""
+    overlap = max(1, tile // TILE_OVERLAP)
+    return np.minimum(np.minimum(np.arange(1, tile + 1), np.arange(tile, 0, -1)), overlap).astype(np.float32) / overlap
+
+
+def coverage(length: int, starts: list, weights: np.ndarray) -> np.ndarray:
+    total = np.zeros(length, np.float32)
+    for start in starts:
+        total[start : start + len(weights)] += weights
+    return total
+
+
+def translate_padded(translator, pixels: np.ndarray, tile: tuple, tiles_done=None) -> np.ndarray:
+    """The padded image translated whole, or tile by tile with the overlaps blended (weights separable
+    in rows and columns, so the sum of weights is the product of two 1-D sums)."""
+    H, W = pixels.shape[:2]
+    if tuple(tile) == (H, W):
+        return run_network(translator, pixels)
+    (th, tw), rows, cols = tile, tile_starts(H, tile[0]), tile_starts(W, tile[1])
+    wy, wx = ramp(th), ramp(tw)
+    blended = None
+    for y in rows:
+        for x in cols:
+            out = run_network(translator, pixels[y : y + th, x : x + tw])
+            if blended is None:  # as many channels as the network gives (3, or a scorer's classes)
+                blended = np.zeros((H, W, out.shape[-1]), np.float32)
+            blended[y : y + th, x : x + tw] += out * wy[:, None, None] * wx[None, :, None]
+            if tiles_done:
+                tiles_done()
+    blended /= coverage(H, rows, wy)[:, None, None]
+    blended /= coverage(W, cols, wx)[None, :, None]
+    return blended
+
+
+def run_fitting(network, pixels: np.ndarray, plan: Plan, memory: Memory, name: str, say, progress=None) -> np.ndarray:
+    """`pixels` (padded as `plan` says) through `network` in `plan`'s tiles. When an allocation
+    fails, again in tiles half as large, saying so in one line; when even the smallest tiles fail,
+    TooLarge names what the image needs. `progress(plan)` gives the tiles' progress callback."""
+    while True:
+        try:
+            return translate_padded(network, pixels, plan.tile, progress(plan) if progress else None)
+        except Exception as err:  # noqa: BLE001 - only a failed allocation is retried
+            if not out_of_memory(err):
+                raise
+            smaller = plan.smaller()
+            if smaller is None:
+                raise TooLarge(memory.out_of_memory(plan, err)) from None
+            (th, tw), (sh, sw) = plan.tile, smaller.tile
+            how = "in one pass" if plan.tile == plan.padded else f"in tiles of {tw}x{th}"
+            say(f"{name}: out of memory {how} ({failure_kind(err)}); translating it again in tiles of {sw}x{sh}")
+            plan = smaller
