@@ -29,6 +29,22 @@ SMALLEST_TILE = 128  # px; smaller tiles see too little of the scene to translat
 TILE_OVERLAP = 4  # tiles overlap by a quarter of their side
 
 
+def activation_bytes_per_pixel(generator) -> float:
+    """What a forward pass holds per input pixel: every layer's output, summed (with a margin).
+
+    Computed from the layers' output shapes on a probe size, without running the network.
+    """
+    import keras
+
+    multiple, minimum = input_rule(generator)
+    side = smallest_tile(multiple, minimum)
+    outputs = [layer.output for layer in generator.layers if not isinstance(layer, keras.layers.InputLayer)]
+    probe = keras.Model(generator.inputs, outputs)
+    specs = keras.tree.flatten(probe.compute_output_spec(keras.KerasTensor((1, side, side, generator.inputs[0].shape[-1]))))
+    total = sum(math.prod(s.shape[1:]) * np.dtype(s.dtype).itemsize for s in specs)
+    return ACTIVATION_MARGIN * total / side**2
+
+
 def input_rule(generator) -> tuple[int, int]:
     from replication import networks
 

@@ -22,7 +22,6 @@ An output location that would overwrite an input is refused before anything is w
 from __future__ import annotations
 
 import io
-import math
 import os
 import sys
 import weakref
@@ -41,7 +40,8 @@ from replication.files import atomic_write_bytes, readable, remove_partial_write
 from replication.memory import free_memory
 from replication.pixels import to_uint8
 from replication.tiling import (
-    ACTIVATION_MARGIN, MEMORY_SHARE, Memory, Plan, Skipped, TooLarge, input_rule, pad, run_fitting, smallest_tile, tile_starts,
+    MEMORY_SHARE, Memory, Plan, Skipped, TooLarge, activation_bytes_per_pixel, input_rule, pad, run_fitting, smallest_tile,
+    tile_starts,
 )
 
 if TYPE_CHECKING:
@@ -201,22 +201,6 @@ def refuse_overwrites(job: TranslationJob) -> None:
 
 
 # --------------------------------------------------------------------------- memory
-
-
-def activation_bytes_per_pixel(generator) -> float:
-    """What a forward pass holds per input pixel: every layer's output, summed (with a margin).
-
-    Computed from the layers' output shapes on a probe size, without running the network.
-    """
-    import keras
-
-    multiple, minimum = input_rule(generator)
-    side = smallest_tile(multiple, minimum)
-    outputs = [layer.output for layer in generator.layers if not isinstance(layer, keras.layers.InputLayer)]
-    probe = keras.Model(generator.inputs, outputs)
-    specs = keras.tree.flatten(probe.compute_output_spec(keras.KerasTensor((1, side, side, generator.inputs[0].shape[-1]))))
-    total = sum(math.prod(s.shape[1:]) * np.dtype(s.dtype).itemsize for s in specs)
-    return ACTIVATION_MARGIN * total / side**2
 
 
 def memory_now(network) -> Memory:

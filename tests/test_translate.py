@@ -194,7 +194,7 @@ def test_tiles_cover_the_image_and_their_blend_is_exact_for_a_pixelwise_network(
 def test_a_large_image_is_translated_in_tiles_within_the_memory_there_is(finished_run, tmp_path, monkeypatch):
     save(tmp_path / "in" / "large.png", 300, 360)
     generator = keras.models.load_model(finished_run / "export" / "G_AtoB.keras")
-    per_pixel = translate.activation_bytes_per_pixel(generator)
+    per_pixel = tiling.activation_bytes_per_pixel(generator)
     budget = tiling.IMAGE_BYTES_PER_PIXEL * 300 * 360 + per_pixel * 140**2
     monkeypatch.setattr(translate, "free_memory", lambda: int(budget / tiling.MEMORY_SHARE))
     shapes = []
@@ -221,13 +221,13 @@ def test_the_activation_estimate_is_every_layer_output_a_pass_makes(finished_run
     layers = [layer for layer in generator.layers if not isinstance(layer, keras.layers.InputLayer)]
     outputs = keras.Model(generator.inputs, [layer.output for layer in layers])([np.zeros((1, 128, 128, 3), np.float32)])
     measured = sum(o.numpy().nbytes for o in outputs) / 128**2
-    assert translate.activation_bytes_per_pixel(generator) == pytest.approx(tiling.ACTIVATION_MARGIN * measured)
+    assert tiling.activation_bytes_per_pixel(generator) == pytest.approx(tiling.ACTIVATION_MARGIN * measured)
 
 
 def test_an_image_too_large_for_the_memory_is_named_and_skipped_and_the_rest_translated(finished_run, tmp_path, capsys, monkeypatch):
     save(tmp_path / "in" / "huge.png", 400, 300)
     save(tmp_path / "in" / "small.png", 20, 20)
-    per_pixel = translate.activation_bytes_per_pixel(keras.models.load_model(finished_run / "export" / "G_AtoB.keras"))
+    per_pixel = tiling.activation_bytes_per_pixel(keras.models.load_model(finished_run / "export" / "G_AtoB.keras"))
     budget = per_pixel * 128**2 + 32 * 200 * 200  # room for the smallest tile, and for the pixels of a 200x200 image
     monkeypatch.setattr(translate, "free_memory", lambda: int(budget / tiling.MEMORY_SHARE))
     assert run_translate(finished_run, tmp_path / "in", tmp_path / "out") == 1
