@@ -50,7 +50,7 @@ from replication.metrics import row
 from replication.pixels import to_uint8, to_unit
 from replication.quality import has_truth, mean_truth_scores, uint8_pairs
 from replication.segmentation import cityscapes_rows, is_cityscapes
-from replication.translate import translate_whole
+from replication.tiling import translate_whole
 
 METRIC_GROUPS = ("truth", "cityscapes", "fid", "dloss")
 IDENTITY = "identity (input itself)"

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
+from replication.errors import KitError
 from replication.memory import failure_kind, free_memory, out_of_memory
 from replication.pixels import to_unit
 
@@ -217,3 +220,37 @@ def run_fitting(network, pixels: np.ndarray, plan: Plan, memory: Memory, name: s
             how = "in one pass" if plan.tile == plan.padded else f"in tiles of {tw}x{th}"
             say(f"{name}: out of memory {how} ({failure_kind(err)}); translating it again in tiles of {sw}x{sh}")
             plan = smaller
+
+
+def memory_now(network) -> Memory:
+    """What one image may take now (MEMORY_SHARE of the least any limit leaves) through `network`."""
+    if network not in PER_PIXEL:
+        PER_PIXEL[network] = activation_bytes_per_pixel(network)
+    return Memory(int(MEMORY_SHARE * free_memory()), PER_PIXEL[network])
+
+
+PER_PIXEL = weakref.WeakKeyDictionary()  # a network's activation_bytes_per_pixel, worked out once
+
+
+def translate_whole(network, model, pixels: np.ndarray, name: str, say=None) -> np.ndarray:
+    """float32 HxWxC out of `network` (a callable on [1, H, W, 3] in [-1, 1]; `model` its Keras
+    model) for one image, within the memory free now, as translate runs it: in tiles if a whole
+    pass does not fit, smaller ones if an allocation fails. An image that does not fit even so
+    ends the command in one line naming it and what it needs (evaluate cannot score without it)."""
+    say = say or say_on_stderr
+    memory = memory_now(model)
+    try:
+        plan = memory.plan(*pixels.shape[:2], *input_rule(model))
+        if plan.tile != plan.padded:
+            say(memory.tiling_note(name, plan))
+        (h, w), (top, left) = plan.size, plan.offset
+        return run_fitting(network, pad(pixels, plan), plan, memory, name, say)[top : top + h, left : left + w]
+    except Skipped as err:
+        raise KitError(f"{name}: {err}.") from None
+
+
+def say_on_stderr(line: str) -> None:
+    """One line on stderr, above any progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)

@@ -13,7 +13,7 @@ An output location that would overwrite an input is refused before anything is w
            that fails all the same is tried again in tiles half as large, down to the smallest.
            An image whose own pixels do not fit is named and skipped, with the largest size
            that fits. `evaluate` and the Cityscapes scorer run their networks through the same
-           rule (translate_whole).
+           rule (tiling.py: translate_whole).
   files    images are decoded from their bytes, so any file name Linux allows works (names that
            are not UTF-8 are kept byte for byte). A file that cannot be read is named and
            skipped; a read-only or full output folder stops everything with one line.
@@ -24,7 +24,6 @@ from __future__ import annotations
 import io
 import os
 import sys
-import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -37,11 +36,9 @@ from replication.choices import DIRECTIONS
 from replication.data import images as image_files
 from replication.errors import KitError
 from replication.files import atomic_write_bytes, readable, remove_partial_writes_of, storage_problem
-from replication.memory import free_memory
 from replication.pixels import to_uint8
 from replication.tiling import (
-    MEMORY_SHARE, Memory, Plan, Skipped, TooLarge, activation_bytes_per_pixel, input_rule, pad, run_fitting, smallest_tile,
-    tile_starts,
+    Memory, Plan, Skipped, TooLarge, input_rule, memory_now, pad, run_fitting, say_on_stderr, smallest_tile, tile_starts,
 )
 
 if TYPE_CHECKING:
@@ -200,19 +197,6 @@ def refuse_overwrites(job: TranslationJob) -> None:
         targets[target] = name
 
 
-# --------------------------------------------------------------------------- memory
-
-
-def memory_now(network) -> Memory:
-    """What one image may take now (MEMORY_SHARE of the least any limit leaves) through `network`."""
-    if network not in PER_PIXEL:
-        PER_PIXEL[network] = activation_bytes_per_pixel(network)
-    return Memory(int(MEMORY_SHARE * free_memory()), PER_PIXEL[network])
-
-
-PER_PIXEL = weakref.WeakKeyDictionary()  # a network's activation_bytes_per_pixel, worked out once
-
-
 # --------------------------------------------------------------------------- one image
 
 
@@ -257,30 +241,6 @@ def translate_image(translator, image: np.ndarray, plan: Plan, memory: Memory, n
         raise TooLarge(memory.refusal(h, w, smallest_tile(plan.multiple, plan.minimum))) from None
     out = run_fitting(translator, padded, plan, memory, name, say, progress)
     return to_uint8(out[top : top + h, left : left + w])
-
-
-def translate_whole(network, model, pixels: np.ndarray, name: str, say=None) -> np.ndarray:
-    """float32 HxWxC out of `network` (a callable on [1, H, W, 3] in [-1, 1]; `model` its Keras
-    model) for one image, within the memory free now, as translate runs it: in tiles if a whole
-    pass does not fit, smaller ones if an allocation fails. An image that does not fit even so
-    ends the command in one line naming it and what it needs (evaluate cannot score without it)."""
-    say = say or say_on_stderr
-    memory = memory_now(model)
-    try:
-        plan = memory.plan(*pixels.shape[:2], *input_rule(model))
-        if plan.tile != plan.padded:
-            say(memory.tiling_note(name, plan))
-        (h, w), (top, left) = plan.size, plan.offset
-        return run_fitting(network, pad(pixels, plan), plan, memory, name, say)[top : top + h, left : left + w]
-    except Skipped as err:
-        raise KitError(f"{name}: {err}.") from None
-
-
-def say_on_stderr(line: str) -> None:
-    """One line on stderr, above any progress bar."""
-    from tqdm import tqdm
-
-    tqdm.write(line, file=sys.stderr)
 
 
 def encoded(image: np.ndarray, image_format: str) -> bytes:

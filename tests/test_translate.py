@@ -196,7 +196,7 @@ def test_a_large_image_is_translated_in_tiles_within_the_memory_there_is(finishe
     generator = keras.models.load_model(finished_run / "export" / "G_AtoB.keras")
     per_pixel = tiling.activation_bytes_per_pixel(generator)
     budget = tiling.IMAGE_BYTES_PER_PIXEL * 300 * 360 + per_pixel * 140**2
-    monkeypatch.setattr(translate, "free_memory", lambda: int(budget / tiling.MEMORY_SHARE))
+    monkeypatch.setattr(tiling, "free_memory", lambda: int(budget / tiling.MEMORY_SHARE))
     shapes = []
     call = loading.Translator.__call__
     monkeypatch.setattr(loading.Translator, "__call__", lambda self, x: shapes.append(x.shape[1:3]) or call(self, x))
@@ -209,7 +209,7 @@ def test_a_large_image_is_translated_in_tiles_within_the_memory_there_is(finishe
     # not equal: on this barely trained generator its 136x144 tiles differ from it by 10/255 on
     # average (99% of values within 64/255). Where tiles go and how they blend is held exactly by
     # the pixel-wise test above; this bound holds the size of instance norm's effect.
-    monkeypatch.setattr(translate, "free_memory", lambda: 10**11)
+    monkeypatch.setattr(tiling, "free_memory", lambda: 10**11)
     assert run_translate(finished_run, tmp_path / "in", tmp_path / "whole") == 0
     whole = pixels(tmp_path / "whole" / "large.png")
     assert shapes[-1] == (360, 300)
@@ -229,7 +229,7 @@ def test_an_image_too_large_for_the_memory_is_named_and_skipped_and_the_rest_tra
     save(tmp_path / "in" / "small.png", 20, 20)
     per_pixel = tiling.activation_bytes_per_pixel(keras.models.load_model(finished_run / "export" / "G_AtoB.keras"))
     budget = per_pixel * 128**2 + 32 * 200 * 200  # room for the smallest tile, and for the pixels of a 200x200 image
-    monkeypatch.setattr(translate, "free_memory", lambda: int(budget / tiling.MEMORY_SHARE))
+    monkeypatch.setattr(tiling, "free_memory", lambda: int(budget / tiling.MEMORY_SHARE))
     assert run_translate(finished_run, tmp_path / "in", tmp_path / "out") == 1
     err = capsys.readouterr().err
     line = next(line for line in err.splitlines() if "huge.png" in line)
@@ -303,7 +303,7 @@ def test_an_image_whose_smallest_tiles_run_out_of_memory_is_named_with_what_it_n
         return call(self, x)
 
     monkeypatch.setattr(loading.Translator, "__call__", fails_above_400_pixels)
-    monkeypatch.setattr(translate, "free_memory", lambda: 10**11)
+    monkeypatch.setattr(tiling, "free_memory", lambda: 10**11)
     assert run_translate(finished_run, tmp_path / "in", tmp_path / "out") == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -324,17 +324,17 @@ def test_a_scorer_runs_through_the_same_rule_with_its_class_scores_blended(tmp_p
     from replication import scorer
 
     model = scorer.build(width=4, n_blocks=1)
-    monkeypatch.setattr(translate, "free_memory", lambda: 10**11)
+    monkeypatch.setattr(tiling, "free_memory", lambda: 10**11)
     photo = tiling.pad(pixels(save(tmp_path / "a.png", 300, 360)), tiling.Plan((360, 300), (360, 300), (0, 0), (360, 300)))
     unit = photo.astype(np.float32) / 127.5 - 1
     said = []
     network = RunsOutAbove(200 * 200, out_of_memory_errors()["ResourceExhaustedError"], channels=18)
-    out = translate.translate_whole(network, model, unit, "a.png", said.append)
+    out = tiling.translate_whole(network, model, unit, "a.png", said.append)
     assert out.shape == (360, 300, 18)
     assert said == ["a.png: out of memory in one pass (ResourceExhaustedError); translating it again in tiles of 148x180"]
     np.testing.assert_allclose(out, np.repeat(Pointwise()(unit[None])[0], 6, axis=-1), atol=1e-6)
     with pytest.raises(KitError, match=r"^a.png: 300x360 pixels ran out of memory \(MemoryError\) even in tiles of 128x128, the smallest"):
-        translate.translate_whole(RunsOutAbove(0, MemoryError()), model, unit, "a.png", said.append)
+        tiling.translate_whole(RunsOutAbove(0, MemoryError()), model, unit, "a.png", said.append)
 
 
 REAL_RUN_UNDER_RLIMIT_AS = """
