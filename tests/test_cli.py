@@ -279,7 +279,7 @@ def test_data_check_prints_no_tensorflow_line(tiny_synthetic_root, tmp_path):
 def test_tensorflow_datasets_warnings_through_absl_show_only_with_verbose(verbose):
     done = python(
         "import argparse, logging\n"
-        "from replication.cli import start_tensorflow, tensorflow_log_level\n"
+        "from replication.commands.start import start_tensorflow, tensorflow_log_level\n"
         f"tensorflow_log_level({verbose})\n"
         f"start_tensorflow(argparse.Namespace(verbose={verbose}))\n"
         "logging.getLogger('absl').warning('Variant folder /data/x/1.0.0 has no dataset_info.json')\n"
@@ -289,13 +289,13 @@ def test_tensorflow_datasets_warnings_through_absl_show_only_with_verbose(verbos
 
 
 def test_verbose_sets_tensorflow_to_show_everything(monkeypatch):
-    from replication import cli
+    from replication.commands import start
 
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
     for argv, level in ((["experiments"], "3"), (["--verbose", "experiments"], "0"), (["experiments", "--verbose"], "0")):
         monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
         args = build_parser().parse_args(argv)
-        cli.tensorflow_log_level(args.verbose)
+        start.tensorflow_log_level(args.verbose)
         assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == level, argv
 
 
