@@ -33,7 +33,8 @@ from pathlib import Path
 
 import replication
 from replication.choices import DIRECTIONS
-from replication.commands.start import not_a_run_folder, one_run, run_folder, start_tensorflow, tensorflow_log_level
+from replication.commands.figures import run_figures
+from replication.commands.start import one_run, run_folder, start_tensorflow, tensorflow_log_level
 from replication.commands.train import run_train
 from replication.commands.translate import run_translate
 from replication.errors import KitError
@@ -169,26 +170,6 @@ def add_figures(commands, common) -> None:
     parser.add_argument("--compare", nargs="+", metavar="RUN", help="translate the same test images with each run, side by side")
     parser.add_argument("--labels", nargs="+", help="with --compare: one column label per run (default the folder names)")
     parser.set_defaults(run=run_figures)
-
-
-def run_figures(args) -> int:
-    named = [*args.run_dirs, *args.run_flags]
-    for path in [*named, *(args.compare or [])]:
-        if not Path(path).is_dir():
-            raise KitError(f"{not_a_run_folder(Path(path))}. Pass folders that `train` wrote, e.g. runs/demo.")
-    figures_dir = Path(args.figures_dir).absolute()
-    from replication.figures import draw  # matplotlib; TensorFlow only once the flags are checked
-
-    options = draw.Options(args.smoothing, args.epochs, args.test_images, args.force)
-    folders = None if args.compare else named or draw.run_folders(Path("runs").absolute())
-    start_tensorflow(args)
-    if args.compare:
-        paths = draw.draw_comparison(args.compare, args.labels, figures_dir, args.test_images)
-        print(f"comparison: {', '.join(map(str, paths))}")
-        return 0
-    skipped = draw.draw_runs(folders, figures_dir, options)
-    print(f"all runs: {figures_dir / 'index.html'}")
-    return 1 if skipped else 0
 
 
 # ---------------------------------------------------------------- evaluate
