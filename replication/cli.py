@@ -33,8 +33,9 @@ from pathlib import Path
 
 import replication
 from replication.choices import DIRECTIONS
+from replication.commands.evaluate import run_evaluate
 from replication.commands.figures import run_figures
-from replication.commands.start import one_run, run_folder, start_tensorflow, tensorflow_log_level
+from replication.commands.start import start_tensorflow, tensorflow_log_level
 from replication.commands.train import run_train
 from replication.commands.translate import run_translate
 from replication.errors import KitError
@@ -185,18 +186,6 @@ def add_evaluate(commands, common) -> None:
                         help="InceptionV3 weights file for FID/KID when offline "
                              "(inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5)")
     parser.set_defaults(run=run_evaluate)
-
-
-def run_evaluate(args) -> int:
-    run_dir = run_folder(one_run(args), weights=True).absolute()
-    start_tensorflow(args)
-    from replication.evaluate import evaluate, markdown
-
-    result = evaluate(run_dir, args.metrics, args.inception_weights)
-    print(markdown(result))
-    folder = run_dir / "eval"
-    print(f"written: {folder / 'metrics.json'}, {folder / 'metrics.md'} (translations in {folder}/<direction>/)")
-    return 0
 
 
 # ---------------------------------------------------------------- cityscapes-scorer
