@@ -33,6 +33,7 @@ from pathlib import Path
 
 import replication
 from replication.choices import DIRECTIONS
+from replication.commands.cityscapes_scorer import run_cityscapes_scorer
 from replication.commands.evaluate import run_evaluate
 from replication.commands.figures import run_figures
 from replication.commands.start import start_tensorflow, tensorflow_log_level
@@ -200,19 +201,6 @@ def add_cityscapes_scorer(commands, common) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="images per training batch (default 8)")
     parser.add_argument("--steps-per-epoch", type=int, help="cut epochs short (quick looks)")
     parser.set_defaults(run=run_cityscapes_scorer)
-
-
-def run_cityscapes_scorer(args) -> int:
-    from replication import config as config_lib
-
-    config = config_lib.resolve(args.experiment, args.overrides)
-    start_tensorflow(args)
-    from replication import scorer
-
-    note = scorer.train(config["data"], args.epochs, args.size, args.batch_size, args.steps_per_epoch)
-    ceiling = ", ".join(f"{k} {v:.3f}" for k, v in note["ceiling"].items())
-    print(f"scorer saved in {scorer.location(config['data']).absolute()}; on the real test photos: {ceiling}")
-    return 0
 
 
 # ---------------------------------------------------------------- data
