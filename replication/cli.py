@@ -36,6 +36,7 @@ from replication.choices import DIRECTIONS
 from replication.commands.cityscapes_scorer import run_cityscapes_scorer
 from replication.commands.evaluate import run_evaluate
 from replication.commands.figures import run_figures
+from replication.commands.import_official import run_import
 from replication.commands.start import start_tensorflow, tensorflow_log_level
 from replication.commands.train import run_train
 from replication.commands.translate import run_translate
@@ -266,30 +267,6 @@ def add_import(commands, common) -> None:
     parser.add_argument("--data-dir", default="data", help="where downloaded models are kept: DATA_DIR/official/ (default data)")
     parser.add_argument("--url", help=argparse.SUPPRESS)  # fetch the one named model from this address (tests, mirrors)
     parser.set_defaults(run=run_import)
-
-
-def run_import(args) -> int:
-    from replication import config as config_lib
-    from replication import pretrained
-
-    if args.experiment:
-        config_lib.experiment_path(args.experiment)  # a wrong name answers before TensorFlow starts
-    pretrained.check_inputs(args.items, args.url)
-    run_dir = args.run_dir
-    if run_dir is None:
-        named = [item for item in args.items if item in pretrained.OFFICIAL_MODELS and not Path(item).is_file()]
-        if len(named) != 1 or len(args.items) != 1:
-            raise KitError("Say where the run goes: replication import FILE.pth ... --run-dir runs/NAME.")
-        run_dir = Path("runs", "official_" + named[0].replace("/", "_"))
-    start_tensorflow(args)
-    path, plan = pretrained.import_official(args.items, run_dir, args.experiment, args.direction, args.data_dir, args.url)
-    for source in plan.sources:
-        print(f"{source.path}: {source.arch.described} (SHA-256 {source.sha256})")
-    directions = ", ".join(d.replace("to", "->") for d in plan.generators)
-    data = plan.config["data"]
-    print(f"run folder: {path}  ({plan.config['model']['type']}, {directions}; evaluate scores it on {data['source']} "
-          f"{data['name']}). Next: replication translate {path} --input DIR --output DIR")
-    return 0
 
 
 # ---------------------------------------------------------------- the parser
