@@ -33,6 +33,9 @@ from pathlib import Path
 
 import replication
 from replication.choices import DIRECTIONS
+# A command's module (replication/commands/) imports at its top only what loads at once; TensorFlow and
+# the kit's heavy modules are imported inside its handler, after its checks, so that a mistake answers
+# before TensorFlow starts (tests/test_cli.py runs such mistakes and checks that TensorFlow was not imported).
 from replication.commands.cityscapes_scorer import run_cityscapes_scorer
 from replication.commands.evaluate import run_evaluate
 from replication.commands.figures import run_figures
