@@ -64,6 +64,12 @@ def translate_split(translator, data_cfg: dict, direction: str, output: EvalOutp
 
     Kept as PNG in RUN/eval/<direction>/ (the test files' names, extension .png)
     with a note of the step they come from; a later call at the same step reads them.
+    The same test images are read elsewhere for other work, through the same readers
+    (data.test_images, quality.uint8_pairs): figures/results.translate_test_set draws a
+    model's samples of each test pair (a reconstruction needs both generators, pix2pix's
+    the truth beside), quality.QualityLog scores the model being trained on 20 images
+    it holds, translated again at every evaluation, its cycle error from the unrounded
+    translation; neither runs one direction's generator within the memory as here.
     """
     folder = output.folder / direction
     domain = DIRECTIONS[direction][0]
