@@ -8,7 +8,7 @@
   unlabelled colours ignored), a confusion matrix, and the FCN score's
   three numbers (per-pixel accuracy, per-class accuracy, class IoU).
 - FID and KID from feature vectors (which network makes them is the
-  caller's business; replication/evaluate.py uses Keras' InceptionV3).
+  caller's business; replication/fid.py uses Keras' InceptionV3).
 - `row`: one metric's line of `evaluate`'s metrics.json.
 
 Nothing here reads files or knows about runs.
