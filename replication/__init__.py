@@ -22,7 +22,12 @@ Where each concept of the paper lives:
   the official code's .pth files, read without running them          pth.py: read_state_dict
   their networks as the kit's (architecture from the keys)            official.py: network_from
   `replication import`: official models as a run folder               pretrained.py: import_official
-  FCN-style scores, MAE/PSNR/SSIM, FID/KID                            metrics.py, evaluate.py
+  FCN-style scores, MAE/PSNR/SSIM, FID/KID                            metrics.py
+  `evaluate`: a run's test split translated and scored                evaluate.py
+  FID/KID with InceptionV3 (its weights found or downloaded)          fid.py
+  Cityscapes' FCN score (paper Tables 2 and 3)                        segmentation.py: Confusion
+  `translate`: images and folders, never overwriting an input         translate.py
+  a network within the memory there is: padding, tiles, ramps         tiling.py: translate_whole
   the quality logged while training (eval.csv)                        quality.py: QualityLog
   figures and results pages, the paper's tables                       figures/
   the configuration: base.yaml's keys and their rules                 config.py, choices.py
@@ -30,6 +35,7 @@ Where each concept of the paper lives:
   training on several machines                                        cluster.py
   atomic writes, the run folder's lock, SHA-256, disk trouble         files.py
   the memory a process may take (cgroups, ulimit), failed allocations memory.py
+  the command line: flags (cli.py), what each command does            cli.py, commands/
   speed on a given machine (nothing in it changes the numbers)        speed/
 """
 

@@ -28,104 +28,26 @@ by Ctrl-C exits with 130, by SIGTERM with 143, after saving a checkpoint.
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import replication
 from replication.choices import DIRECTIONS
+# A command's module (replication/commands/) imports at its top only what loads at once; TensorFlow and
+# the kit's heavy modules are imported inside its handler, after its checks, so that a mistake answers
+# before TensorFlow starts (tests/test_cli.py runs such mistakes and checks that TensorFlow was not imported).
+from replication.commands.cityscapes_scorer import run_cityscapes_scorer
+from replication.commands.evaluate import run_evaluate
+from replication.commands.figures import run_figures
+from replication.commands.import_official import run_import
+from replication.commands.start import start_tensorflow, tensorflow_log_level
+from replication.commands.train import run_train
+from replication.commands.translate import run_translate
 from replication.errors import KitError
 from replication.files import readable
 
 
-# ---------------------------------------------------------------- TensorFlow, imported quietly
-
-
-def start_tensorflow(args) -> None:
-    """Import TensorFlow with its C++ start-up lines hidden (CUDA probing, oneDNN and CPU notices),
-    unless --verbose; if the import fails, what TensorFlow said is shown with the error.
-
-    Those lines are written while TensorFlow's libraries load, before TF_CPP_MIN_LOG_LEVEL
-    takes effect, so they are caught at the file descriptor; the level (set in `main`)
-    hides the ones logged later (grappler's, the CUDA driver's).
-    """
-    if not args.verbose:
-        logging.getLogger("absl").setLevel(logging.ERROR)  # TFDS's warnings through absl, e.g. "Variant folder ... has no dataset_info.json"
-    if args.verbose or "tensorflow" in sys.modules:
-        import tensorflow  # noqa: F401
-
-        return
-    sys.stderr.flush()
-    kept = os.dup(2)
-    with tempfile.TemporaryFile() as said:
-        os.dup2(said.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        except BaseException:
-            os.dup2(kept, 2)
-            said.seek(0)
-            sys.stderr.write(said.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(kept, 2)
-            os.close(kept)
-
-
-def tensorflow_log_level(verbose: bool) -> None:
-    """TensorFlow's C++ log level, read when it is imported: everything with --verbose, else only fatal errors."""
-    if verbose:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
-    else:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-# ---------------------------------------------------------------- checks that need no TensorFlow
-
-
-def run_folder(path, weights: bool = False) -> Path:
-    """A folder `train` wrote (it holds config.yaml) and, if `weights`, has trained: checked before anything is loaded."""
-    path = Path(path)
-    if not path.exists():
-        raise KitError(f"{path.absolute()} is not a run folder: it does not exist, so no run was trained there yet. "
-                       "Train one first: `replication train demo` writes runs/demo (`make demo`, in the kit's folder, "
-                       f"also scores it).{runs_beside(path)}")
-    if not (path / "config.yaml").is_file():
-        raise KitError(f"{not_a_run_folder(path)}. Pass a folder that `train` wrote.{runs_beside(path)}")
-    if weights and not has_weights(path):
-        raise KitError(f"{path.absolute()} has no exported generators and no checkpoint yet; train it first "
-                       "(a checkpoint is saved at the end of every epoch, and with --until-step N).")
-    return path
-
-
-def not_a_run_folder(path: Path) -> str:
-    """Why `path` is no run folder: missing, a file, or a folder without config.yaml."""
-    if path.exists() and not path.is_dir():
-        return f"{path.absolute()} is a file, not a run folder"
-    return f"{path.absolute()} is not a run folder ({'no config.yaml' if path.exists() else 'it does not exist'})"
-
-
-def runs_beside(path: Path) -> str:
-    """' Runs beside it: runs/a, runs/b.' (at most three), for a message; '' if there are none."""
-    parent = path.parent
-    found = sorted(p.parent for p in parent.glob("*/config.yaml"))[:3] if parent.is_dir() else []
-    return f" Runs beside it: {', '.join(str(p) for p in found)}." if found else ""
-
-
-def has_weights(run: Path) -> bool:
-    """An export or a checkpoint is there (whether it restores is known only once TensorFlow reads it)."""
-    return any((run / "export").glob("*.keras")) or any((run / "checkpoints").glob("**/*.index"))
-
-
-def one_run(args, required: bool = True) -> str | None:
-    """The run folder given as RUN or with the older --run (both name the same thing)."""
-    if args.run_dir and args.run_flag and Path(args.run_dir) != Path(args.run_flag):
-        raise KitError(f"Two run folders given ({args.run_dir} and --run {args.run_flag}); give one, as RUN.")
-    run = args.run_dir or args.run_flag
-    if run is None and required:
-        raise KitError(f"{args.command} needs a run folder: replication {args.command} runs/NAME.")
-    return run
+# ---------------------------------------------------------------- flags several commands take
 
 
 def add_run(parser, help_text: str, **positional) -> None:
@@ -220,52 +142,6 @@ def add_train(commands, common) -> None:
     parser.set_defaults(run=run_train)
 
 
-def train_config(args) -> dict:
-    """The configuration `train` runs, with its flags checked: what can be known before TensorFlow starts."""
-    from replication import config as config_lib
-
-    overrides = [*args.overrides, "train.strategy=multi_worker"] if args.workers is not None else args.overrides
-    config = config_lib.resolve(args.experiment, overrides)
-    if args.until_step is not None:
-        config_lib.whole_number(1).check("--until-step", args.until_step)
-    batch = config["data"]["batch_size"]
-    if args.workers and batch % args.workers:
-        fitting = -(-batch // args.workers) * args.workers
-        raise KitError(f"--workers {args.workers} needs data.batch_size to be a multiple of {args.workers}, the workers "
-                       f"(it is {batch}): each worker reads its share of every batch. Add --set data.batch_size={fitting}.")
-    return config
-
-
-def run_train(args) -> int:
-    from replication import cluster
-    from replication.data import sources
-
-    config = train_config(args)
-    sources.source_of(config["data"]).check_present(config["data"])
-    run_dir = Path(args.run_dir or Path("runs", config["name"])).absolute()
-    if run_dir.exists() and not run_dir.is_dir():
-        raise KitError(f"--run-dir {run_dir} is a file, not a run folder; give a folder (train creates it if missing).")
-    from replication.data.sources import write_missing_synthetic
-
-    given = any(text.split("=", 1)[0].strip() == "data.root" for text in args.overrides)  # a --set root must exist
-    written = None if given else write_missing_synthetic(config["data"])  # once, before any worker starts
-    if written:
-        print(written)
-    launched = cluster.train_command(args, args.argv)
-    if launched is not None:
-        return launched
-    start_tensorflow(args)
-    from replication.training import train
-
-    try:
-        path = train(config, run_dir=run_dir, fresh=args.fresh, until_step=args.until_step, accept_new_data=args.accept_new_data)
-    except KeyboardInterrupt as stop:  # Ctrl-C (130) or SIGTERM (143), after a checkpoint
-        print("interrupted. Run the same command to resume from the latest checkpoint.", file=sys.stderr)
-        return getattr(stop, "exit_status", 130)
-    print(f"run folder: {path}  (losses.csv, samples/, checkpoints/, export/, run.log)")
-    return 0
-
-
 # ---------------------------------------------------------------- translate
 
 
@@ -281,32 +157,6 @@ def add_translate(commands, common) -> None:
     parser.add_argument("--format", dest="image_format", choices=["png", "jpg"], default="png",
                         help="png: lossless, every output named .png (default); jpg: JPEG at quality 95")
     parser.set_defaults(run=run_translate)
-
-
-def run_translate(args) -> int:
-    run_dir = one_run(args, required=False)
-    if run_dir and args.model:
-        raise KitError(f"Give a run folder ({run_dir}) or --model {args.model}, not both.")
-    if not run_dir and not args.model:
-        raise KitError("translate needs a run folder or --model FILE.keras: replication translate runs/NAME --input DIR --output DIR.")
-    if run_dir:
-        run_dir = run_folder(run_dir, weights=True)
-    elif not Path(args.model).is_file():
-        raise KitError(f"No model file {args.model}. Pass a .keras file written by `train` (runs/<name>/export/).")
-    from replication import translate
-
-    job = translate.plan_job(args.input, args.output, args.image_format)
-    start_tensorflow(args)
-    translator = translate.load_translator(run_dir, args.model, args.direction)
-    print(translate.weights_used(translator), flush=True)
-    if job.renamed():
-        print(job.renaming_note(), flush=True)
-    outcome = translate.translate_job(translator, job)
-    print(f"translated {len(outcome.written)} image(s) into {translate.readable_path(Path(args.output).absolute())}")
-    if outcome.failed:
-        print(translate.skipped_advice(outcome, len(job.names)), file=sys.stderr)
-        return 1
-    return 0
 
 
 # ---------------------------------------------------------------- figures
@@ -327,26 +177,6 @@ def add_figures(commands, common) -> None:
     parser.set_defaults(run=run_figures)
 
 
-def run_figures(args) -> int:
-    named = [*args.run_dirs, *args.run_flags]
-    for path in [*named, *(args.compare or [])]:
-        if not Path(path).is_dir():
-            raise KitError(f"{not_a_run_folder(Path(path))}. Pass folders that `train` wrote, e.g. runs/demo.")
-    figures_dir = Path(args.figures_dir).absolute()
-    from replication.figures import draw  # matplotlib; TensorFlow only once the flags are checked
-
-    options = draw.Options(args.smoothing, args.epochs, args.test_images, args.force)
-    folders = None if args.compare else named or draw.run_folders(Path("runs").absolute())
-    start_tensorflow(args)
-    if args.compare:
-        paths = draw.draw_comparison(args.compare, args.labels, figures_dir, args.test_images)
-        print(f"comparison: {', '.join(map(str, paths))}")
-        return 0
-    skipped = draw.draw_runs(folders, figures_dir, options)
-    print(f"all runs: {figures_dir / 'index.html'}")
-    return 1 if skipped else 0
-
-
 # ---------------------------------------------------------------- evaluate
 
 
@@ -362,18 +192,6 @@ def add_evaluate(commands, common) -> None:
     parser.set_defaults(run=run_evaluate)
 
 
-def run_evaluate(args) -> int:
-    run_dir = run_folder(one_run(args), weights=True).absolute()
-    start_tensorflow(args)
-    from replication.evaluate import evaluate, markdown
-
-    result = evaluate(run_dir, args.metrics, args.inception_weights)
-    print(markdown(result))
-    folder = run_dir / "eval"
-    print(f"written: {folder / 'metrics.json'}, {folder / 'metrics.md'} (translations in {folder}/<direction>/)")
-    return 0
-
-
 # ---------------------------------------------------------------- cityscapes-scorer
 
 
@@ -386,19 +204,6 @@ def add_cityscapes_scorer(commands, common) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="images per training batch (default 8)")
     parser.add_argument("--steps-per-epoch", type=int, help="cut epochs short (quick looks)")
     parser.set_defaults(run=run_cityscapes_scorer)
-
-
-def run_cityscapes_scorer(args) -> int:
-    from replication import config as config_lib
-
-    config = config_lib.resolve(args.experiment, args.overrides)
-    start_tensorflow(args)
-    from replication import scorer
-
-    note = scorer.train(config["data"], args.epochs, args.size, args.batch_size, args.steps_per_epoch)
-    ceiling = ", ".join(f"{k} {v:.3f}" for k, v in note["ceiling"].items())
-    print(f"scorer saved in {scorer.location(config['data']).absolute()}; on the real test photos: {ceiling}")
-    return 0
 
 
 # ---------------------------------------------------------------- data
@@ -464,30 +269,6 @@ def add_import(commands, common) -> None:
     parser.add_argument("--data-dir", default="data", help="where downloaded models are kept: DATA_DIR/official/ (default data)")
     parser.add_argument("--url", help=argparse.SUPPRESS)  # fetch the one named model from this address (tests, mirrors)
     parser.set_defaults(run=run_import)
-
-
-def run_import(args) -> int:
-    from replication import config as config_lib
-    from replication import pretrained
-
-    if args.experiment:
-        config_lib.experiment_path(args.experiment)  # a wrong name answers before TensorFlow starts
-    pretrained.check_inputs(args.items, args.url)
-    run_dir = args.run_dir
-    if run_dir is None:
-        named = [item for item in args.items if item in pretrained.OFFICIAL_MODELS and not Path(item).is_file()]
-        if len(named) != 1 or len(args.items) != 1:
-            raise KitError("Say where the run goes: replication import FILE.pth ... --run-dir runs/NAME.")
-        run_dir = Path("runs", "official_" + named[0].replace("/", "_"))
-    start_tensorflow(args)
-    path, plan = pretrained.import_official(args.items, run_dir, args.experiment, args.direction, args.data_dir, args.url)
-    for source in plan.sources:
-        print(f"{source.path}: {source.arch.described} (SHA-256 {source.sha256})")
-    directions = ", ".join(d.replace("to", "->") for d in plan.generators)
-    data = plan.config["data"]
-    print(f"run folder: {path}  ({plan.config['model']['type']}, {directions}; evaluate scores it on {data['source']} "
-          f"{data['name']}). Next: replication translate {path} --input DIR --output DIR")
-    return 0
 
 
 # ---------------------------------------------------------------- the parser

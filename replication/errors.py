@@ -30,3 +30,7 @@ class RunFolderError(KitError):
 
 class FigureInputError(KitError):
     """A file a figure is drawn from is missing, empty or unreadable (that figure is left out)."""
+
+
+class MetricNotAvailable(KitError):
+    """A metric the data (or the machine) cannot give."""

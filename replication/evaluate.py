@@ -8,11 +8,11 @@ allows:
   truth       MAE, PSNR, SSIM against each test image's true counterpart, beside
               the identity baseline (the input itself): the synthetic set, folders
               with <split>_truth/, paired datasets
-  cityscapes  the FCN score's three numbers (paper Tables 2 and 3) on every labelled
+  cityscapes  (segmentation.py) the FCN score's three numbers (paper Tables 2 and 3) on every labelled
               truth pixel (metrics.truth_classes; the share left out is reported):
               photo->labels by the nearest palette colour; labels->photo through the
               kit's own scorer (replication/scorer.py), its score on the real photos as ceiling
-  fid         FID and KID (with its std over subsets) on InceptionV3 pool features,
+  fid         (fid.py) FID and KID (with its std over subsets) on InceptionV3 pool features,
               translations against the real test images of the target domain; by
               default only on test sets large enough for them and with the weights at hand
   dloss       the discriminators' loss on the test images (CycleGAN report's table),
@@ -40,29 +40,20 @@ from PIL import Image
 import replication
 from replication import data as data_lib
 from replication import checkpoints, loading, losses, metrics, runs
-from replication.choices import DIRECTIONS, reverse
-from replication.errors import KitError, RunFolderError
+from replication.choices import DIRECTIONS
+from replication.errors import KitError, MetricNotAvailable, RunFolderError
+from replication.fid import feature_rows
 from replication.figures import save_png
 from replication.files import FolderLock, atomic_write_text, remove_partial_writes, storage_errors
+from replication.logs import bar
+from replication.metrics import row
 from replication.pixels import to_uint8, to_unit
 from replication.quality import has_truth, mean_truth_scores, uint8_pairs
-from replication.translate import translate_whole
+from replication.segmentation import cityscapes_rows, is_cityscapes
+from replication.tiling import translate_whole
 
 METRIC_GROUPS = ("truth", "cityscapes", "fid", "dloss")
 IDENTITY = "identity (input itself)"
-# The paper's Cityscapes numbers (SPEC.md): AtoB is photo->labels (Table 3), BtoA labels->photo (Table 2).
-PAPER_CITYSCAPES = {
-    "AtoB": {"per-pixel acc": (0.58, 0.85), "per-class acc": (0.22, 0.40), "class IoU": (0.16, 0.32)},
-    "BtoA": {"per-pixel acc": (0.52, 0.71), "per-class acc": (0.17, 0.25), "class IoU": (0.11, 0.18)},
-}
-INCEPTION_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
-INCEPTION_URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/" + INCEPTION_FILE
-INCEPTION_MD5 = "bcbd6486424b2319ff4ef7d526e38f63"  # keras.applications' own check of that file
-INCEPTION_SIZE = 299
-
-
-class MetricNotAvailable(KitError):
-    """A metric the data (or the machine) cannot give."""
 
 
 # --------------------------------------------------------------------------- translations
@@ -73,6 +64,12 @@ def translate_split(translator, data_cfg: dict, direction: str, output: EvalOutp
 
     Kept as PNG in RUN/eval/<direction>/ (the test files' names, extension .png)
     with a note of the step they come from; a later call at the same step reads them.
+    The same test images are read elsewhere for other work, through the same readers
+    (data.test_images, quality.uint8_pairs): figures/results.translate_test_set draws a
+    model's samples of each test pair (a reconstruction needs both generators, pix2pix's
+    the truth beside), quality.QualityLog scores the model being trained on 20 images
+    it holds, translated again at every evaluation, its cycle error from the unrounded
+    translation; neither runs one direction's generator within the memory as here.
     """
     folder = output.folder / direction
     domain = DIRECTIONS[direction][0]
@@ -98,14 +95,6 @@ def read_note(path: Path):
         return None
 
 
-def bar(iterable, total, description: str, progress: bool, unit: str = "image"):
-    """`iterable` with a progress bar on stderr (tqdm) when `progress` and stderr is a terminal (into a
-    pipe or a file, a bar redrawn in place would share its line with what is printed next)."""
-    from tqdm import tqdm
-
-    return tqdm(iterable, total=total, desc=description, unit=unit, disable=not (progress and sys.stderr.isatty()), leave=False)
-
-
 def png_name(name: str) -> str:
     return str(Path(name).with_suffix(".png"))
 
@@ -118,22 +107,6 @@ def read_png(path: Path) -> np.ndarray:
 # --------------------------------------------------------------------------- rows
 
 
-def row(metric, direction, value, definition, std=None, baseline=None, paper=None) -> dict:
-    """One line of metrics.json (schema in INTERFACE.md); non-finite numbers are written as null."""
-    def number(x):
-        return float(x) if x is not None and np.isfinite(x) else None
-
-    return {
-        "metric": metric,
-        "direction": direction,
-        "value": number(value),
-        "std": number(std),
-        "baseline": None if baseline is None else {"name": baseline[0], "value": number(baseline[1])},
-        "paper": None if paper is None else {"CycleGAN": paper[0], "pix2pix": paper[1]},
-        "definition": definition,
-    }
-
-
 def truth_rows(translations: dict, data_cfg: dict, multiple: int, progress: bool = False) -> list:
     """MAE, PSNR, SSIM per direction, each beside the identity baseline computed the same way."""
     rows = []
@@ -143,193 +116,6 @@ def truth_rows(translations: dict, data_cfg: dict, multiple: int, progress: bool
         identity = mean_truth_scores((image, truth) for image, truth, _ in pairs)
         for metric, (_, definition) in metrics.TRUTH_METRICS.items():
             rows.append(row(metric, direction, kit[metric], definition, baseline=(IDENTITY, identity[metric])))
-    return rows
-
-
-def is_cityscapes(data_cfg: dict) -> bool:
-    """Cityscapes photos and label maps: the CycleGAN zip, or pix2pix's set."""
-    if data_cfg["source"] == "pix2pix":
-        return data_cfg.get("name") == "cityscapes"
-    return data_cfg["source"] == "cityscapes"
-
-
-def paper_direction(data_cfg: dict, direction: str) -> str:
-    """The paper's name of one of the kit's directions on Cityscapes: AtoB is photo->labels
-    (Table 3), BtoA labels->photo (Table 2); data.direction BtoA swaps the kit's A and B."""
-    return direction if data_cfg["direction"] == "AtoB" else reverse(direction)
-
-
-def cityscapes_rows(translations: dict, data_cfg: dict, multiple: int, scorer=None, progress: bool = False) -> tuple[list, list, dict]:
-    """(rows, notes, share of truth pixels ignored by direction): photo->labels by palette colours;
-    labels->photo through `scorer`. Truth label maps are read by metrics.truth_classes. The rows
-    name the paper's direction (`paper_direction`), whatever the run's data.direction."""
-    rows, notes, ignored = [], [], {}
-    for direction, outputs in translations.items():
-        domain, paper = DIRECTIONS[direction][0], paper_direction(data_cfg, direction)
-        if paper == "AtoB":
-            kit, road = Confusion(), Confusion()
-            for _, labels, name in bar(uint8_pairs(data_cfg, domain, multiple), len(outputs), "photo->labels", progress):
-                truth = metrics.truth_classes(labels)
-                kit.add(truth, metrics.palette_classes(outputs[name]))
-                road.add(truth, np.full_like(truth, metrics.ROAD))
-            ignored[paper] = kit.ignored_share
-            rows += segmentation_rows(paper, kit.scores(), road.scores(), 'every pixel "road"',
-                                      "photo->labels: generated label maps read by the nearest palette colour")
-        elif scorer is None:
-            notes.append("labels->photo (paper Table 2) needs the kit's Cityscapes scorer: run `make cityscapes-scorer` (GPU work) first.")
-        else:
-            from replication import scorer as scorer_lib
-
-            kit = Confusion()
-            for labels, _, name in bar(uint8_pairs(data_cfg, domain, multiple), len(outputs), "labels->photo", progress):
-                kit.add(metrics.truth_classes(labels), scorer_lib.segment(scorer, to_unit(outputs[name][None]), name))
-            ignored[paper] = kit.ignored_share
-            rows += segmentation_rows(paper, kit.scores(), scorer_lib.ceiling(scorer, data_cfg),
-                                      "kit scorer on the real photos (ceiling)",
-                                      "labels->photo: generated photos labelled by the kit's scorer (not the paper's FCN)")
-    return rows, notes, ignored
-
-
-class Confusion:
-    """A confusion matrix summed over images, and how many truth pixels it left out."""
-
-    def __init__(self):
-        self.matrix = np.zeros((metrics.N_CLASSES,) * 2, np.int64)
-        self.pixels = self.ignored = 0
-
-    def add(self, truth, predicted) -> None:
-        self.matrix += metrics.confusion_matrix(truth, predicted)
-        self.pixels += truth.size
-        self.ignored += int(np.count_nonzero(truth == metrics.IGNORED))
-
-    @property
-    def ignored_share(self) -> float:
-        return self.ignored / self.pixels if self.pixels else float("nan")
-
-    def scores(self) -> dict:
-        return metrics.segmentation_scores(self.matrix)
-
-
-def segmentation_rows(direction, kit: dict, base: dict, baseline_name, how) -> list:
-    truth = "every labelled truth pixel, those of unlabelled colours (void, classes outside the 19) ignored"
-    return [
-        row(metric, direction, kit[metric], f"{definition}, 19 Cityscapes classes; {how}; {truth}",
-            baseline=(baseline_name, base[metric]), paper=PAPER_CITYSCAPES[direction][metric])
-        for metric, definition in metrics.SEGMENTATION_METRICS.items()
-    ]
-
-
-# --------------------------------------------------------------------------- FID and KID
-
-
-# Below these many images per side (translations and real target images), `evaluate` leaves the
-# metric out unless asked for. FID compares 2048x2048 feature covariances: with fewer images than
-# features they are singular and FID is biased upwards by an amount that depends on the model, so
-# two runs' FIDs are only comparable on the same number of images (Binkowski et al. 2018, Chong and
-# Forsyth 2020). KID is unbiased at any size, but its spread over subsets grows as 1/sqrt(n): below
-# about 100 images it swamps the differences between runs.
-FID_MIN_IMAGES = 2048
-KID_MIN_IMAGES = 100
-
-
-def feature_metrics_by_size(translations: dict, data_cfg: dict, ask: str) -> tuple[dict, list]:
-    """({direction: the feature metrics its test set is large enough for}, notes) for the default run."""
-    wanted, small = {}, {}
-    for direction, outputs in translations.items():
-        count = min(len(outputs), len(data_lib.test_set(data_cfg, DIRECTIONS[direction][1]).names))
-        wanted[direction] = ("FID", "KID") if count >= FID_MIN_IMAGES else ("KID",) if count >= KID_MIN_IMAGES else ()
-        if count < FID_MIN_IMAGES:
-            small[direction] = count
-    if not small:
-        return wanted, []
-    counts = ", ".join(f"{d} {n}" for d, n in small.items())
-    left_out = "FID left out" if all(wanted.values()) else "FID and KID left out" if not any(wanted.values()) else "FID (and KID where fewer than 100) left out"
-    return {d: m for d, m in wanted.items() if m}, [
-        f"{left_out}: the test sets have {counts} images per side; by default FID needs {FID_MIN_IMAGES} "
-        f"(below it, its covariances are singular and it is biased by the model) and KID {KID_MIN_IMAGES} "
-        f"(below it, its spread swamps the differences between runs). Ask for both with `{ask}`."
-    ]
-
-
-def inception_weights(path=None, fetch=None, download: bool = True) -> Path:
-    """The InceptionV3 ImageNet weights file: `path`, Keras' cached copy (~/.keras/models/), or
-    (with `download`) Keras' download into that cache."""
-    if path:
-        path = Path(path).expanduser()
-        if not path.is_file():
-            raise MetricNotAvailable(f"--inception-weights {path}: no such file. It should be Keras' {INCEPTION_FILE}.")
-        return path
-    if not download:
-        cached = inception_cache() / INCEPTION_FILE
-        if cached.is_file():
-            return cached
-        raise MetricNotAvailable(
-            f"InceptionV3's ImageNet weights are not in {inception_cache()}/ and evaluate downloads nothing unless "
-            f"asked: pass --metrics with fid to download them (92 MB), or --inception-weights PATH."
-        )
-    import keras
-
-    fetch = fetch or keras.utils.get_file
-    try:
-        return Path(fetch(INCEPTION_FILE, INCEPTION_URL, cache_subdir="models", file_hash=INCEPTION_MD5))
-    except Exception:  # noqa: BLE001 - offline, a proxy, a broken cache: all end in the same advice
-        raise MetricNotAvailable(
-            f"FID/KID need InceptionV3's ImageNet weights and they could not be downloaded: put "
-            f"{INCEPTION_FILE} (from {INCEPTION_URL}) into ~/.keras/models/, or pass --inception-weights PATH."
-        ) from None
-
-
-def inception_cache() -> Path:
-    """Where keras.utils.get_file keeps the weights: $KERAS_HOME/models, else ~/.keras/models."""
-    return Path(os.environ.get("KERAS_HOME") or Path("~/.keras").expanduser()) / "models"
-
-
-def inception_network(weights_path, builder=None):
-    """InceptionV3 without its top, average-pooled 2048-d features, on 299x299 images."""
-    import keras
-
-    builder = builder or keras.applications.InceptionV3
-    try:
-        return builder(include_top=False, pooling="avg", weights=str(weights_path), input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
-    except (ValueError, OSError) as err:
-        raise MetricNotAvailable(f"{weights_path} is not the InceptionV3 weights file {INCEPTION_FILE}: {err}") from None
-
-
-def image_features(images, network, batch_size: int = 16, progress: bool = False, description: str = "features") -> np.ndarray:
-    """[N, D] features of uint8 HxWx3 images, each resized to the network's input size and put in [-1, 1]."""
-    size = network.input_shape[1:3]
-    if None in size:
-        size = (INCEPTION_SIZE, INCEPTION_SIZE)
-    features = []
-    images = list(images)
-    starts = range(0, len(images), batch_size)
-    for start in bar(starts, len(starts), description, progress, unit="batch"):
-        batch = [tf.image.resize(tf.cast(x, tf.float32), size, method="bilinear") for x in images[start : start + batch_size]]
-        batch = to_unit(tf.stack(batch))  # InceptionV3's own input range (its preprocess_input)
-        features.append(np.asarray(network(batch, training=False), np.float64))
-    return np.concatenate(features)
-
-
-def fid_rows(translations: dict, data_cfg: dict, network, wanted: dict | None = None, progress: bool = False) -> list:
-    """FID and KID rows of each direction in `wanted` ({direction: ("FID", "KID")}; default all of both)."""
-    rows = []
-    for direction, outputs in translations.items():
-        names = wanted[direction] if wanted is not None else ("FID", "KID")
-        if not names:
-            continue
-        target = DIRECTIONS[direction][1]
-        real = [to_uint8(image)[0] for image, _ in data_lib.test_images(data_cfg, target, 1)]
-        fake_features = image_features(outputs.values(), network, progress=progress, description=f"features {direction}")
-        real_features = image_features(real, network, progress=progress, description=f"features real {target}")
-        where = (f"{len(fake_features)} translations vs the {len(real_features)} real test {target} images, Keras InceptionV3 "
-                 f"pool features ({fake_features.shape[1]}-d, {INCEPTION_SIZE}x{INCEPTION_SIZE})")
-        if "FID" in names:
-            fid = metrics.frechet_distance(fake_features, real_features)
-            rows.append(row("FID", direction, fid, f"Frechet distance, {where} (lower is better)"))
-        if "KID" in names:
-            subset = min(1000, max(2, min(len(fake_features), len(real_features)) // 2))
-            kid, kid_std = metrics.kernel_inception_distance(fake_features, real_features, subsets=100, subset_size=subset)
-            rows.append(row("KID", direction, kid, f"kernel inception distance, unbiased MMD^2, mean and std over 100 subsets of {subset}, {where} (lower is better)", std=kid_std))
     return rows
 
 
@@ -507,25 +293,6 @@ def evaluate(run_dir, groups=None, inception_weights_path=None, feature_network=
         output.write_text(run.eval / "metrics.json", json.dumps(result, indent=2) + "\n")
         output.write_text(run.eval / "metrics.md", markdown(result))
     return result
-
-
-def feature_rows(translations, data_cfg, explicit: bool, groups, weights_path, feature_network, progress) -> tuple[list, list]:
-    """FID and KID: as asked (`explicit`), or by default only where the test sets are large enough
-    and the InceptionV3 weights are at hand (never downloaded then); (rows, notes)."""
-    if explicit:
-        wanted, notes = None, []
-    else:
-        ask = f"--metrics {' '.join(groups)}"
-        wanted, notes = feature_metrics_by_size(translations, data_cfg, ask)
-        if not wanted:
-            return [], notes
-    try:
-        network = feature_network or inception_network(inception_weights(weights_path, download=explicit))
-    except MetricNotAvailable as err:
-        if explicit:
-            raise
-        return [], notes + [f"FID/KID left out: {err}"]
-    return fid_rows(translations, data_cfg, network, wanted, progress), notes
 
 
 def markdown(result: dict) -> str:

@@ -1,4 +1,5 @@
-"""What a run writes while it trains: the loss CSV, TensorBoard scalars, a text log, a progress bar."""
+"""What a run writes while it trains: the loss CSV, TensorBoard scalars, a text log, a progress bar;
+and `bar`, the progress bar of `evaluate`'s work."""
 
 from __future__ import annotations
 
@@ -183,3 +184,11 @@ class ProgressBar:
         if not self.interactive:
             self.write_line(self.clock())
         self.bar.close()
+
+
+def bar(iterable, total, description: str, progress: bool, unit: str = "image"):
+    """`iterable` with a progress bar on stderr (tqdm) when `progress` and stderr is a terminal (into a
+    pipe or a file, a bar redrawn in place would share its line with what is printed next)."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=description, unit=unit, disable=not (progress and sys.stderr.isatty()), leave=False)

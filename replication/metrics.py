@@ -8,7 +8,8 @@
   unlabelled colours ignored), a confusion matrix, and the FCN score's
   three numbers (per-pixel accuracy, per-class accuracy, class IoU).
 - FID and KID from feature vectors (which network makes them is the
-  caller's business; replication/evaluate.py uses Keras' InceptionV3).
+  caller's business; replication/fid.py uses Keras' InceptionV3).
+- `row`: one metric's line of `evaluate`'s metrics.json.
 
 Nothing here reads files or knows about runs.
 """
@@ -233,3 +234,19 @@ def kernel_inception_distance(features_a, features_b, subsets: int = 100, subset
         for _ in range(subsets)
     ]
     return float(np.mean(values)), float(np.std(values))
+
+
+def row(metric, direction, value, definition, std=None, baseline=None, paper=None) -> dict:
+    """One line of metrics.json (schema in INTERFACE.md); non-finite numbers are written as null."""
+    def number(x):
+        return float(x) if x is not None and np.isfinite(x) else None
+
+    return {
+        "metric": metric,
+        "direction": direction,
+        "value": number(value),
+        "std": number(std),
+        "baseline": None if baseline is None else {"name": baseline[0], "value": number(baseline[1])},
+        "paper": None if paper is None else {"CycleGAN": paper[0], "pix2pix": paper[1]},
+        "definition": definition,
+    }

@@ -135,7 +135,7 @@ def load(data_cfg: dict) -> keras.Model | None:
 def segment(scorer: keras.Model, photo, name: str = "a photo") -> np.ndarray:
     """int64 HxW class ids of one photo, [1,H,W,3] in [-1, 1] (sides multiples of 4), within the
     memory free now as translate runs a generator (in tiles if need be)."""
-    from replication.translate import translate_whole  # one home for running a network within the memory there is
+    from replication.tiling import translate_whole  # one home for running a network within the memory there is
 
     scores = translate_whole(lambda x: scorer(x, training=False), scorer, np.asarray(photo, np.float32)[0], name)
     return np.argmax(scores, axis=-1).astype(np.int64)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from replication import cli
 from replication import config as config_lib
 from replication.cli import build_parser
+from replication.commands import train as train_command
 from helpers import kit, tiny_sets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -230,7 +230,7 @@ def test_the_docs_mark_commands_of_each_kind():
 def test_a_checked_command_parses_and_its_configuration_and_flags_are_accepted(argv, said):
     args = build_parser().parse_args(argv)
     if args.command == "train":
-        cli.train_config(args)
+        train_command.train_config(args)
     elif args.command == "cityscapes-scorer":
         config_lib.resolve(args.experiment, args.overrides)
 

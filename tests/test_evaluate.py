@@ -18,7 +18,7 @@ import tensorflow as tf
 from PIL import Image
 
 from replication import config as config_lib
-from replication import data, evaluate, loading, metrics, models, quality, runs
+from replication import data, evaluate, fid, loading, logs, metrics, models, quality, runs, segmentation
 from replication.cli import main
 from replication.errors import KitError
 from replication.files import FolderLock
@@ -36,7 +36,7 @@ def run_dir(synthetic_root, tmp_path_factory):
     return train(tiny_config(synthetic_root, "train.eval_every=1"), run_dir=tmp_path_factory.mktemp("runs") / "tiny")
 
 
-def feature_network(input_shape=(evaluate.INCEPTION_SIZE, evaluate.INCEPTION_SIZE, 3), seed=1):
+def feature_network(input_shape=(fid.INCEPTION_SIZE, fid.INCEPTION_SIZE, 3), seed=1):
     """A small stand-in for InceptionV3: pooled features of one strided conv."""
     keras.utils.set_random_seed(seed)
     image = keras.Input(shape=input_shape)
@@ -63,7 +63,7 @@ def rows_by(result, metric, direction):
 
 def test_progress_bars_are_drawn_only_on_a_terminal(capsys):
     """Into a pipe or a file a redrawn bar would share its line with the next message ('# Evaluation of')."""
-    assert list(evaluate.bar(range(3), 3, "translating AtoB", progress=True)) == [0, 1, 2]
+    assert list(logs.bar(range(3), 3, "translating AtoB", progress=True)) == [0, 1, 2]
     assert capsys.readouterr().err == ""
 
 
@@ -372,10 +372,10 @@ def test_the_weights_file_reaches_the_feature_network(tmp_path):
         model.load_weights(weights)
         return model
 
-    network = evaluate.inception_network(evaluate.inception_weights(path), builder)
+    network = fid.inception_network(fid.inception_weights(path), builder)
     images = [np.full((20, 24, 3), 40 * i, np.uint8) for i in range(3)]
-    np.testing.assert_allclose(evaluate.image_features(images, network), evaluate.image_features(images, reference), rtol=1e-6)
-    assert evaluate.image_features(images, network).shape == (3, 8)
+    np.testing.assert_allclose(fid.image_features(images, network), fid.image_features(images, reference), rtol=1e-6)
+    assert fid.image_features(images, network).shape == (3, 8)
 
 
 def test_offline_without_weights_the_message_names_the_file_and_where_it_goes(tmp_path):
@@ -383,12 +383,12 @@ def test_offline_without_weights_the_message_names_the_file_and_where_it_goes(tm
         raise Exception("URL fetch failure on https://storage.googleapis.com/...: None -- [Errno -3] Temporary failure in name resolution")
 
     with pytest.raises(KitError) as err:
-        evaluate.inception_weights(None, fetch=offline)
+        fid.inception_weights(None, fetch=offline)
     message = str(err.value)
     assert "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
     assert "~/.keras/models/" in message and "--inception-weights" in message and "\n" not in message
     with pytest.raises(KitError, match="no such file"):
-        evaluate.inception_weights(tmp_path / "missing.h5")
+        fid.inception_weights(tmp_path / "missing.h5")
 
 
 def test_by_default_fid_and_kid_need_a_large_enough_test_set_and_never_download(run_dir, monkeypatch, tmp_path):
@@ -399,14 +399,14 @@ def test_by_default_fid_and_kid_need_a_large_enough_test_set_and_never_download(
     (note,) = evaluate.evaluate(run_dir, progress=False)["notes"]
     assert note.startswith("FID and KID left out: the test sets have AtoB 3, BtoA 3 images per side")
     assert note.endswith("Ask for both with `--metrics fid`.")
-    monkeypatch.setattr(evaluate, "KID_MIN_IMAGES", 3)  # as if the test set were large enough for KID
+    monkeypatch.setattr(fid, "KID_MIN_IMAGES", 3)  # as if the test set were large enough for KID
     result = evaluate.evaluate(run_dir, progress=False)
     assert any("downloads nothing unless asked" in n for n in result["notes"])
     assert not [r for r in result["rows"] if r["metric"] in ("FID", "KID")] and fetched == []
     with_weights = evaluate.evaluate(run_dir, feature_network=feature_network(), progress=False)
     assert [r["metric"] for r in with_weights["rows"] if r["metric"] in ("FID", "KID")] == ["KID", "KID"]
     assert any(n.startswith("FID left out") for n in with_weights["notes"])
-    monkeypatch.setattr(evaluate, "FID_MIN_IMAGES", 3)
+    monkeypatch.setattr(fid, "FID_MIN_IMAGES", 3)
     both = evaluate.evaluate(run_dir, feature_network=feature_network(), progress=False)
     assert [r["metric"] for r in both["rows"] if r["metric"] in ("FID", "KID")] == ["FID", "KID", "FID", "KID"]
     assert fetched == []
@@ -437,7 +437,7 @@ def test_cityscapes_photo_to_labels_scores_perfect_translations_one(tmp_path):
     root = write_cityscapes_like(tmp_path / "cityscapes")
     config = tiny_config(root, "data.source=cityscapes")
     labels = {p.name: np.asarray(Image.open(p)) for p in sorted((root / "testB").iterdir())}
-    rows, notes, ignored = evaluate.cityscapes_rows({"AtoB": labels, "BtoA": {}}, config["data"], 4, scorer=None)
+    rows, notes, ignored = segmentation.cityscapes_rows({"AtoB": labels, "BtoA": {}}, config["data"], 4, scorer=None)
     assert [(r["metric"], r["value"]) for r in rows] == [("per-pixel acc", 1.0), ("per-class acc", 1.0), ("class IoU", 1.0)]
     void = np.mean([np.all(v == 0, axis=-1).mean() for v in labels.values()])
     assert 0 < void < 0.5 and ignored == {"AtoB": pytest.approx(void)}
@@ -457,7 +457,7 @@ def test_with_direction_BtoA_the_kits_BtoA_is_scored_as_photo_to_labels_and_its_
     data_cfg = tiny_config(root, "data.source=cityscapes", "data.direction=BtoA")["data"]
     assert data.test_set(data_cfg, "B").where == str(root / "testA")  # the photos
     labels = {p.name: np.asarray(Image.open(p)) for p in sorted((root / "testB").iterdir())}
-    rows, notes, ignored = evaluate.cityscapes_rows({"BtoA": labels, "AtoB": {}}, data_cfg, 4, scorer=None)
+    rows, notes, ignored = segmentation.cityscapes_rows({"BtoA": labels, "AtoB": {}}, data_cfg, 4, scorer=None)
     # named as the paper names photo->labels (Table 3), which is what figures/tables.html matches
     assert [(r["metric"], r["direction"], r["value"]) for r in rows] == [
         ("per-pixel acc", "AtoB", 1.0), ("per-class acc", "AtoB", 1.0), ("class IoU", "AtoB", 1.0)]
@@ -478,7 +478,7 @@ def test_the_scorer_trains_saves_beside_the_data_and_scores_labels_to_photo(tmp_
     assert set(note["ceiling"]) == set(metrics.SEGMENTATION_METRICS)
     loaded = scorer.load(config["data"])
     photos = {p.name: np.asarray(Image.open(p)) for p in sorted((root / "testA").iterdir())}
-    rows, notes, ignored = evaluate.cityscapes_rows({"BtoA": photos}, config["data"], 4, scorer=loaded)
+    rows, notes, ignored = segmentation.cityscapes_rows({"BtoA": photos}, config["data"], 4, scorer=loaded)
     assert notes == [] and 0 < ignored["BtoA"] < 0.5
     # translations that are the real photos score exactly the ceiling
     assert [r["value"] for r in rows] == pytest.approx([r["baseline"]["value"] for r in rows])

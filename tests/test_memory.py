@@ -6,7 +6,7 @@ import resource
 
 import pytest
 
-from replication import memory, translate
+from replication import memory, tiling
 
 GB = 2**30
 MOUNTS = {
@@ -100,11 +100,11 @@ def test_tiles_are_planned_within_the_smallest_limit_whichever_it_is(tmp_path, m
         cgroup(root / "sys" / "fs" / "cgroup" / "v1memory" / "job", memory_limit_in_bytes=5 * GB, memory_usage_in_bytes=GB)
     getrlimit = rlimits(**{source.split("_")[-1]: 5 * GB}) if source.startswith("RLIMIT") else no_rlimits
     assert memory.free_memory(root, getrlimit) == 4 * GB
-    monkeypatch.setattr(translate, "free_memory", lambda: memory.free_memory(root, getrlimit))
-    per_pixel = 8400 * translate.ACTIVATION_MARGIN  # about the paper's ResNet-9 at ngf 64
-    plan = translate.Memory(int(translate.MEMORY_SHARE * translate.free_memory()), per_pixel).plan(6000, 6000, 4, 8)
+    monkeypatch.setattr(tiling, "free_memory", lambda: memory.free_memory(root, getrlimit))
+    per_pixel = 8400 * tiling.ACTIVATION_MARGIN  # about the paper's ResNet-9 at ngf 64
+    plan = tiling.Memory(int(tiling.MEMORY_SHARE * tiling.free_memory()), per_pixel).plan(6000, 6000, 4, 8)
     th, tw = plan.tile
-    assert translate.IMAGE_BYTES_PER_PIXEL * 6000**2 + per_pixel * th * tw <= 2 * GB
+    assert tiling.IMAGE_BYTES_PER_PIXEL * 6000**2 + per_pixel * th * tw <= 2 * GB
     assert plan.tile != plan.padded and min(th, tw) >= 128
 
 

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from replication import loading, networks
-from replication import translate
+from replication import tiling, translate
 from replication.cli import main
 from replication.errors import KitError
 
@@ -180,28 +180,28 @@ class Pointwise:
 
 def test_tiles_cover_the_image_and_their_blend_is_exact_for_a_pixelwise_network(tmp_path):
     image = pixels(save(tmp_path / "a.png", 300, 360))
-    memory = translate.Memory(budget=translate.IMAGE_BYTES_PER_PIXEL * 360 * 300 + 1000 * 128 * 132, per_pixel=1000)
+    memory = tiling.Memory(budget=tiling.IMAGE_BYTES_PER_PIXEL * 360 * 300 + 1000 * 128 * 132, per_pixel=1000)
     plan = memory.plan(360, 300, 4, 8)
     assert plan.tile == (128, 132)
     tiled = Pointwise()
-    out = translate.translate_padded(tiled, image, plan.tile)
+    out = tiling.translate_padded(tiled, image, plan.tile)
     assert len(tiled.shapes) == 4 * 3 and set(tiled.shapes) == {(128, 132)}
     whole = Pointwise()
-    np.testing.assert_allclose(out, translate.translate_padded(whole, image, (360, 300)), atol=1e-6)
+    np.testing.assert_allclose(out, tiling.translate_padded(whole, image, (360, 300)), atol=1e-6)
     assert whole.shapes == [(360, 300)]
 
 
 def test_a_large_image_is_translated_in_tiles_within_the_memory_there_is(finished_run, tmp_path, monkeypatch):
     save(tmp_path / "in" / "large.png", 300, 360)
     generator = keras.models.load_model(finished_run / "export" / "G_AtoB.keras")
-    per_pixel = translate.activation_bytes_per_pixel(generator)
-    budget = translate.IMAGE_BYTES_PER_PIXEL * 300 * 360 + per_pixel * 140**2
-    monkeypatch.setattr(translate, "free_memory", lambda: int(budget / translate.MEMORY_SHARE))
+    per_pixel = tiling.activation_bytes_per_pixel(generator)
+    budget = tiling.IMAGE_BYTES_PER_PIXEL * 300 * 360 + per_pixel * 140**2
+    monkeypatch.setattr(tiling, "free_memory", lambda: int(budget / tiling.MEMORY_SHARE))
     shapes = []
     call = loading.Translator.__call__
     monkeypatch.setattr(loading.Translator, "__call__", lambda self, x: shapes.append(x.shape[1:3]) or call(self, x))
     assert run_translate(finished_run, tmp_path / "in", tmp_path / "out") == 0
-    assert len(shapes) > 1 and max(h * w for h, w in shapes) * per_pixel <= budget - translate.IMAGE_BYTES_PER_PIXEL * 300 * 360
+    assert len(shapes) > 1 and max(h * w for h, w in shapes) * per_pixel <= budget - tiling.IMAGE_BYTES_PER_PIXEL * 300 * 360
     tiled = pixels(tmp_path / "out" / "large.png")
     assert tiled.shape == (360, 300, 3)
 
@@ -209,7 +209,7 @@ def test_a_large_image_is_translated_in_tiles_within_the_memory_there_is(finishe
     # not equal: on this barely trained generator its 136x144 tiles differ from it by 10/255 on
     # average (99% of values within 64/255). Where tiles go and how they blend is held exactly by
     # the pixel-wise test above; this bound holds the size of instance norm's effect.
-    monkeypatch.setattr(translate, "free_memory", lambda: 10**11)
+    monkeypatch.setattr(tiling, "free_memory", lambda: 10**11)
     assert run_translate(finished_run, tmp_path / "in", tmp_path / "whole") == 0
     whole = pixels(tmp_path / "whole" / "large.png")
     assert shapes[-1] == (360, 300)
@@ -223,15 +223,15 @@ def test_the_activation_estimate_is_the_most_a_pass_holds_at_once():
     a = keras.layers.Conv2D(8, 1)(x)
     b = keras.layers.Conv2D(8, 1)(a)
     out = keras.layers.Conv2D(3, 1)(keras.layers.Add()([a, b]))
-    assert translate.activation_bytes_per_pixel(keras.Model(x, out)) == translate.ACTIVATION_MARGIN * 3 * 8 * 4
+    assert tiling.activation_bytes_per_pixel(keras.Model(x, out)) == tiling.ACTIVATION_MARGIN * 3 * 8 * 4
 
 
 def test_an_image_too_large_for_the_memory_is_named_and_skipped_and_the_rest_translated(finished_run, tmp_path, capsys, monkeypatch):
     save(tmp_path / "in" / "huge.png", 400, 300)
     save(tmp_path / "in" / "small.png", 20, 20)
-    per_pixel = translate.activation_bytes_per_pixel(keras.models.load_model(finished_run / "export" / "G_AtoB.keras"))
+    per_pixel = tiling.activation_bytes_per_pixel(keras.models.load_model(finished_run / "export" / "G_AtoB.keras"))
     budget = per_pixel * 128**2 + 32 * 200 * 200  # room for the smallest tile, and for the pixels of a 200x200 image
-    monkeypatch.setattr(translate, "free_memory", lambda: int(budget / translate.MEMORY_SHARE))
+    monkeypatch.setattr(tiling, "free_memory", lambda: int(budget / tiling.MEMORY_SHARE))
     assert run_translate(finished_run, tmp_path / "in", tmp_path / "out") == 1
     err = capsys.readouterr().err
     line = next(line for line in err.splitlines() if "huge.png" in line)
@@ -282,14 +282,14 @@ def test_an_allocation_that_fails_during_a_pass_is_tried_again_in_smaller_tiles_
     """An injected failure at the network call (a real one under a tight RLIMIT_AS may end in a
     segmentation fault inside oneDNN instead): the plan's whole pass, then tiles half as large."""
     image = pixels(save(tmp_path / "a.png", 300, 360))
-    memory = translate.Memory(budget=10**12, per_pixel=1000)
+    memory = tiling.Memory(budget=10**12, per_pixel=1000)
     plan = memory.plan(360, 300, 4, 8)
     said = []
     network = RunsOutAbove(200 * 200, out_of_memory_errors()[kind])
-    out = translate.run_fitting(network, image, plan, memory, "a.png", said.append)
+    out = tiling.run_fitting(network, image, plan, memory, "a.png", said.append)
     assert said == [f"a.png: out of memory in one pass ({kind}); translating it again in tiles of 148x180"]
     assert set(network.shapes) == {(180, 148)}
-    np.testing.assert_allclose(out, translate.translate_padded(Pointwise(), image, (360, 300)), atol=1e-6)
+    np.testing.assert_allclose(out, tiling.translate_padded(Pointwise(), image, (360, 300)), atol=1e-6)
 
 
 def test_an_image_whose_smallest_tiles_run_out_of_memory_is_named_with_what_it_needs(finished_run, tmp_path, capsys, monkeypatch):
@@ -305,7 +305,7 @@ def test_an_image_whose_smallest_tiles_run_out_of_memory_is_named_with_what_it_n
         return call(self, x)
 
     monkeypatch.setattr(loading.Translator, "__call__", fails_above_400_pixels)
-    monkeypatch.setattr(translate, "free_memory", lambda: 10**11)
+    monkeypatch.setattr(tiling, "free_memory", lambda: 10**11)
     assert run_translate(finished_run, tmp_path / "in", tmp_path / "out") == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -326,17 +326,17 @@ def test_a_scorer_runs_through_the_same_rule_with_its_class_scores_blended(tmp_p
     from replication import scorer
 
     model = scorer.build(width=4, n_blocks=1)
-    monkeypatch.setattr(translate, "free_memory", lambda: 10**11)
-    photo = translate.pad(pixels(save(tmp_path / "a.png", 300, 360)), translate.Plan((360, 300), (360, 300), (0, 0), (360, 300)))
+    monkeypatch.setattr(tiling, "free_memory", lambda: 10**11)
+    photo = tiling.pad(pixels(save(tmp_path / "a.png", 300, 360)), tiling.Plan((360, 300), (360, 300), (0, 0), (360, 300)))
     unit = photo.astype(np.float32) / 127.5 - 1
     said = []
     network = RunsOutAbove(200 * 200, out_of_memory_errors()["ResourceExhaustedError"], channels=18)
-    out = translate.translate_whole(network, model, unit, "a.png", said.append)
+    out = tiling.translate_whole(network, model, unit, "a.png", said.append)
     assert out.shape == (360, 300, 18)
     assert said == ["a.png: out of memory in one pass (ResourceExhaustedError); translating it again in tiles of 148x180"]
     np.testing.assert_allclose(out, np.repeat(Pointwise()(unit[None])[0], 6, axis=-1), atol=1e-6)
     with pytest.raises(KitError, match=r"^a.png: 300x360 pixels ran out of memory \(MemoryError\) even in tiles of 128x128, the smallest"):
-        translate.translate_whole(RunsOutAbove(0, MemoryError()), model, unit, "a.png", said.append)
+        tiling.translate_whole(RunsOutAbove(0, MemoryError()), model, unit, "a.png", said.append)
 
 
 REAL_RUN_UNDER_RLIMIT_AS = """

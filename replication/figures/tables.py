@@ -16,7 +16,7 @@ from replication.figures.style import ARROWS
 from replication.files import atomic_write_text
 
 FCN = ("per-pixel acc", "per-class acc", "class IoU")
-# The cityscapes metrics' directions (evaluate.py): AtoB is photo->labels, BtoA labels->photo.
+# The cityscapes metrics' directions (segmentation.py): AtoB is photo->labels, BtoA labels->photo.
 TASKS = {"BtoA": "labels→photo", "AtoB": "photo→labels"}
 # (table, task, variant) -> the paper's (per-pixel acc, per-class acc, class IoU); CycleGAN paper, SPEC.md
 PAPER = {
