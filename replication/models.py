@@ -57,9 +57,9 @@ class ModelEntry:
 
 def entry_of(name: str) -> ModelEntry:
     """The row `name` of the model table, its class imported."""
-    where, data = choices.MODELS[name]
-    module, cls = where.split(":")
-    return ModelEntry(getattr(importlib.import_module(module), cls), getattr(data_lib, data))
+    row = choices.MODELS[name]
+    module, cls = row.where.split(":")
+    return ModelEntry(getattr(importlib.import_module(module), cls), getattr(data_lib, row.data))
 
 
 def entry(config: dict) -> ModelEntry:

@@ -10,7 +10,7 @@ from helpers import tiny_config
 
 
 def test_a_model_in_one_file_and_one_row_trains_for_two_steps(tiny_synthetic_root, tmp_path, monkeypatch):
-    monkeypatch.setitem(choices.MODELS, "one_way", ("example_model:OneWayGAN", "unpaired"))  # the row
+    monkeypatch.setitem(choices.MODELS, "one_way", choices.ModelRow("example_model:OneWayGAN", "unpaired"))  # the row
     config = tiny_config(tiny_synthetic_root, "train.epochs=1", "train.epochs_decay=0",
                          "train.max_steps_per_epoch=2", "model.type=one_way")
     run = train(config, run_dir=tmp_path / "one_way")
