@@ -14,7 +14,7 @@ Where each concept of the paper lives:
   pixels in [-1, 1] (level / 127.5 - 1) and back to 8 bits           pixels.py: to_unit, to_uint8
   datasets: TFDS, folders, Cityscapes, pix2pix sets, synthetic        data/
   the source table (adding a source: one file and one row)            data/sources.py: DataSource; choices.py: SOURCES
-  the model table (adding a model: one file and one row)              models.py: MODELS; choices.py
+  the model table (adding a model: one file and one row)              choices.py: MODELS; models.py: Model
   the training loop, checkpoints, exact resume                        training.py, checkpoints.py
   the run folder                                                      runs.py: RunFolder
   exports: float32 .keras files, SavedModels, manifest.json           export.py: export_model

@@ -4,25 +4,81 @@ Plain data at the bottom of the kit's imports (no TensorFlow): `config` checks
 an experiment against them before anything heavy is imported (the only check of
 a value: the modules that act on it trust it), and the modules that need them
 (`layers`, `networks`, `cyclegan`, `models`, `data/sources`, `runs`, `cli`) read them
-from here.
+from here. The model table, `MODELS`, holds each model's row: what describes it without importing it.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
-from replication.errors import ImageSizeError
+from replication.errors import ConfigError, ImageSizeError
 
-# model.type -> (its class, "module:Class"; how its training data is read, "unpaired" or "paired").
-# The model table: a new model is its own file and one row here (models.py imports it when asked).
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One row of the model table: what the kit knows of a model without importing it. `config`
+    checks an experiment against it; `replication experiments`, the run pages and the paper tables
+    describe a run by it."""
+
+    where: str  # its class, "module:Class" (models.py imports it when a run needs it)
+    data: str  # how its training data is read: "unpaired" (as CycleGAN) or "paired" (as pix2pix; data.direction picks the input half)
+    keys: tuple[str, ...] = ()  # the loss and train keys it reads; a run page sets aside those only other models read
+    terms: Callable[[dict], tuple[str, ...]] = lambda loss: ()  # the loss section -> the terms of its objective, in words
+    variant: Callable[[dict], str] | None = None  # the loss section -> the paper's name for what it trains; None: its model.type
+    dropout: float = 0.0  # what model.dropout auto means for it
+    check: Callable[[dict], None] = lambda loss: None  # a rule that joins several of its keys; raises ConfigError
+
+
+# loss.cycle -> CycleGAN's cycle term, in words
+CYCLE_TERMS = {"both": "cycle", "forward": "forward cycle", "backward": "backward cycle", "none": None}
+
+
+def cyclegan_terms(loss: dict) -> tuple[str, ...]:
+    """LSGAN + lambda * cycle + 0.5 * lambda * identity (paper §3, §4), less what an ablation switches off."""
+    terms = ("GAN" if loss["gan"] else None, CYCLE_TERMS[loss["cycle"]], "identity" if loss["lambda_identity"] else None)
+    return tuple(term for term in terms if term)
+
+
+def cyclegan_variant(loss: dict) -> str:
+    """CycleGAN, or the name its ablation has in the paper's Tables 4 and 5 (identity aside)."""
+    if not loss.get("gan", True):
+        return "cycle alone"
+    return {"none": "GAN alone", "forward": "GAN + forward cycle", "backward": "GAN + backward cycle"}.get(loss.get("cycle", "both"), "CycleGAN")
+
+
+def cyclegan_keeps_a_term(loss: dict) -> None:
+    """CycleGAN's ablations (paper Tables 4, 5) drop terms of its objective; one term must remain."""
+    identity_weight = loss["lambda_identity"] * loss["lambda_cycle"]
+    if not loss["gan"] and loss["cycle"] == "none" and identity_weight == 0:
+        raise ConfigError(
+            f"loss.gan=false, loss.cycle=none and an identity loss weighing 0 (loss.lambda_identity={loss['lambda_identity']} "
+            f"x loss.lambda_cycle={loss['lambda_cycle']}) leave nothing to train: set loss.gan=true, another loss.cycle, "
+            "or both lambdas above 0."
+        )
+
+
+# model.type -> its row. The model table: a new model is its own file and one row here.
 MODELS = {
-    "cyclegan": ("replication.cyclegan:CycleGAN", "unpaired"),
-    "pix2pix": ("replication.pix2pix:Pix2Pix", "paired"),
+    "cyclegan": ModelRow(
+        "replication.cyclegan:CycleGAN", "unpaired",
+        keys=("loss.gan_mode", "loss.gan", "loss.cycle", "loss.lambda_cycle", "loss.lambda_identity", "train.pool_size"),
+        terms=cyclegan_terms, variant=cyclegan_variant, check=cyclegan_keeps_a_term,
+        dropout=0.0,  # the official code's cycle_gan_model.py sets no_dropout: "default CycleGAN did not use dropout"
+    ),
+    "pix2pix": ModelRow(
+        "replication.pix2pix:Pix2Pix", "paired", keys=("loss.gan_mode", "loss.lambda_L1"),
+        terms=lambda loss: ("GAN", f"{loss['lambda_L1']:g} L1"),  # GAN + lambda L1 (pix2pix eq. 4)
+        dropout=0.5,  # its only noise (pix2pix §2.1), the official code's default
+    ),
 }
 
-# model.dropout auto: the official code's default per model.type (0 where not listed: its
-# cycle_gan_model.py sets no_dropout, "default CycleGAN did not use dropout").
-DROPOUT_BY_DEFAULT = {"pix2pix": 0.5}
+
+def moot_keys(model_type: str) -> set[str]:
+    """The loss and train keys that other models read and `model_type` does not."""
+    read_by_any = {key for row in MODELS.values() for key in row.keys}
+    return read_by_any - set(MODELS[model_type].keys)
+
 
 # data.direction, and the two generators of a run: A -> B and B -> A
 DIRECTIONS = {"AtoB": ("A", "B"), "BtoA": ("B", "A")}  # direction -> (input domain, output domain)

@@ -93,7 +93,7 @@ def run_experiments(args) -> int:
 
 def describe(config: dict) -> tuple[str, ...]:
     """What a resolved experiment trains, on what data, at what size, in words."""
-    from replication.choices import RESIZE_THEN_CROP, patchgan_receptive_field
+    from replication.choices import MODELS, RESIZE_THEN_CROP, patchgan_receptive_field
 
     data, model, loss, train = config["data"], config["model"], config["loss"], config["train"]
     if model["generator"] == "unet":
@@ -109,19 +109,15 @@ def describe(config: dict) -> tuple[str, ...]:
     else:
         field = patchgan_receptive_field(model["n_layers_d"])
         discriminator = f"PatchGAN {field}x{field}"
-    if model["type"] == "pix2pix":
-        terms = ["GAN", f"{loss['lambda_L1']:g} L1"]
-    else:
-        cycle = {"both": "cycle", "forward": "forward cycle", "backward": "backward cycle", "none": None}[loss["cycle"]]
-        terms = ["GAN" if loss["gan"] else None, cycle, "identity" if loss["lambda_identity"] else None]
+    row = MODELS[model["type"]]
     where = replication.choices.describe_source(data)
-    if model["type"] == "pix2pix":
+    if row.data == "paired":
         where += f" {data['direction']}"
     size = f"{data['crop_size']}x{data['crop_size']}"
     if data["preprocess"] in RESIZE_THEN_CROP and data["load_size"] != data["crop_size"]:
         size += f" from {data['load_size']}"
     epochs = f"{train['epochs']}+{train['epochs_decay']}"
-    return model["type"], generator, discriminator, " + ".join(t for t in terms if t), where, size, epochs
+    return model["type"], generator, discriminator, " + ".join(row.terms(loss)), where, size, epochs
 
 
 # ---------------------------------------------------------------- train

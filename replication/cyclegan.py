@@ -23,7 +23,6 @@ class CycleGAN(gan.GAN):
     and 5; a term that is off is not computed and is logged as 0.
     """
 
-    model_type = "cyclegan"
     loss_names = ("D_X", "G", "cycle_X", "idt_X", "D_Y", "F", "cycle_Y", "idt_Y")
     sample_rows = {"AtoB": ("real_A", "fake_B", "rec_A"), "BtoA": ("real_B", "fake_A", "rec_B")}
     sample_captions = {
@@ -56,7 +55,6 @@ class CycleGAN(gan.GAN):
         self.adversarial, cycles = loss_cfg["gan"], CYCLES[loss_cfg["cycle"]]
         self.forward_cycle, self.backward_cycle = "forward" in cycles, "backward" in cycles
         self.seed = train_cfg["seed"]
-        self.model_cfg = model_cfg
 
         self.G = gan.build_generator(model_cfg)  # X -> Y (A to B)
         self.F = gan.build_generator(model_cfg)  # Y -> X (B to A)
@@ -156,12 +154,9 @@ class CycleGAN(gan.GAN):
 
     # ------------------------------------------------------------ what the loop shows and keeps
 
-    def sample_images(self, real_a, real_b) -> dict:
-        return self.visuals({"AtoB": self.G, "BtoA": self.F}, real_a, real_b)
-
     @staticmethod
     def visuals(generators: dict, real_a, real_b) -> dict:
-        """Inputs, translations and reconstructions (paper Figure 4), by `sample_names`; a run of one
+        """Inputs, translations and reconstructions (paper Figure 4), by `sample_rows`; a run of one
         direction (an imported generator) has that direction's input and translation only."""
         G, F = generators.get("AtoB"), generators.get("BtoA")
         if G is None or F is None:

@@ -20,11 +20,11 @@ from replication.files import atomic_replace, atomic_write_text, sha256_of
 MANIFEST = "manifest.json"
 
 
-def export_model(model, folder: Path, **trained) -> dict:
-    """The generators of `model` (a gan.GAN) as float32 `.keras` files and SavedModels, and `manifest.json`;
-    they load without this kit's config."""
+def export_model(model, model_cfg: dict, folder: Path, **trained) -> dict:
+    """The generators of `model` (built from the `model:` section `model_cfg`, which names its type) as
+    float32 `.keras` files and SavedModels, and `manifest.json`; they load without this kit's config."""
     generators = {d: (name, getattr(model, name)) for d, name in model.generator_names.items()}
-    return export_generators(folder, model.model_type, generators, model.model_cfg, model.training_mode_at_test, **trained)
+    return export_generators(folder, model_cfg["type"], generators, model_cfg, model.training_mode_at_test, **trained)
 
 
 def float32_copy(model: keras.Model, model_cfg: dict) -> keras.Model:

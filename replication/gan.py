@@ -20,12 +20,13 @@ from replication.speed import machine
 class GAN:
     """What the training loop asks of every model that the models answer alike.
 
-    A subclass sets `model_type` (its row in replication/models.py), `generator_names`,
-    `training_mode_at_test`, `model_cfg`, and its two optimizers `optimizer_G` and `optimizer_D`
-    (`build_optimizers`); `seed` (train.seed) too if its step calls `seed_dropout`.
+    A subclass declares what models.Model asks of a model's file and builds its two optimizers
+    `optimizer_G` and `optimizer_D` (`build_optimizers`); it sets `seed` (train.seed) too if its
+    generators have dropout.
     """
 
-    model_type: str
+    generator_names: dict[str, str]
+    training_mode_at_test: bool
     sample_rows: dict[str, tuple[str, ...]]
 
     def __init_subclass__(cls, **kwargs):
@@ -47,6 +48,23 @@ class GAN:
 
     def networks(self) -> list[keras.Model]:
         return [item for item in self.checkpoint_items().values() if isinstance(item, keras.Model)]
+
+    def sample_images(self, real_a, real_b) -> dict:
+        """What the loop shows after an epoch: `visuals` of the generators as they are tested."""
+        return self.visuals({d: self.as_tested(getattr(self, name)) for d, name in self.generator_names.items()}, real_a, real_b)
+
+    def as_tested(self, generator):
+        """`generator` as it is tested: as called, or in training mode (`training_mode_at_test`) with the
+        same dropout masks at every epoch (counter -1, which no step uses), so the samples change only
+        as the weights do; sampling leaves the moving statistics, which a checkpoint keeps, alone."""
+        if not self.training_mode_at_test:
+            return generator
+
+        def translate(images):
+            self.seed_dropout(-1)
+            return networks.call_as_tested(generator, images)
+
+        return translate
 
     def set_learning_rate(self, lr: float) -> None:
         for optimizer in self.optimizers:

@@ -18,35 +18,32 @@ from replication.speed.conv_gradients import use_forward_gradients
 
 
 class Model(Protocol):
-    """What the training loop, the logs, the figures, the exports, evaluate and the bench need of
-    a model. The shared parts live in gan.GAN."""
+    """What the kit needs of a model: the training loop, checkpoints, the logs and figures, the
+    exports, translate, evaluate and the bench know a model by these alone. A model's file
+    declares the first part; gan.GAN, which every model extends, derives the rest from it."""
 
-    # training, logs, checkpoints and exports
-    model_type: str  # its row in the model table, named in the export's manifest
-    model_cfg: dict  # the `model:` section its generators are built from (the export rebuilds them in float32)
-    loss_names: tuple[str, ...]  # the columns of losses.csv
-    generator_names: dict[str, str]  # direction -> checkpoint name of its generator
-    training_mode_at_test: bool  # run generators in training mode at test time (pix2pix's dropout)
-    # what figures and pages show
-    sample_rows: dict[str, tuple[str, ...]]  # direction -> names of one row of a sample grid
-    sample_names: tuple[str, ...]  # all rows' names, in order (what samples/epoch_NNN.npz holds): gan.GAN derives it
+    # declared by the model's file
+    loss_names: tuple[str, ...]  # what train_step returns: the columns of losses.csv, in order
+    generator_names: dict[str, str]  # direction -> the checkpoint item that translates it
+    training_mode_at_test: bool  # its generators run in training mode at test time (pix2pix's dropout)
+    sample_rows: dict[str, tuple[str, ...]]  # direction -> the names of `visuals` in one row of a sample grid
     sample_captions: dict[str, str]  # name -> what a figure writes under it
     loss_panels: dict[str, dict[str, str]]  # the loss figure's panel title -> {direction: loss name}
-    # what evaluate and the bench ask
-    judges: dict[str, str]  # direction -> checkpoint name of the discriminator that judges its outputs alone
-    forward_passes: dict[str, int]  # forward passes per step: generator, discriminator_through, discriminator
-
-    def train_step(self, a, b, step) -> dict: ...
-    def set_learning_rate(self, lr: float) -> None: ...
-    def sample_images(self, a, b) -> dict: ...
-    def checkpoint_items(self) -> dict: ...
-    def networks(self) -> list: ...  # the Keras networks among the checkpoint items
-
-    @staticmethod
-    def visuals(generators: dict, a, b) -> dict: ...
+    judges: dict[str, str]  # direction -> the discriminator that judges its outputs alone (evaluate); {} if none does
+    forward_passes: dict[str, int]  # the bench's FLOP count: generator, discriminator_through, discriminator passes per step
 
     @classmethod
-    def from_config(cls, config: dict, precision: str = "float32") -> Model: ...  # models.build calls it
+    def from_config(cls, config: dict, precision: str = "float32") -> Model: ...  # built under `precision` by models.build
+    def train_step(self, a, b, step) -> dict: ...  # one update: {loss name: float32 scalar}
+    def checkpoint_items(self) -> dict: ...  # what a checkpoint keeps: its networks, optimizers and any other state
+
+    @staticmethod
+    def visuals(generators: dict, a, b) -> dict: ...  # {direction: generator} and a batch -> {name: images} of sample_rows
+
+    # derived by gan.GAN
+    def set_learning_rate(self, lr: float) -> None: ...  # both optimizers
+    def sample_images(self, a, b) -> dict: ...  # `visuals` of its own generators, as they are tested
+    def networks(self) -> list: ...  # the Keras networks among its checkpoint items
 
 
 @dataclass(frozen=True)
@@ -57,9 +54,9 @@ class ModelEntry:
 
 def entry_of(name: str) -> ModelEntry:
     """The row `name` of the model table, its class imported."""
-    where, data = choices.MODELS[name]
-    module, cls = where.split(":")
-    return ModelEntry(getattr(importlib.import_module(module), cls), getattr(data_lib, data))
+    row = choices.MODELS[name]
+    module, cls = row.where.split(":")
+    return ModelEntry(getattr(importlib.import_module(module), cls), getattr(data_lib, row.data))
 
 
 def entry(config: dict) -> ModelEntry:

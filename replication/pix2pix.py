@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from replication import gan, losses, networks
+from replication import gan, losses
 
 
 class Pix2Pix(gan.GAN):
     """One generator G (A to B), one conditional discriminator D; D is updated first, then G."""
 
-    model_type = "pix2pix"
     loss_names = ("G_GAN", "G_L1", "D_real", "D_fake")  # the reference code's names
     # The loss figure's panels ({direction: loss name}, as CycleGAN's); one direction, one curve each.
     loss_panels = {
@@ -44,7 +43,6 @@ class Pix2Pix(gan.GAN):
         self.gan_mode = loss_cfg["gan_mode"]
         self.lambda_l1 = float(loss_cfg["lambda_L1"])
         self.seed = train_cfg["seed"]
-        self.model_cfg = model_cfg
 
         self.G = gan.build_generator(model_cfg)
         self.D = gan.build_discriminator(model_cfg, in_channels=6)  # input and output stacked
@@ -95,17 +93,7 @@ class Pix2Pix(gan.GAN):
 
     # ------------------------------------------------------------ what the loop shows and keeps
 
-    def sample_images(self, real_a, real_b) -> dict:
-        return self.visuals({"AtoB": self.as_tested}, real_a, real_b)
-
-    def as_tested(self, images):
-        """G as the reference code tests it (training mode: dropout on, batch statistics), with the
-        same masks at every epoch (counter -1, which no step uses), so the samples change only as
-        the weights do; sampling leaves the moving statistics, which a checkpoint keeps, alone."""
-        self.seed_dropout(-1)
-        return networks.call_as_tested(self.G, images)
-
     @staticmethod
     def visuals(generators: dict, real_a, real_b) -> dict:
-        """Input, output and ground truth (pix2pix's figures), by `sample_names`."""
+        """Input, output and ground truth (pix2pix's figures), by `sample_rows`."""
         return dict(real_A=real_a, fake_B=generators["AtoB"](real_a), real_B=real_b)

@@ -2,7 +2,7 @@
 
 A model plugs in through the contract in replication/models.py (`loss_names`,
 `train_step(a, b, step)`, `set_learning_rate(lr)`, `sample_images(a, b)`,
-`checkpoint_items()`, `generator_names`). The loop owns the run folder
+`checkpoint_items()`, `generator_names`, ...). The loop owns the run folder
 (replication/runs.py), the compiled step, the learning-rate schedule, logs,
 samples, checkpoints, resume, interruption and the export at the end (replication/export.py).
 
@@ -328,6 +328,7 @@ class Loop:
     def __init__(self, config, run, model, data, checkpoints, strategy, log, epochs: schedule.Epochs, jit_compile: bool = False):
         train_cfg = config["train"]
         self.train_cfg, self.run_folder, self.model, self.data = train_cfg, run, model, data
+        self.model_cfg = config["model"]
         self.checkpoints, self.strategy, self.log = checkpoints, strategy, log
         self.epochs, self.steps_per_epoch = epochs, epochs.steps
         self.total_epochs = schedule.total_epochs(train_cfg["epochs"], train_cfg["epochs_decay"])
@@ -381,7 +382,7 @@ class Loop:
                     if stop.signal_name:
                         raise Stopped(stop.signal_name)
                     return
-        paths = export.export_model(self.model, self.run_folder.export, step=step, epoch=self.total_epochs)
+        paths = export.export_model(self.model, self.model_cfg, self.run_folder.export, step=step, epoch=self.total_epochs)
         self.log(f"finished: generators exported to {', '.join(str(p) for p in paths.values())}")
         self.record("finished", step)
 

@@ -86,6 +86,14 @@ def test_experiments_lists_every_experiment_with_what_it_trains_on_what_data_at_
     assert [rows[f"pix2pix_cityscapes{s}"]["DISCRIMINATOR"] for s in ("_patch1", "_patch16", "", "_patch286")] == [
         "PixelGAN 1x1", "PatchGAN 16x16", "PatchGAN 70x70", "PatchGAN 286x286"]
     assert rows["pix2pix_facades"]["DATA"] == "pix2pix facades BtoA" and rows["pix2pix_facades"]["LOSS"] == "GAN + 100 L1"
+    whole = {name: [rows[name][column] for column in header[1:]] for name in rows}
+    assert whole["cityscapes_ablation_gan_forward"] == ["cyclegan", "ResNet-6", "PatchGAN 70x70", "GAN + forward cycle", "cityscapes",
+                                                        "128x128 from 143", "100+100"]
+    assert whole["monet2photo_no_identity"][3] == "GAN + cycle"
+    assert whole["pix2pix_facades"] == ["pix2pix", "U-Net-256", "PatchGAN 70x70", "GAN + 100 L1", "pix2pix facades BtoA",
+                                        "256x256 from 286", "100+100"]
+    assert whole["pix2pix_synthetic"] == ["pix2pix", "U-Net-64 ngf 16", "PatchGAN 70x70", "GAN + 100 L1", "synthetic data/synthetic AtoB",
+                                          "64x64", "8+8"]
 
 
 def test_train_demo_from_any_folder_writes_its_data_under_that_folder_and_says_where(tmp_path, monkeypatch, capsys):

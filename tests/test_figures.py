@@ -650,6 +650,22 @@ def test_the_paper_tables_page_sets_each_runs_numbers_beside_the_papers(trained_
     assert "identity (the input itself)" in truth and "<td>0.0332</td>" in truth
 
 
+def test_each_experiment_is_named_as_the_paper_names_it_and_its_page_sets_aside_the_keys_its_model_does_not_read():
+    from replication import config as config_lib
+    from replication.figures import page
+
+    variants = {name: tables.variant(config_lib.resolve(name)) for name in (
+        "demo", "monet2photo_no_identity", "cityscapes_ablation_cycle_alone", "cityscapes_ablation_gan_alone",
+        "cityscapes_ablation_gan_forward", "cityscapes_ablation_gan_backward", "pix2pix_facades")}
+    assert variants == {"demo": "CycleGAN", "monet2photo_no_identity": "CycleGAN", "cityscapes_ablation_cycle_alone": "cycle alone",
+                        "cityscapes_ablation_gan_alone": "GAN alone", "cityscapes_ablation_gan_forward": "GAN + forward cycle",
+                        "cityscapes_ablation_gan_backward": "GAN + backward cycle", "pix2pix_facades": "pix2pix"}
+    loss_keys = lambda name: sorted(k for k in page.config_keys(config_lib.resolve(name))[1] if k.startswith(("loss.", "train.")))  # noqa: E731
+    assert loss_keys("demo") == ["loss.lambda_L1", "train.max_steps_per_epoch"]
+    assert loss_keys("pix2pix_facades") == ["loss.cycle", "loss.gan", "loss.lambda_cycle", "loss.lambda_identity",
+                                            "train.max_steps_per_epoch", "train.pool_size"]
+
+
 # ---------------------------------------------------------------- issue 25: full disk, and what a killed `figures` left
 
 

@@ -13,6 +13,7 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
+from replication import choices
 from replication.figures.style import ARROWS
 from replication.figures.summary import TRAINING, state_words
 from replication.files import atomic_write_text, readable
@@ -39,10 +40,9 @@ HOW_TO_READ = (
     "title). Dotted lines and the top axis mark the ends of epochs. Click for the PDF."
 )
 
-# Keys that do not apply to a run, by the choice that makes them moot (as base.yaml's comments say).
+# Keys that do not apply to a run, by the choice that makes them moot (as base.yaml's comments say);
+# the loss and train keys its model does not read are its row's (choices.moot_keys).
 NOT_APPLYING = (
-    (lambda c: c["model"]["type"] != "pix2pix", ("loss.lambda_L1",)),
-    (lambda c: c["model"]["type"] == "pix2pix", ("loss.gan", "loss.cycle", "loss.lambda_cycle", "loss.lambda_identity", "train.pool_size")),
     (lambda c: c["model"]["generator"] == "unet", ("model.n_blocks", "model.upsample")),
     (lambda c: c["model"]["generator"] != "unet", ("model.num_downs", "model.generator_norm")),
     (lambda c: c["data"]["source"] in ("synthetic", "folder", "paired", "cityscapes"), ("data.name",)),
@@ -56,6 +56,10 @@ def config_keys(config: dict) -> tuple[dict, dict]:
     flat = {f"{section}.{key}": value for section, keys in config.items() if isinstance(keys, dict) for key, value in keys.items()}
     flat.update({key: value for key, value in config.items() if not isinstance(value, dict)})
     moot = set()
+    try:
+        moot.update(choices.moot_keys(config["model"]["type"]))
+    except (KeyError, TypeError):  # a model the table no longer has
+        pass
     for applies, keys in NOT_APPLYING:
         try:
             if applies(config):

@@ -11,6 +11,7 @@ import json
 from html import escape
 from pathlib import Path
 
+from replication import choices
 from replication.figures.page import TABLES_PAGE, document, number
 from replication.figures.style import ARROWS
 from replication.files import atomic_write_text
@@ -56,12 +57,9 @@ EXTRA_KEYS = ("weights", "ignored", "ignored_share")  # optional fields of a met
 
 def variant(config: dict) -> str:
     """The paper's name for what a run trains: CycleGAN, pix2pix, or a loss ablation of Tables 4 and 5."""
-    if config["model"]["type"] == "pix2pix":
-        return "pix2pix"
-    loss = config["loss"]
-    if not loss.get("gan", True):
-        return "cycle alone"
-    return {"none": "GAN alone", "forward": "GAN + forward cycle", "backward": "GAN + backward cycle"}.get(loss.get("cycle", "both"), "CycleGAN")
+    model_type = config["model"]["type"]
+    row = choices.MODELS.get(model_type)
+    return row.variant(config["loss"]) if row and row.variant else model_type
 
 
 def who(summary: dict, row: dict) -> str:
