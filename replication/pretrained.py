@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from replication import config as config_lib
-from replication.errors import KitError
+from replication import pth
+from replication.data import downloads
+from replication.errors import DataError, KitError
+from replication.files import atomic_write_text, sha256_of
 
 CYCLEGAN_URL = "https://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{name}.pth"
 PIX2PIX_URL = "https://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{name}.pth"
@@ -115,9 +118,6 @@ def official_name_of(path: Path, arch) -> str | None:
 
 def fetch_official(name: str, data_dir: Path, url: str | None = None) -> Path:
     """The official generator NAME, downloaded once into DATA_DIR/official/ (its SHA-256 is recorded on import)."""
-    from replication.data import downloads
-    from replication.errors import DataError
-
     url = url or OFFICIAL_MODELS[name].url(name)
     dest = Path(data_dir) / "official" / f"{name.replace('/', '_')}.pth"
     script = "download_pix2pix_model.sh" if name.startswith(PIX2PIX_PREFIX) else "download_cyclegan_model.sh"
@@ -152,8 +152,7 @@ def resolve_inputs(items, data_dir: Path, url: str | None) -> list[Path]:
 
 
 def read_source(path: Path):
-    from replication import official, pth
-    from replication.files import sha256_of
+    from replication import official  # TensorFlow: `import` checks its inputs before it starts
 
     state = pth.read_state_dict(path)
     arch, network = official.network_from(state, path)
@@ -259,8 +258,7 @@ def imported_record(sources: list) -> dict:
 
 def write_run(plan: Plan, run_dir: Path) -> Path:
     """The run folder, written whole beside its place and renamed into it: never half a run."""
-    from replication import export, models, runs
-    from replication.files import atomic_write_text
+    from replication import export, models, runs  # TensorFlow: `import` checks its inputs before it starts
 
     run_dir = Path(run_dir).absolute()
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
@@ -292,7 +290,7 @@ def write_run(plan: Plan, run_dir: Path) -> Path:
 def write_checkpoint(plan: Plan, run) -> None:
     """A checkpoint of step 0 holding every network of the model, the imported ones in their places
     (evaluate's discriminator losses read it)."""
-    from replication import checkpoints, models
+    from replication import checkpoints, models  # TensorFlow: `import` checks its inputs before it starts
 
     model = models.build(plan.config, "float32")
     items = model.checkpoint_items()
