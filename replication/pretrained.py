@@ -161,7 +161,7 @@ def read_source(path: Path):
 
 
 @dataclass
-class Plan:
+class ImportPlan:
     """What the run folder gets: its config, the generators by direction and the discriminators by checkpoint item."""
 
     config: dict
@@ -170,7 +170,7 @@ class Plan:
     sources: list
 
 
-def plan_import(sources: list, experiment: str | None, direction: str | None) -> Plan:
+def plan_import(sources: list, experiment: str | None, direction: str | None) -> ImportPlan:
     """Which network each file is, the model type and experiment they belong to, the config; refused in one line if unclear."""
     named = {s.official_name for s in sources if s.official_name}
     if len(named) > 1:
@@ -211,7 +211,7 @@ def plan_import(sources: list, experiment: str | None, direction: str | None) ->
     for item, source in discriminators.values():
         if source.arch.in_channels != wanted:
             raise KitError(f"{source.path} judges {source.arch.in_channels} channels; a {model_type} discriminator judges {wanted}.")
-    return Plan(config, {d: (item, s.network) for d, (item, s) in generators.items()},
+    return ImportPlan(config, {d: (item, s.network) for d, (item, s) in generators.items()},
                 {item: s.network for item, s in discriminators.values()}, sources)
 
 
@@ -256,7 +256,7 @@ def imported_record(sources: list) -> dict:
     return {"text": text, "files": files}
 
 
-def write_run(plan: Plan, run_dir: Path) -> Path:
+def write_run(plan: ImportPlan, run_dir: Path) -> Path:
     """The run folder, written whole beside its place and renamed into it: never half a run."""
     from replication import export, models, runs  # TensorFlow: `import` checks its inputs before it starts
 
@@ -287,7 +287,7 @@ def write_run(plan: Plan, run_dir: Path) -> Path:
     return run_dir
 
 
-def write_checkpoint(plan: Plan, run) -> None:
+def write_checkpoint(plan: ImportPlan, run) -> None:
     """A checkpoint of step 0 holding every network of the model, the imported ones in their places
     (evaluate's discriminator losses read it)."""
     from replication import checkpoints, models  # TensorFlow: `import` checks its inputs before it starts
@@ -299,7 +299,7 @@ def write_checkpoint(plan: Plan, run) -> None:
     checkpoints.Checkpoints(run.checkpoints, items, plan.config["train"]["save_epoch_freq"], plan.config).save(0)
 
 
-def import_official(items, run_dir, experiment=None, direction=None, data_dir="data", url=None) -> tuple[Path, Plan]:
+def import_official(items, run_dir, experiment=None, direction=None, data_dir="data", url=None) -> tuple[Path, ImportPlan]:
     """Read every file (fetching official names), plan the run, write it; nothing is written if any step refuses."""
     paths = resolve_inputs(items, Path(data_dir), url)
     sources = [read_source(path) for path in paths]
