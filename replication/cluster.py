@@ -39,6 +39,7 @@ from pathlib import Path
 from replication.errors import ConfigError, KitError, RunFolderError
 from replication.files import FolderLock
 from replication.jobs import Job
+from replication.speed import machine
 
 COLLECTIVE_TIMEOUT = 600  # seconds one all-reduce may wait for the other workers (a stuck, not dead, worker)
 SLURM_PORT_BASE = 8888  # the first port of each Slurm node's workers (SlurmClusterResolver's default)
@@ -222,7 +223,7 @@ class WorkerJob(Job):
     into a temporary folder it removes, and restores what the chief restored."""
 
     def __init__(self, cluster: Cluster, run, strategy, config: dict):
-        from replication.runs import RunFolder
+        from replication.runs import RunFolder  # TensorFlow; `train` imports this module before it starts
 
         self.cluster, self.chief_run, self._strategy = cluster, run, strategy
         compare_configs(strategy, cluster, config)
@@ -245,7 +246,7 @@ class WorkerJob(Job):
 
     def restore(self, checkpoints, log) -> str | None:
         """The chief restores (moving damaged checkpoints aside), then the others restore the same one."""
-        from replication.checkpoints import restore_newest_good
+        from replication.checkpoints import restore_newest_good  # TensorFlow; `train` imports this module before it starts
 
         path = checkpoints.restore_latest(log) if self.is_chief else None
         gather_ints(self.strategy, [0])  # every worker waits here until the chief has restored
@@ -313,7 +314,7 @@ def compare_configs(strategy, cluster: Cluster, config: dict) -> None:
     import numpy as np
     import yaml
 
-    from replication.runs import differing_keys, value_at
+    from replication.runs import differing_keys, value_at  # TensorFlow; `train` imports this module before it starts
 
     text = np.frombuffer(yaml.safe_dump(config, sort_keys=True).encode(), np.uint8).astype(np.int64)
     longest = int(gather_ints(strategy, [len(text)]).max())
@@ -344,8 +345,6 @@ def job_for(config: dict, run, strategy=None, make_single=None) -> Job:
             "train.strategy multi_worker needs a cluster: set TF_CONFIG on every worker (e.g. "
             f"{TF_CONFIG_EXAMPLE}), run it under Slurm's srun, or try it on this machine with --workers N."
         )
-    from replication.speed import machine
-
     here = machine.detect()
     machine.apply_threads(machine.choose_settings(config["train"], here)["threads_per_op"], here)
     return WorkerJob(cluster, run, make_strategy(cluster, config["train"]["worker_start_timeout"]), config)

@@ -39,7 +39,8 @@ from PIL import Image
 
 import replication
 from replication import data as data_lib
-from replication import checkpoints, loading, losses, metrics, runs
+from replication import checkpoints, loading, losses, metrics, models, runs
+from replication import scorer as scorer_lib
 from replication.choices import DIRECTIONS
 from replication.errors import KitError, MetricNotAvailable, RunFolderError
 from replication.fid import feature_rows
@@ -124,8 +125,6 @@ def truth_rows(translations: dict, data_cfg: dict, multiple: int, progress: bool
 def restore_judges(config: dict, run: runs.RunFolder, weights: loading.Weights, directions) -> tuple[dict, list]:
     """({direction: (name, discriminator)}, notes): the discriminators of the checkpoint the generators came
     from (for an export, the checkpoint of its step), or none with a note saying why."""
-    from replication import models
-
     model = models.build(config)
     if not all(d in model.judges for d in directions):
         return {}, [f"discriminator losses: the {config['model']['type']} discriminator is not a plain judge of one domain; left out"]
@@ -269,8 +268,6 @@ def evaluate(run_dir, groups=None, inception_weights_path=None, feature_network=
         if "truth" in groups:
             rows += truth_rows(translations, data_cfg, multiple, progress)
         if "cityscapes" in groups:
-            from replication import scorer as scorer_lib
-
             found, more, ignored = cityscapes_rows(translations, data_cfg, multiple, scorer_lib.load(data_cfg), progress)
             rows, notes = rows + found, notes + more
         if "fid" in groups:

@@ -25,6 +25,7 @@ import tensorflow as tf
 # Keras' Conv2D, whose stride-1 gradients may be computed faster; never a different output
 from replication.speed.conv_gradients import Conv2D
 from replication.choices import NORMS, check_image_size
+from replication.errors import ConfigError
 
 
 def conv_init():
@@ -135,8 +136,6 @@ def norm_layer(norm: str, name=None):
         return batch_norm(name)
     if norm == "none":
         return None
-    from replication.errors import ConfigError
-
     raise ConfigError(f"Unknown norm '{norm}': choose one of {', '.join(NORMS)}.")
 
 
@@ -231,8 +230,6 @@ def u(x, k, norm="instance", upsample="transpose"):
         x = keras.layers.UpSampling2D(2, interpolation="nearest")(x)
         x = conv(x, k, 3, reflect_pad=1, bias=conv_bias(norm))
     else:
-        from replication.errors import ConfigError
-
         raise ConfigError(f"Unknown upsample '{upsample}': choose 'transpose' or 'resize_conv'.")
     return relu(normalize(x, norm))
 

@@ -147,7 +147,8 @@ class ProgressBar:
     message, it is written as a whole line every `every` seconds and when the epoch ends.
     """
 
-    def __init__(self, epoch: int, epochs: int, total: int, stream=sys.stderr, clock=time.monotonic, every: float = 60):
+    def __init__(self, epoch: int, epochs: int, total: int, stream=None, clock=time.monotonic, every: float = 60):
+        stream = sys.stderr if stream is None else stream  # the stderr of now, which may have been replaced since import
         self.description, self.total, self.stream, self.clock = f"epoch {epoch}/{epochs}", total, stream, clock
         self.bar, self.rate = None, StepRate()
         self.last = None  # (steps done, time) at the latest update

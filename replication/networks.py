@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 
 from replication.choices import generator_input_rule
+from replication.errors import ConfigError
 from replication.layers import (
     InputSizeCheck,
     KeyedDropout,
@@ -66,8 +67,6 @@ def unet_generator(num_downs=8, ngf=64, norm="batch", channels=3, dropout=0.5):
     Height and width must be multiples of 2**num_downs.
     """
     if num_downs < 5:
-        from replication.errors import ConfigError
-
         raise ConfigError(f"unet_generator needs num_downs >= 5 (got {num_downs}).")
     bias = conv_bias(norm)
     filters = [ngf, 2 * ngf, 4 * ngf] + [8 * ngf] * (num_downs - 3)  # encoder output of each level

@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from replication import config as config_lib
-from replication.errors import KitError
+from replication import pth
+from replication.data import downloads
+from replication.errors import DataError, KitError
+from replication.files import atomic_write_text, sha256_of
 
 CYCLEGAN_URL = "https://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{name}.pth"
 PIX2PIX_URL = "https://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{name}.pth"
@@ -115,9 +118,6 @@ def official_name_of(path: Path, arch) -> str | None:
 
 def fetch_official(name: str, data_dir: Path, url: str | None = None) -> Path:
     """The official generator NAME, downloaded once into DATA_DIR/official/ (its SHA-256 is recorded on import)."""
-    from replication.data import downloads
-    from replication.errors import DataError
-
     url = url or OFFICIAL_MODELS[name].url(name)
     dest = Path(data_dir) / "official" / f"{name.replace('/', '_')}.pth"
     script = "download_pix2pix_model.sh" if name.startswith(PIX2PIX_PREFIX) else "download_cyclegan_model.sh"
@@ -152,8 +152,7 @@ def resolve_inputs(items, data_dir: Path, url: str | None) -> list[Path]:
 
 
 def read_source(path: Path):
-    from replication import official, pth
-    from replication.files import sha256_of
+    from replication import official  # TensorFlow: `import` checks its inputs before it starts
 
     state = pth.read_state_dict(path)
     arch, network = official.network_from(state, path)
@@ -162,7 +161,7 @@ def read_source(path: Path):
 
 
 @dataclass
-class Plan:
+class ImportPlan:
     """What the run folder gets: its config, the generators by direction and the discriminators by checkpoint item."""
 
     config: dict
@@ -171,7 +170,7 @@ class Plan:
     sources: list
 
 
-def plan_import(sources: list, experiment: str | None, direction: str | None) -> Plan:
+def plan_import(sources: list, experiment: str | None, direction: str | None) -> ImportPlan:
     """Which network each file is, the model type and experiment they belong to, the config; refused in one line if unclear."""
     named = {s.official_name for s in sources if s.official_name}
     if len(named) > 1:
@@ -212,7 +211,7 @@ def plan_import(sources: list, experiment: str | None, direction: str | None) ->
     for item, source in discriminators.values():
         if source.arch.in_channels != wanted:
             raise KitError(f"{source.path} judges {source.arch.in_channels} channels; a {model_type} discriminator judges {wanted}.")
-    return Plan(config, {d: (item, s.network) for d, (item, s) in generators.items()},
+    return ImportPlan(config, {d: (item, s.network) for d, (item, s) in generators.items()},
                 {item: s.network for item, s in discriminators.values()}, sources)
 
 
@@ -257,10 +256,9 @@ def imported_record(sources: list) -> dict:
     return {"text": text, "files": files}
 
 
-def write_run(plan: Plan, run_dir: Path) -> Path:
+def write_run(plan: ImportPlan, run_dir: Path) -> Path:
     """The run folder, written whole beside its place and renamed into it: never half a run."""
-    from replication import export, models, runs
-    from replication.files import atomic_write_text
+    from replication import export, models, runs  # TensorFlow: `import` checks its inputs before it starts
 
     run_dir = Path(run_dir).absolute()
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
@@ -289,10 +287,10 @@ def write_run(plan: Plan, run_dir: Path) -> Path:
     return run_dir
 
 
-def write_checkpoint(plan: Plan, run) -> None:
+def write_checkpoint(plan: ImportPlan, run) -> None:
     """A checkpoint of step 0 holding every network of the model, the imported ones in their places
     (evaluate's discriminator losses read it)."""
-    from replication import checkpoints, models
+    from replication import checkpoints, models  # TensorFlow: `import` checks its inputs before it starts
 
     model = models.build(plan.config, "float32")
     items = model.checkpoint_items()
@@ -301,7 +299,7 @@ def write_checkpoint(plan: Plan, run) -> None:
     checkpoints.Checkpoints(run.checkpoints, items, plan.config["train"]["save_epoch_freq"], plan.config).save(0)
 
 
-def import_official(items, run_dir, experiment=None, direction=None, data_dir="data", url=None) -> tuple[Path, Plan]:
+def import_official(items, run_dir, experiment=None, direction=None, data_dir="data", url=None) -> tuple[Path, ImportPlan]:
     """Read every file (fetching official names), plan the run, write it; nothing is written if any step refuses."""
     paths = resolve_inputs(items, Path(data_dir), url)
     sources = [read_source(path) for path in paths]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from replication import metrics
+from replication import scorer as scorer_lib
 from replication.choices import DIRECTIONS, reverse
 from replication.logs import bar
 from replication.metrics import row
@@ -54,8 +55,6 @@ def cityscapes_rows(translations: dict, data_cfg: dict, multiple: int, scorer=No
         elif scorer is None:
             notes.append("labels->photo (paper Table 2) needs the kit's Cityscapes scorer: run `make cityscapes-scorer` (GPU work) first.")
         else:
-            from replication import scorer as scorer_lib
-
             kit = Confusion()
             for labels, _, name in bar(uint8_pairs(data_cfg, domain, multiple), len(outputs), "labels->photo", progress):
                 kit.add(metrics.truth_classes(labels), scorer_lib.segment(scorer, to_unit(outputs[name][None]), name))

@@ -54,7 +54,7 @@ def activation_bytes_per_pixel(generator) -> float:
 
 
 def input_rule(generator) -> tuple[int, int]:
-    from replication import networks
+    from replication import networks  # TensorFlow: `translate` imports this module before start_tensorflow
 
     return networks.input_rule(generator)
 

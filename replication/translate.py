@@ -53,7 +53,7 @@ JPEG_QUALITY = 95
 
 def load_translator(run_dir=None, model_file=None, direction=None) -> Translator:
     """A run's generator for `direction` (exported, or from its latest checkpoint), or one `.keras` file."""
-    from replication import loading
+    from replication import loading  # TensorFlow: `translate` imports this module before start_tensorflow
 
     if direction not in (None, *DIRECTIONS):
         raise KitError(f"--direction must be AtoB or BtoA, not {direction!r}.")
@@ -68,7 +68,7 @@ def load_translator(run_dir=None, model_file=None, direction=None) -> Translator
 
 def translator_from_file(path: Path, direction: str | None) -> Translator:
     """A lone `.keras` file; the export manifest beside it, if any, says its direction and test mode."""
-    from replication import loading
+    from replication import loading  # TensorFlow: `translate` imports this module before start_tensorflow
 
     known, training_mode, weights = loading.exported_as(path)
     if known and direction and known != direction:

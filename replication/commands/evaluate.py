@@ -9,7 +9,7 @@ from replication.commands.start import one_run, run_folder, start_tensorflow
 def run_evaluate(args) -> int:
     run_dir = run_folder(one_run(args), weights=True).absolute()
     start_tensorflow(args)
-    from replication.evaluate import evaluate, markdown
+    from replication.evaluate import evaluate, markdown  # TensorFlow: only after the checks and start_tensorflow
 
     result = evaluate(run_dir, args.metrics, args.inception_weights)
     print(markdown(result))

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from replication import config as config_lib
+from replication import pretrained
 from replication.commands.start import start_tensorflow
 from replication.errors import KitError
 
 
 def run_import(args) -> int:
-    from replication import config as config_lib
-    from replication import pretrained
-
     if args.experiment:
         config_lib.experiment_path(args.experiment)  # a wrong name answers before TensorFlow starts
     pretrained.check_inputs(args.items, args.url)

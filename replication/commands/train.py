@@ -6,14 +6,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from replication import cluster
+from replication import config as config_lib
 from replication.commands.start import start_tensorflow
+from replication.data import sources
 from replication.errors import KitError
 
 
 def train_config(args) -> dict:
     """The configuration `train` runs, with its flags checked: what can be known before TensorFlow starts."""
-    from replication import config as config_lib
-
     overrides = [*args.overrides, "train.strategy=multi_worker"] if args.workers is not None else args.overrides
     config = config_lib.resolve(args.experiment, overrides)
     if args.until_step is not None:
@@ -27,25 +28,20 @@ def train_config(args) -> dict:
 
 
 def run_train(args) -> int:
-    from replication import cluster
-    from replication.data import sources
-
     config = train_config(args)
     sources.source_of(config["data"]).check_present(config["data"])
     run_dir = Path(args.run_dir or Path("runs", config["name"])).absolute()
     if run_dir.exists() and not run_dir.is_dir():
         raise KitError(f"--run-dir {run_dir} is a file, not a run folder; give a folder (train creates it if missing).")
-    from replication.data.sources import write_missing_synthetic
-
     given = any(text.split("=", 1)[0].strip() == "data.root" for text in args.overrides)  # a --set root must exist
-    written = None if given else write_missing_synthetic(config["data"])  # once, before any worker starts
+    written = None if given else sources.write_missing_synthetic(config["data"])  # once, before any worker starts
     if written:
         print(written)
     launched = cluster.train_command(args, args.argv)
     if launched is not None:
         return launched
     start_tensorflow(args)
-    from replication.training import train
+    from replication.training import train  # TensorFlow: only after the checks and start_tensorflow
 
     try:
         path = train(config, run_dir=run_dir, fresh=args.fresh, until_step=args.until_step, accept_new_data=args.accept_new_data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from replication import translate
 from replication.commands.start import one_run, run_folder, start_tensorflow
 from replication.errors import KitError
 
@@ -20,8 +21,6 @@ def run_translate(args) -> int:
         run_dir = run_folder(run_dir, weights=True)
     elif not Path(args.model).is_file():
         raise KitError(f"No model file {args.model}. Pass a .keras file written by `train` (runs/<name>/export/).")
-    from replication import translate
-
     job = translate.plan_job(args.input, args.output, args.image_format)
     start_tensorflow(args)
     translator = translate.load_translator(run_dir, args.model, args.direction)

@@ -88,7 +88,7 @@ class RunFigures:
     """The figures of one run folder, each drawn (or left alone) on its own."""
 
     def __init__(self, run_dir: Path, figures_dir: Path, options: Options, say=print):
-        from replication import models, runs
+        from replication import models, runs  # TensorFlow: `figures` imports this module before start_tensorflow
 
         self.config = runs.load_config(run_dir)  # a KitError for a folder that is not a run
         self.run = runs.RunFolder(run_dir)
@@ -113,7 +113,7 @@ class RunFigures:
 
     def find_where_the_run_stands(self) -> None:
         """The summary's step, epochs, state and latest losses, from the run's files as they are now."""
-        from replication import export
+        from replication import export  # TensorFlow: `figures` imports this module before start_tensorflow
 
         summary, recorded = self.summary, read_state(self.run.state)
         summary.steps_per_epoch = steps_per_epoch_of(recorded, self.config)
@@ -289,7 +289,7 @@ def draw_runs(run_dirs, figures_dir: Path, options: Options, say=print) -> list[
 
 def weights_of(run_dir: Path, step) -> str:
     """`epoch 16, step 3200` of the weights a run is translated with (its export's manifest, else the step)."""
-    from replication import export, runs
+    from replication import export, runs  # TensorFlow: `figures` imports this module before start_tensorflow
 
     manifest = runs.RunFolder(run_dir).manifest
     if manifest.exists() and export.read_manifest(manifest).get("imported"):
@@ -309,7 +309,7 @@ def data_name(data_cfg: dict) -> str:
 def draw_comparison(run_dirs, labels, figures_dir: Path, count: int = TEST_IMAGES) -> list[Path]:
     """The same test images translated by each run, side by side, beside their truth where the data has it
     (paper Figure 9 and the like)."""
-    from replication import loading, models, runs
+    from replication import loading, models, runs  # TensorFlow: `figures` imports this module before start_tensorflow
 
     run_dirs = [Path(r) for r in run_dirs]
     labels = labels or [r.name for r in run_dirs]

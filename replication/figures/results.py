@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
+from replication import data as data_lib
 from replication.errors import KitError
 from replication.figures.samples import save_png
 from replication.files import atomic_write_text
@@ -33,8 +34,7 @@ def captions(model) -> dict:
 def truth_images(config: dict, direction: str, multiple: int) -> dict:
     """{test image name: its uint8 ground truth} for the inputs of `direction`; {} when the data has no
     truth, or when the model's own samples show it (a paired model's real_B)."""
-    from replication import data as data_lib
-    from replication import models
+    from replication import models  # TensorFlow: `figures` imports this module before start_tensorflow
 
     if models.entry(config).data is data_lib.paired:
         return {}
@@ -57,7 +57,7 @@ def image_pairs(config: dict, multiple: int, limit: int | None = None):
     """
     import tensorflow as tf
 
-    from replication import models
+    from replication import models  # TensorFlow: `figures` imports this module before start_tensorflow
 
     sets = [models.test_images(config, domain, multiple) for domain in "AB"]
     counts = [int(s.cardinality()) for s in sets]
@@ -82,7 +82,7 @@ def translate_test_set(run_dir: Path, config: dict, model, folder: Path) -> dict
     {direction: [{"name", "size": [h, w], "images": {sample: path}, "thumbnails": {sample: path}}]}},
     paths relative to `folder`'s parent (the run's figures folder).
     """
-    from replication import loading
+    from replication import loading  # TensorFlow: `figures` imports this module before start_tensorflow
 
     generators = loading.load_generators(run_dir)
     multiple = math.lcm(*(t.size_multiple for t in generators.values()))

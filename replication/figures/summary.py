@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from replication.errors import FigureInputError
+from replication import config as config_lib
+from replication.errors import FigureInputError, KitError
 from replication.figures import losses
 from replication.files import lock_holder
 from replication.schedule import position
@@ -101,8 +102,7 @@ def steps_per_epoch_of(recorded: dict, config: dict) -> int | None:
     """The run's steps per epoch: as training recorded them, else from its training data (None if gone)."""
     if recorded.get("steps_per_epoch"):
         return int(recorded["steps_per_epoch"])
-    from replication import loading
-    from replication.errors import KitError
+    from replication import loading  # TensorFlow: `figures` imports this module before start_tensorflow
 
     try:
         return loading.steps_per_epoch(config)
@@ -161,7 +161,7 @@ def numbers_of(summary: dict) -> dict:
 
 def latest_checkpoint(checkpoints: Path) -> dict:
     """{"name", "step", "saved_at"} of the run's newest checkpoint ({} before the first)."""
-    from replication.checkpoints import candidates, number_of
+    from replication.checkpoints import candidates, number_of  # TensorFlow: `figures` imports this module before start_tensorflow
 
     found = candidates(checkpoints)
     if not found:
@@ -207,9 +207,7 @@ def strip(results: dict, sample_rows: dict, count: int = STRIP_IMAGES) -> list[d
 def departures(config: dict) -> dict | None:
     """{key: value} where the run's config differs from its experiment as the experiment file says now;
     None when there is no such experiment file."""
-    from replication import config as config_lib
-    from replication.errors import KitError
-    from replication.runs import differing_keys, value_at
+    from replication.runs import differing_keys, value_at  # TensorFlow: `figures` imports this module before start_tensorflow
 
     try:
         experiment = config_lib.resolve(config["name"])
