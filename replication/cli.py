@@ -32,7 +32,8 @@ import sys
 from pathlib import Path
 
 import replication
-from replication.choices import DIRECTIONS
+from replication import config as config_lib
+from replication.choices import DIRECTIONS, MODELS, RESIZE_THEN_CROP, patchgan_receptive_field
 # A command's module (replication/commands/) imports at its top only what loads at once; TensorFlow and
 # the kit's heavy modules are imported inside its handler, after its checks, so that a mistake answers
 # before TensorFlow starts (tests/test_cli.py runs such mistakes and checks that TensorFlow was not imported).
@@ -43,6 +44,7 @@ from replication.commands.import_official import run_import
 from replication.commands.start import start_tensorflow, tensorflow_log_level
 from replication.commands.train import run_train
 from replication.commands.translate import run_translate
+from replication.data.check import checked_folder
 from replication.errors import KitError
 from replication.files import readable
 
@@ -70,8 +72,6 @@ def add_experiments(commands, common) -> None:
 
 
 def run_experiments(args) -> int:
-    from replication import config as config_lib
-
     rows = [("EXPERIMENT", "MODEL", "GENERATOR", "DISCRIMINATOR", "LOSS", "DATA", "SIZE", "EPOCHS")]
     problems = []
     for name in config_lib.experiment_names():
@@ -93,7 +93,6 @@ def run_experiments(args) -> int:
 
 def describe(config: dict) -> tuple[str, ...]:
     """What a resolved experiment trains, on what data, at what size, in words."""
-    from replication.choices import MODELS, RESIZE_THEN_CROP, patchgan_receptive_field
 
     data, model, loss, train = config["data"], config["model"], config["loss"], config["train"]
     if model["generator"] == "unet":
@@ -234,8 +233,6 @@ def add_data(commands, common) -> None:
 
 
 def run_data_check(args) -> int:
-    from replication.data.check import checked_folder
-
     checked_folder(args.path)  # before TensorFlow, which decodes the images
     return data_command("run_check", args, tensorflow=True)
 
@@ -243,7 +240,7 @@ def run_data_check(args) -> int:
 def data_command(name: str, args, tensorflow: bool = False) -> int:
     if tensorflow:
         start_tensorflow(args)
-    from replication.commands import data as data_commands
+    from replication.commands import data as data_commands  # matplotlib, which draws the synthetic pairs: only `data` needs it
 
     return getattr(data_commands, name)(args)
 

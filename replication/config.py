@@ -27,6 +27,7 @@ import yaml
 
 from replication import choices
 from replication.errors import ConfigError, ImageSizeError
+from replication.files import atomic_write_text
 
 # The kit's own experiments: the repository's experiments/ folder (the kit is installed editable).
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
@@ -483,8 +484,6 @@ def check_objective(config: dict) -> None:
 
 def save(config: dict, path: str | os.PathLike) -> None:
     """Write the resolved config atomically (a crash never leaves half a file)."""
-    from replication.files import atomic_write_text
-
     atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))
 
 

@@ -216,10 +216,7 @@ def test_no_module_is_named_as_the_standard_librarys():
 
 # Importer -> the kit's modules it imports inside a function without a reason today (names under
 # replication.); to be hoisted, or given their reason. A new one without a reason fails.
-KNOWN_UNREASONED = {
-    "cli": ("choices", "commands.data", "config", "data.check"),
-    "config": ("files",),
-}
+KNOWN_UNREASONED = {}
 
 
 def known_unreasoned() -> set:
