@@ -72,12 +72,12 @@ class Translator:
         self.training_mode, self.step, self.weights = training_mode, step, weights
         self.file = file  # the .keras file it was read from; None for a checkpoint's
         self.size_multiple = networks.size_multiple(generator)
-        # One XLA program per image size: a test-time pass has no gradients, and XLA fuses each
-        # norm with its neighbours (docs/official-models.md#speed has the measurements).
-        self.compiled = tf.function(self.as_tested, reduce_retracing=True)
+        # Traced once per image size: the graph frees each tensor after its last reader, where a
+        # layer-by-layer call holds every layer's output (docs/official-models.md#speed).
+        self.traced = tf.function(self.as_tested, reduce_retracing=True)
 
     def __call__(self, images):
-        return self.compiled(tf.convert_to_tensor(images))
+        return self.traced(tf.convert_to_tensor(images))
 
     def as_tested(self, images):
         if self.training_mode:
