@@ -108,34 +108,49 @@ def compile_step(model, strategy: tf.distribute.Strategy, jit_compile: bool):
 def compile_steps(model, strategy: tf.distribute.Strategy, jit_compile: bool, steps_per_call: int, on_trace=None):
     """Up to `steps_per_call` steps in one compiled call: `call(batches, first_step, count)` -> losses [count, len(loss_names)].
 
-    `batches` is an iterator over the epoch's (distributed) batches; the call takes `count` (a
-    tensor, 1 to steps_per_call) of them and trains step `first_step`, then `first_step + 1`, ...
-    on them. The steps are unrolled, not a tf.while_loop: TensorFlow's graph optimizer fuses ops
-    the same way as in one step, so the numbers are exactly those of `count` calls of
-    `compile_step`'s step (a while loop would change the CPU's fused kernels and round
-    differently). Step i > 0 runs only when i < count (a tf.cond), so one trace serves every
-    count: an epoch's last, shorter call, a resumed run's first, a stop at --until-step.
-    `on_trace()` is called as the trace begins. The losses stay on the device until the loop
-    fetches them.
+    `batches` is an iterator over the epoch's (distributed) batches; the call takes `count` (1 to
+    steps_per_call) of them and trains step `first_step`, then `first_step + 1`, ... on them. A
+    call of `steps_per_call` steps is one traced function with the steps unrolled, not a
+    tf.while_loop: TensorFlow's graph optimizer fuses ops the same way as in one step, so the numbers
+    are exactly those of one-step calls (a while loop would change the CPU's fused kernels and round
+    differently). A shorter call (an epoch's last, a resumed run's first, a stop at --until-step) is
+    that many calls of the one-step function, so at most two traces serve a run. (Steps made
+    conditional with tf.cond inside one trace rounded differently from run to run.) `on_trace()` is
+    called as a trace begins. The losses stay on the device until the loop fetches them.
     """
     one_step = compile_step(model, strategy, jit_compile)
 
-    @tf.function(autograph=False)
-    def call(batches, first_step, count):
-        if on_trace:
-            on_trace()  # Python runs here only while TensorFlow traces
+    def steps(count: int):
+        @tf.function(autograph=False)
+        def call(batches, first_step):
+            if on_trace:
+                on_trace()  # Python runs here only while TensorFlow traces
+            rows = []
+            for i in range(count):
+                a, b = next(batches)
+                losses = one_step(a, b, first_step + i)
+                rows.append(tf.stack([losses[name] for name in model.loss_names]))
+            return tf.stack(rows)
 
-        def step(i):
-            a, b = next(batches)
-            losses = one_step(a, b, first_step + i)
-            return tf.stack([losses[name] for name in model.loss_names])
+        return call
 
-        rows = [step(0)]
-        for i in range(1, steps_per_call):
-            rows.append(tf.cond(i < count, lambda i=i: step(i), lambda: tf.zeros_like(rows[0])))
-        return tf.stack(rows)[:count]
+    return StepCalls(steps_per_call, steps(steps_per_call), steps(1) if steps_per_call > 1 else None)
 
-    return call
+
+class StepCalls:
+    """compile_steps' call: `steps_per_call` steps in one traced call, fewer one by one."""
+
+    def __init__(self, steps_per_call: int, full, one):
+        self.steps_per_call, self.full, self.one = steps_per_call, full, one
+
+    def __call__(self, batches, first_step, count):
+        if int(count) == self.steps_per_call:
+            return self.full(batches, first_step)
+        return tf.concat([self.one(batches, first_step + i) for i in range(int(count))], axis=0)
+
+    def experimental_get_tracing_count(self) -> int:
+        """Traces made so far: one for the full calls, one more once a shorter call came."""
+        return sum(f.experimental_get_tracing_count() for f in (self.full, self.one) if f is not None)
 
 
 class StopRequest:
