@@ -418,7 +418,7 @@ class Loop:
         try:
             while step < end and not stop.signal_name:
                 count = min(self.steps_per_call, end - step)
-                pending.append(self.step_fn(batches, tf.constant(step, tf.int64), tf.constant(count, tf.int64)))
+                pending.append(self.step_fn(batches, tf.constant(step, tf.int64), count))
                 traced = self.say_if_traced()
                 step += count
                 if step // self.train_cfg["log_every"] > (step - count) // self.train_cfg["log_every"]:
